@@ -186,7 +186,8 @@ public sealed class GemmaTokenizer : Tokenizer
     /// <summary>
     /// Decodes ids as the inverse of encoding: drops the &lt;bos&gt; (and &lt;eos&gt;) that encoding adds at the
     /// ends, and writes every other token as text (HF's decode with skip_special_tokens=False), so
-    /// <c>Decode(EncodeToIds(text)) == text</c> for valid UTF-16 text.
+    /// <c>Decode(EncodeToIds(text)) == text</c> for valid UTF-16 text (a literal U+2581 in the text comes back
+    /// as a space, as with HF's decoder).
     /// </summary>
     public override string Decode(IEnumerable<int> ids)
     {
