@@ -17,8 +17,15 @@ namespace GemmaScope.Tokenizers;
 public sealed class GemmaTokenizer : Tokenizer
 {
     private readonly TokenizerData _data;
+    private readonly RunCache? _cache;
 
-    private GemmaTokenizer(TokenizerData data) => _data = data;
+    private GemmaTokenizer(TokenizerData data, GemmaTokenizerOptions? options)
+    {
+        _data = data;
+        int capacity = options?.CacheCapacity ?? GemmaTokenizerOptions.DefaultCacheCapacity;
+        ArgumentOutOfRangeException.ThrowIfNegative(capacity, nameof(options));
+        _cache = capacity > 0 ? new RunCache(capacity) : null;
+    }
 
     /// <summary>The file (or stream name) this tokenizer was loaded from.</summary>
     public string SourceName => _data.Source;
@@ -51,27 +58,27 @@ public sealed class GemmaTokenizer : Tokenizer
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="TokenizerFormatException">The file is not a tokenizer.json this class reproduces exactly.</exception>
     public static GemmaTokenizer FromTokenizerJson(string path, GemmaTokenizerOptions? options = null) =>
-        new(TokenizerJsonLoader.Load(ReadFile(path), path, options?.AddBeginningOfSentence, options?.AddEndOfSentence));
+        new(TokenizerJsonLoader.Load(ReadFile(path), path, options?.AddBeginningOfSentence, options?.AddEndOfSentence), options);
 
     /// <summary>Loads a Hugging Face tokenizer.json from a stream (read to its end, not disposed).</summary>
     /// <param name="stream">The JSON.</param>
     /// <param name="options">Loading options.</param>
     /// <param name="sourceName">Name used in error messages.</param>
     public static GemmaTokenizer FromTokenizerJson(Stream stream, GemmaTokenizerOptions? options = null, string sourceName = "tokenizer.json stream") =>
-        new(TokenizerJsonLoader.Load(ReadStream(stream, sourceName), sourceName, options?.AddBeginningOfSentence, options?.AddEndOfSentence));
+        new(TokenizerJsonLoader.Load(ReadStream(stream, sourceName), sourceName, options?.AddBeginningOfSentence, options?.AddEndOfSentence), options);
 
     /// <summary>Loads a SentencePiece tokenizer.model (BPE, identity normalizer, as Gemma's).</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="TokenizerFormatException">The file is not a SentencePiece BPE model this class reproduces exactly.</exception>
     public static GemmaTokenizer FromSentencePieceModel(string path, GemmaTokenizerOptions? options = null) =>
-        new(SentencePieceModelLoader.Load(ReadFile(path), path, options?.AddBeginningOfSentence, options?.AddEndOfSentence));
+        new(SentencePieceModelLoader.Load(ReadFile(path), path, options?.AddBeginningOfSentence, options?.AddEndOfSentence), options);
 
     /// <summary>Loads a SentencePiece tokenizer.model from a stream (read to its end, not disposed).</summary>
     /// <param name="stream">The protobuf bytes.</param>
     /// <param name="options">Loading options.</param>
     /// <param name="sourceName">Name used in error messages.</param>
     public static GemmaTokenizer FromSentencePieceModel(Stream stream, GemmaTokenizerOptions? options = null, string sourceName = "tokenizer.model stream") =>
-        new(SentencePieceModelLoader.Load(ReadStream(stream, sourceName), sourceName, options?.AddBeginningOfSentence, options?.AddEndOfSentence));
+        new(SentencePieceModelLoader.Load(ReadStream(stream, sourceName), sourceName, options?.AddBeginningOfSentence, options?.AddEndOfSentence), options);
 
     /// <summary>
     /// Loads a tokenizer from a file or a model folder. A folder: its tokenizer.json, else its tokenizer.model.
@@ -96,7 +103,7 @@ public sealed class GemmaTokenizer : Tokenizer
         bool isJson = i >= 0 && (data[i] == (byte)'{' || (data[i] == 0xEF && data.AsSpan(i).StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF, (byte)'{'])));
         return new(isJson
             ? TokenizerJsonLoader.Load(data, path, options?.AddBeginningOfSentence, options?.AddEndOfSentence)
-            : SentencePieceModelLoader.Load(data, path, options?.AddBeginningOfSentence, options?.AddEndOfSentence));
+            : SentencePieceModelLoader.Load(data, path, options?.AddBeginningOfSentence, options?.AddEndOfSentence), options);
     }
 
     /// <summary>The id of a token string (piece), or null.</summary>
@@ -307,7 +314,7 @@ public sealed class GemmaTokenizer : Tokenizer
     private TokenBuffer EncodeInto(ReadOnlySpan<char> text, bool addSpecialTokens, bool normalize)
     {
         EncodeScratch s = EncodeScratch.Get();
-        BpeEncoder.Encode(_data, text, addSpecialTokens, normalize, s, s.Output);
+        BpeEncoder.Encode(_data, _cache, text, addSpecialTokens, normalize, s, s.Output);
         return s.Output;
     }
 

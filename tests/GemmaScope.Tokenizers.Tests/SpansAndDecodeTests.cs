@@ -177,3 +177,31 @@ public class SpansAndDecodeTests
         });
     }
 }
+
+public class RunCacheTests
+{
+    [Fact]
+    public void Cached_and_uncached_encodings_are_identical()
+    {
+        var cached = GemmaTokenizer.FromTokenizerJson(new MemoryStream(TestFixtures.JsonBytes), new GemmaTokenizerOptions { CacheCapacity = 50 });
+        var uncached = GemmaTokenizer.FromTokenizerJson(new MemoryStream(TestFixtures.JsonBytes), new GemmaTokenizerOptions { CacheCapacity = 0 });
+        var rng = new Random(7);
+        var texts = TestFixtures.Golden.Select(g => g.Text).Concat(Enumerable.Range(0, 200).Select(_ => DifferentialTests.RandomText(rng))).ToList();
+
+        // Twice, so that the second pass reads runs back from the cache (which fills up after 50 runs).
+        for (int pass = 0; pass < 2; pass++)
+        {
+            foreach (string text in texts)
+            {
+                Assert.Equal(uncached.EncodeWithSpans(text), cached.EncodeWithSpans(text));
+            }
+        }
+
+        foreach (var (text, ids) in TestFixtures.Golden)
+        {
+            Assert.Equal(ids, uncached.EncodeToIdArray(text));
+        }
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => GemmaTokenizer.FromTokenizerJson(new MemoryStream(TestFixtures.JsonBytes), new GemmaTokenizerOptions { CacheCapacity = -1 }));
+    }
+}

@@ -10,7 +10,7 @@ namespace GemmaScope.Tokenizers.Model;
 internal static class BpeEncoder
 {
     /// <summary>Encodes <paramref name="text"/> into <paramref name="output"/> (cleared first).</summary>
-    public static void Encode(TokenizerData d, ReadOnlySpan<char> text, bool addSpecialTokens, bool normalize, EncodeScratch s, TokenBuffer output)
+    public static void Encode(TokenizerData d, RunCache? cache, ReadOnlySpan<char> text, bool addSpecialTokens, bool normalize, EncodeScratch s, TokenBuffer output)
     {
         output.Clear();
         if (addSpecialTokens)
@@ -42,7 +42,7 @@ internal static class BpeEncoder
         {
             if (added.MayStart(matchText[i]) && added.TryMatch(matchText, i, out int len, out int id))
             {
-                EncodeRun(d, norm, segStart, i, s, output);
+                EncodeRun(d, cache, norm, segStart, i, s, output);
                 output.Add(id, i, i + len);
                 i += len;
                 segStart = i;
@@ -53,7 +53,7 @@ internal static class BpeEncoder
             }
         }
 
-        EncodeRun(d, norm, segStart, text.Length, s, output);
+        EncodeRun(d, cache, norm, segStart, text.Length, s, output);
         if (addSpecialTokens)
         {
             foreach (int id in d.SuffixIds)
@@ -63,13 +63,20 @@ internal static class BpeEncoder
         }
     }
 
-    private static void EncodeRun(TokenizerData d, ReadOnlySpan<char> norm, int start, int end, EncodeScratch s, TokenBuffer output)
+    private static void EncodeRun(TokenizerData d, RunCache? cache, ReadOnlySpan<char> norm, int start, int end, EncodeScratch s, TokenBuffer output)
     {
         if (end <= start)
         {
             return;
         }
 
+        bool cacheable = cache is not null && end - start <= RunCache.MaxRunLength;
+        if (cacheable && cache!.TryEmit(norm[start..end], start, output))
+        {
+            return;
+        }
+
+        int from = output.Count;
         if (d.Algorithm == MergeAlgorithm.RankedMerges)
         {
             EncodeRankedRun(d, norm, start, end, s, output);
@@ -77,6 +84,11 @@ internal static class BpeEncoder
         else
         {
             EncodeScoredRun(d, norm, start, end, s, output);
+        }
+
+        if (cacheable)
+        {
+            cache!.Add(norm[start..end], output, from, start);
         }
     }
 
@@ -134,6 +146,11 @@ internal static class BpeEncoder
     private static void MergeRanked(MergeTable merges, EncodeScratch s, int n)
     {
         int[] ids = s.Id, en = s.End, prev = s.Prev, next = s.Next;
+
+        // pairRank[k] / pairResult[k]: the merge of the pair (k, next[k]) as it is now, -1 when none.
+        // Every change to a pair rewrites its entry, so a queued (rank, k) is current exactly when
+        // pairRank[k] still equals rank: stale queue entries are skipped without a hash probe.
+        int[] pairRank = s.PairRank, pairResult = s.PairResult;
         long[] heap = s.Heap;
         int count = 0;
         for (int k = 0; k < n; k++)
@@ -143,9 +160,11 @@ internal static class BpeEncoder
         }
 
         next[n - 1] = -1;
+        pairRank[n - 1] = -1;
         for (int k = 0; k + 1 < n; k++)
         {
-            int r = merges.Find(ids[k], ids[k + 1]);
+            int r = merges.Find(ids[k], ids[k + 1], out pairResult[k]);
+            pairRank[k] = r;
             if (r >= 0)
             {
                 heap[count++] = ((long)r << 32) | (uint)k;
@@ -153,52 +172,42 @@ internal static class BpeEncoder
         }
 
         MinHeap.Heapify(heap, count);
-        int[] mLeft = merges.Left, mRight = merges.Right, mResult = merges.Result;
         while (count > 0)
         {
             long top = MinHeap.Pop(heap, ref count);
-            int rank = (int)(top >> 32);
             int pos = (int)top;
-
-            // Stale entry if either side changed since it was queued: ids only ever grow into longer
-            // tokens and dead symbols hold -1, so equal ids mean the same pair (HF checks new_id).
-            if (ids[pos] != mLeft[rank])
+            if (pairRank[pos] != (int)(top >> 32))
             {
                 continue;
             }
 
             int right = next[pos];
-            if (right < 0 || ids[right] != mRight[rank])
-            {
-                continue;
-            }
-
-            ids[pos] = mResult[rank];
+            ids[pos] = pairResult[pos];
             en[pos] = en[right];
             ids[right] = -1;
+            pairRank[right] = -1;
             int after = next[right];
             next[pos] = after;
+            pairRank[pos] = -1;
             if (after >= 0)
             {
                 prev[after] = pos;
+                int r = merges.Find(ids[pos], ids[after], out pairResult[pos]);
+                pairRank[pos] = r;
+                if (r >= 0)
+                {
+                    MinHeap.Push(heap, ref count, ((long)r << 32) | (uint)pos);
+                }
             }
 
             int before = prev[pos];
             if (before >= 0)
             {
-                int r = merges.Find(ids[before], ids[pos]);
+                int r = merges.Find(ids[before], ids[pos], out pairResult[before]);
+                pairRank[before] = r;
                 if (r >= 0)
                 {
                     MinHeap.Push(heap, ref count, ((long)r << 32) | (uint)before);
-                }
-            }
-
-            if (after >= 0)
-            {
-                int r = merges.Find(ids[pos], ids[after]);
-                if (r >= 0)
-                {
-                    MinHeap.Push(heap, ref count, ((long)r << 32) | (uint)pos);
                 }
             }
         }

@@ -8,9 +8,16 @@ namespace GemmaScope.Tokenizers.Model;
 internal sealed class MergeTable
 {
     private const ulong Empty = ulong.MaxValue;
-    private readonly ulong[] _keys;
-    private readonly int[] _ranks;
+    private readonly Entry[] _entries;
     private readonly int _shift;
+
+    /// <summary>Key, rank and result side by side, so that a probe touches one cache line.</summary>
+    private struct Entry
+    {
+        public ulong Key;
+        public int Rank;
+        public int Result;
+    }
 
     public MergeTable(int[] left, int[] right, int[] result)
     {
@@ -24,22 +31,20 @@ internal sealed class MergeTable
         }
 
         _shift = 64 - System.Numerics.BitOperations.Log2((uint)capacity);
-        _keys = new ulong[capacity];
-        _ranks = new int[capacity];
-        Array.Fill(_keys, Empty);
+        _entries = new Entry[capacity];
+        _entries.AsSpan().Fill(new Entry { Key = Empty, Rank = -1, Result = -1 });
         int mask = capacity - 1;
         for (int rank = 0; rank < left.Length; rank++)
         {
             ulong key = Key(left[rank], right[rank]);
             int slot = Slot(key);
-            while (_keys[slot] != Empty && _keys[slot] != key)
+            while (_entries[slot].Key != Empty && _entries[slot].Key != key)
             {
                 slot = (slot + 1) & mask;
             }
 
             // A pair listed twice keeps its last rank, as HF's collect() into a HashMap does.
-            _keys[slot] = key;
-            _ranks[slot] = rank;
+            _entries[slot] = new Entry { Key = key, Rank = rank, Result = result[rank] };
         }
     }
 
@@ -58,24 +63,21 @@ internal sealed class MergeTable
 
     private int Slot(ulong key) => (int)((key * 0x9E3779B97F4A7C15UL) >> _shift);
 
-    /// <summary>Rank of the merge of this pair, or -1.</summary>
-    public int Find(int left, int right)
+    /// <summary>Rank of the merge of this pair, or -1; <paramref name="merged"/> is the merged token's id.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public int Find(int left, int right, out int merged)
     {
         ulong key = Key(left, right);
-        ulong[] keys = _keys;
-        int mask = keys.Length - 1;
+        Entry[] entries = _entries;
+        int mask = entries.Length - 1;
         int slot = Slot(key);
         while (true)
         {
-            ulong k = keys[slot];
-            if (k == key)
+            ref Entry e = ref entries[slot];
+            if (e.Key == key || e.Key == Empty)
             {
-                return _ranks[slot];
-            }
-
-            if (k == Empty)
-            {
-                return -1;
+                merged = e.Result;
+                return e.Rank;
             }
 
             slot = (slot + 1) & mask;

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace GemmaScope.Tokenizers.Model;
 
@@ -19,21 +20,23 @@ internal static class MinHeap
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Push(long[] heap, ref int count, long key)
     {
+        // Callers size the heap for every push (3 entries per symbol), so indexing skips bounds checks.
+        ref long h = ref MemoryMarshal.GetArrayDataReference(heap);
         int i = count++;
         while (i > 0)
         {
             int parent = (i - 1) >> 1;
-            long p = heap[parent];
+            long p = Unsafe.Add(ref h, parent);
             if (p <= key)
             {
                 break;
             }
 
-            heap[i] = p;
+            Unsafe.Add(ref h, i) = p;
             i = parent;
         }
 
-        heap[i] = key;
+        Unsafe.Add(ref h, i) = key;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -52,7 +55,8 @@ internal static class MinHeap
 
     private static void SiftDown(long[] heap, int count, int i)
     {
-        long key = heap[i];
+        ref long h = ref MemoryMarshal.GetArrayDataReference(heap);
+        long key = Unsafe.Add(ref h, i);
         while (true)
         {
             int child = (2 * i) + 1;
@@ -61,11 +65,14 @@ internal static class MinHeap
                 break;
             }
 
-            long c = heap[child];
-            if (child + 1 < count && heap[child + 1] < c)
+            long c = Unsafe.Add(ref h, child);
+            if (child + 1 < count)
             {
-                child++;
-                c = heap[child];
+                // Branch-free pick of the smaller child: the comparison is unpredictable.
+                long c2 = Unsafe.Add(ref h, child + 1);
+                int right = c2 < c ? 1 : 0;
+                child += right;
+                c = right != 0 ? c2 : c;
             }
 
             if (key <= c)
@@ -73,10 +80,10 @@ internal static class MinHeap
                 break;
             }
 
-            heap[i] = c;
+            Unsafe.Add(ref h, i) = c;
             i = child;
         }
 
-        heap[i] = key;
+        Unsafe.Add(ref h, i) = key;
     }
 }

@@ -51,7 +51,8 @@ internal sealed class EncodeScratch
     public int[] End = new int[256];
     public int[] Prev = new int[256];
     public int[] Next = new int[256];
-    public bool[] Frozen = new bool[256];
+    public int[] PairRank = new int[256];
+    public int[] PairResult = new int[256];
     public long[] Heap = new long[768];
     public char[] Normalized = new char[256];
     public readonly TokenBuffer Output = new();
@@ -71,7 +72,8 @@ internal sealed class EncodeScratch
         End = new int[size];
         Prev = new int[size];
         Next = new int[size];
-        Frozen = new bool[size];
+        PairRank = new int[size];
+        PairResult = new int[size];
         Heap = new long[size * 3];
     }
 
