@@ -24,7 +24,7 @@ foreach (var summary in summaries)
     var groups = summary.Reports.Where(r => r.ResultStatistics is not null).GroupBy(r => r.BenchmarkCase.Parameters["Workload"]?.ToString() ?? "");
     foreach (var g in groups)
     {
-        string[] texts = g.Key == "golden" ? Workloads.Golden : [Workloads.Corpus];
+        string[] texts = Workloads.Get(g.Key);
         long tokens = texts.Sum(t => (long)hf.EncodeToIdArray(t).Length);
         long chars = texts.Sum(t => (long)t.Length);
         double rustNs = g.First(r => r.BenchmarkCase.Descriptor.Baseline).ResultStatistics!.Mean;
@@ -46,8 +46,11 @@ static void Quick(int cacheCapacity)
     var ours = GemmaTokenizer.FromTokenizerJson(Workloads.TokenizerJsonPath, new GemmaTokenizerOptions { CacheCapacity = cacheCapacity });
     using var rust = new global::Tokenizers.DotNet.Tokenizer(Workloads.TokenizerJsonPath);
     var ids = new List<int>(1 << 20);
-    foreach (var (name, texts) in new[] { ("golden", Workloads.Golden), ("corpus", new[] { Workloads.Corpus }) })
+    foreach (string name in new[] { "golden", "corpus", "docs" })
     {
+        string[] texts = Workloads.Get(name);
+        long same = texts.Count(t => rust.Encode(t).Select(x => (int)x).SequenceEqual(ours.EncodeToIdArray(t)));
+        Console.WriteLine($"{name}: {same} of {texts.Length} texts give identical ids in ours and Rust");
         for (int round = 0; round < 3; round++)
         {
             var sw = Stopwatch.StartNew();

@@ -18,6 +18,53 @@ internal static class Workloads
     /// <summary>About 4 MB: the golden texts joined by blank lines, repeated, as one document.</summary>
     public static string Corpus { get; } = BuildCorpus(4_000_000);
 
+    /// <summary>
+    /// About 4 MB of real prose with no repeated line: the distinct lines, in order, of every
+    /// /usr/share/doc/*/copyright and /usr/share/common-licenses/* file (sorted by path) of a Debian system.
+    /// Distinct lines defeat run caches (HF's and ours), so this measures the merge loop itself.
+    /// </summary>
+    public static string Docs { get; } = BuildDocs(4_000_000);
+
+    private static string BuildDocs(int chars)
+    {
+        var files = new List<string>();
+        if (Directory.Exists("/usr/share/doc"))
+        {
+            files.AddRange(Directory.GetDirectories("/usr/share/doc").Select(d => Path.Combine(d, "copyright")).Where(File.Exists));
+        }
+
+        if (Directory.Exists("/usr/share/common-licenses"))
+        {
+            files.AddRange(Directory.GetFiles("/usr/share/common-licenses"));
+        }
+
+        files.Sort(StringComparer.Ordinal);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var sb = new StringBuilder(chars + 1000);
+        foreach (string file in files)
+        {
+            foreach (string line in File.ReadLines(file))
+            {
+                if (sb.Length >= chars)
+                {
+                    return sb.ToString();
+                }
+
+                if (seen.Add(line))
+                {
+                    sb.Append(line).Append('\n');
+                }
+            }
+        }
+
+        if (sb.Length < chars / 2)
+        {
+            throw new InvalidOperationException($"The 'docs' workload needs Debian's /usr/share/doc/*/copyright files; found only {sb.Length:N0} chars.");
+        }
+
+        return sb.ToString();
+    }
+
     private static string BuildCorpus(int chars)
     {
         var sb = new StringBuilder(chars + 100_000);
@@ -31,6 +78,14 @@ internal static class Workloads
 
         return sb.ToString();
     }
+
+    public static string[] Get(string workload) => workload switch
+    {
+        "golden" => Golden,
+        "corpus" => [Corpus],
+        "docs" => [Docs],
+        _ => throw new ArgumentException($"Unknown workload '{workload}'.", nameof(workload)),
+    };
 
     public static string Unpack(string gz, string name)
     {
