@@ -44,6 +44,18 @@ public class GoldenIdsTests
     }
 
     [Fact]
+    public void Without_normalization_spaces_are_not_escaped()
+    {
+        Tokenizer tokenizer = TestFixtures.Json;
+        var t = TestFixtures.Json;
+
+        // U+0020 is not a Gemma piece: unnormalized, it falls back to the byte token <0x20>.
+        int[] expected = [2, t.TokenToId("a")!.Value, t.TokenToId("<0x20>")!.Value, t.TokenToId("b")!.Value];
+        Assert.Equal(expected, tokenizer.EncodeToIds("a b", considerPreTokenization: true, considerNormalization: false));
+        Assert.Equal([2, t.TokenToId("a")!.Value, t.TokenToId("\u2581b")!.Value], tokenizer.EncodeToIds("a b"));
+    }
+
+    [Fact]
     public void Add_special_tokens_false_drops_bos()
     {
         var (text, ids) = TestFixtures.Golden[1];

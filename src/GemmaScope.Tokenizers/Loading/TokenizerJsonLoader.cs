@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using GemmaScope.Tokenizers.Model;
 
@@ -63,7 +62,7 @@ internal static class TokenizerJsonLoader
         Read(ref r);
         var added = new List<Added>();
         JsonDocument? normalizer = null, preTokenizer = null, postProcessor = null;
-        bool sawModel = false, sawNormalizer = false;
+        bool sawModel = false;
         string? modelType = null, unkToken = null;
         bool byteFallback = false, fuseUnk = false;
         Dictionary<string, int>? vocab = null;
@@ -79,7 +78,6 @@ internal static class TokenizerJsonLoader
                     ReadAddedTokens(ref r, added, source);
                     break;
                 case "normalizer":
-                    sawNormalizer = true;
                     normalizer = r.TokenType == JsonTokenType.Null ? null : JsonDocument.ParseValue(ref r);
                     break;
                 case "pre_tokenizer":
@@ -189,7 +187,7 @@ internal static class TokenizerJsonLoader
             throw new TokenizerFormatException(source, "model.merges is missing.");
         }
 
-        bool escapeSpaces = ReadNormalizer(normalizer?.RootElement, source, sawNormalizer);
+        bool escapeSpaces = ReadNormalizer(normalizer?.RootElement, source);
         CheckPreTokenizer(preTokenizer?.RootElement, escapeSpaces, source);
 
         // Pieces by id; added tokens may extend the vocabulary.
@@ -277,9 +275,8 @@ internal static class TokenizerJsonLoader
         }.Seal();
     }
 
-    private static bool ReadNormalizer(JsonElement? n, string source, bool present)
+    private static bool ReadNormalizer(JsonElement? n, string source)
     {
-        _ = present;
         if (n is null)
         {
             return false;
@@ -292,7 +289,7 @@ internal static class TokenizerJsonLoader
             bool escape = false;
             foreach (var item in list.EnumerateArray())
             {
-                escape |= ReadNormalizer(item, source, true);
+                escape |= ReadNormalizer(item, source);
             }
 
             return escape;
@@ -571,6 +568,4 @@ internal static class TokenizerJsonLoader
 
         return r.TokenType;
     }
-
-    internal static string Utf8(ReadOnlySpan<byte> b) => Encoding.UTF8.GetString(b);
 }
