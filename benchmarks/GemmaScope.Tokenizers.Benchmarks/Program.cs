@@ -43,7 +43,18 @@ static string Format(double ns) => ns >= 1e6 ? $"{ns / 1e6:F2} ms" : $"{ns / 1e3
 
 static void Quick(int cacheCapacity)
 {
-    var ours = GemmaTokenizer.FromTokenizerJson(Workloads.TokenizerJsonPath, new GemmaTokenizerOptions { CacheCapacity = cacheCapacity });
+    string jsonPath = Workloads.TokenizerJsonPath, modelPath = Workloads.TokenizerModelPath;
+    for (int i = 0; i < 3; i++)
+    {
+        var load = Stopwatch.StartNew();
+        _ = GemmaTokenizer.FromTokenizerJson(jsonPath);
+        double jsonMs = load.Elapsed.TotalMilliseconds;
+        load.Restart();
+        _ = GemmaTokenizer.FromSentencePieceModel(modelPath);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"load: tokenizer.json {jsonMs:F0} ms, tokenizer.model {load.Elapsed.TotalMilliseconds:F0} ms"));
+    }
+
+    var ours = GemmaTokenizer.FromTokenizerJson(jsonPath, new GemmaTokenizerOptions { CacheCapacity = cacheCapacity });
     using var rust = new global::Tokenizers.DotNet.Tokenizer(Workloads.TokenizerJsonPath);
     var ids = new List<int>(1 << 20);
     foreach (string name in new[] { "golden", "corpus", "docs" })

@@ -81,8 +81,9 @@ public sealed class GemmaTokenizer : Tokenizer
         new(SentencePieceModelLoader.Load(ReadStream(stream, sourceName), sourceName, options?.AddBeginningOfSentence, options?.AddEndOfSentence), options);
 
     /// <summary>
-    /// Loads a tokenizer from a file or a model folder. A folder: its tokenizer.json, else its tokenizer.model.
-    /// A file: JSON if it starts with '{', a SentencePiece model otherwise.
+    /// Loads a tokenizer from a file or a model folder. A folder: its tokenizer.json, else its tokenizer.model;
+    /// add_bos_token / add_eos_token of a tokenizer_config.json beside them apply (as in transformers) unless
+    /// <paramref name="options"/> sets them. A file: JSON if it starts with '{', a SentencePiece model otherwise.
     /// </summary>
     /// <exception cref="FileNotFoundException">Nothing at <paramref name="path"/>, or a folder with neither file.</exception>
     /// <exception cref="TokenizerFormatException">The file is not a tokenizer this class reproduces exactly.</exception>
@@ -93,6 +94,7 @@ public sealed class GemmaTokenizer : Tokenizer
         {
             string json = Path.Combine(path, "tokenizer.json");
             string model = Path.Combine(path, "tokenizer.model");
+            options = WithConfig(Path.Combine(path, "tokenizer_config.json"), options);
             return File.Exists(json) ? FromTokenizerJson(json, options)
                 : File.Exists(model) ? FromSentencePieceModel(model, options)
                 : throw new FileNotFoundException($"{path}: the folder holds neither tokenizer.json nor tokenizer.model.", json);
@@ -104,6 +106,39 @@ public sealed class GemmaTokenizer : Tokenizer
         return new(isJson
             ? TokenizerJsonLoader.Load(data, path, options?.AddBeginningOfSentence, options?.AddEndOfSentence)
             : SentencePieceModelLoader.Load(data, path, options?.AddBeginningOfSentence, options?.AddEndOfSentence), options);
+    }
+
+    private static GemmaTokenizerOptions? WithConfig(string configPath, GemmaTokenizerOptions? options)
+    {
+        if (!File.Exists(configPath))
+        {
+            return options;
+        }
+
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(configPath));
+            bool? Flag(string name) =>
+                doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object && doc.RootElement.TryGetProperty(name, out var v)
+                    ? v.ValueKind switch
+                    {
+                        System.Text.Json.JsonValueKind.True => true,
+                        System.Text.Json.JsonValueKind.False => false,
+                        System.Text.Json.JsonValueKind.Null => null,
+                        _ => throw new TokenizerFormatException(configPath, $"{name} should be true or false, not {v.GetRawText()}."),
+                    }
+                    : null;
+            options ??= new GemmaTokenizerOptions();
+            return options with
+            {
+                AddBeginningOfSentence = options.AddBeginningOfSentence ?? Flag("add_bos_token"),
+                AddEndOfSentence = options.AddEndOfSentence ?? Flag("add_eos_token"),
+            };
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new TokenizerFormatException(configPath, $"malformed JSON: {e.Message}", e);
+        }
     }
 
     /// <summary>The id of a token string (piece), or null.</summary>

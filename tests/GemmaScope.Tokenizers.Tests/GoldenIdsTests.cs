@@ -102,6 +102,23 @@ public class GoldenIdsTests
     }
 
     [Fact]
+    public void Load_of_a_folder_applies_tokenizer_config_flags()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"gemmascope-tok-config-{Environment.ProcessId}");
+        Directory.CreateDirectory(dir);
+        File.WriteAllBytes(Path.Combine(dir, "tokenizer.json"), TestFixtures.JsonBytes);
+        var (text, ids) = TestFixtures.Golden[1];
+        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), "{\"add_bos_token\": false, \"add_eos_token\": true}");
+        Assert.Equal([.. ids[1..], 1], GemmaTokenizer.Load(dir).EncodeToIdArray(text));
+        Assert.Equal(ids, GemmaTokenizer.Load(dir, new GemmaTokenizerOptions { AddBeginningOfSentence = true, AddEndOfSentence = false }).EncodeToIdArray(text));
+        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), "{\"add_bos_token\": true, \"add_eos_token\": false}");
+        Assert.Equal(ids, GemmaTokenizer.Load(dir).EncodeToIdArray(text));
+        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), "{\"add_bos_token\": tru");
+        var e = Assert.Throws<TokenizerFormatException>(() => GemmaTokenizer.Load(dir));
+        Assert.Contains("tokenizer_config.json", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Load_picks_the_format_from_the_file()
     {
         var fromPath = GemmaTokenizer.Load(TestFixtures.JsonPath);
