@@ -1,4 +1,4 @@
-using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace GemmaScope.Kernels;
 
@@ -6,52 +6,212 @@ namespace GemmaScope.Kernels;
 /// Encode: for each token t and latent j,
 ///   pre[t, j] = b_enc[j] + Σ_i x[t, i] · W_enc[i, j]
 ///   f[t, j]   = pre[t, j] if pre[t, j] &gt; threshold[j] and pre[t, j] &gt; 0, else 0.
-/// Reference version: one axpy per input element over the contiguous W_enc row (vectorised by TensorPrimitives).
+/// Chooses the streaming GEMV (≤ <see cref="JumpReLUGemvKernel.MaxTokens"/> tokens, memory-bound) or the packed GEMM,
+/// the SIMD width (<see cref="KernelSelector"/>), and splits the latent columns over up to maxThreads parts.
+/// Output is dense f, or (sparse) the active features collected in each tile's epilogue without a dense row.
+/// Thread-safe: concurrent calls share nothing mutable except the worker pool, which serialises itself.
 /// </summary>
 internal static unsafe class JumpReLUEncodeKernel
 {
+    [ThreadStatic]
+    private static EncodeJob? _job;
+
+    /// <summary>Dense encode of tokens × d_in into tokens × d_sae.</summary>
     public static void Encode(in SaeWeights w, float* x, int tokens, float* f, int maxThreads)
     {
-        int dIn = w.DIn, dSae = w.DSae;
-        var bEnc = new ReadOnlySpan<float>(w.BEnc, dSae);
-        var thr = new ReadOnlySpan<float>(w.Threshold, dSae);
-        float[]? widened = w.IsBFloat16 ? new float[dSae] : null;
+        if (tokens > 0)
+        {
+            Run(w, x, tokens, f, sparse: false, maxThreads);
+        }
+    }
+
+    /// <summary>Sparse encode: active features of each token, by increasing index.</summary>
+    public static SparseFeatureBatch EncodeSparse(in SaeWeights w, float* x, int tokens, int maxThreads)
+    {
+        var offsets = new int[tokens + 1];
+        if (tokens == 0)
+        {
+            return new SparseFeatureBatch(w.DSae, offsets, [], []);
+        }
+
+        var job = Run(w, x, tokens, null, sparse: true, maxThreads);
+        var counts = offsets.AsSpan(1);
+        for (int p = 0; p < job.Parts; p++)
+        {
+            foreach (int t in job.Sinks[p].Tokens)
+            {
+                counts[t]++;
+            }
+        }
+
         for (int t = 0; t < tokens; t++)
         {
-            var pre = new Span<float>(f + ((long)t * dSae), dSae);
-            bEnc.CopyTo(pre);
-            float* xt = x + ((long)t * dIn);
-            for (int i = 0; i < dIn; i++)
+            offsets[t + 1] += offsets[t];
+        }
+
+        var indices = GC.AllocateUninitializedArray<int>(offsets[tokens]);
+        var values = GC.AllocateUninitializedArray<float>(offsets[tokens]);
+        var cursor = job.Cursor(tokens);
+        offsets.AsSpan(0, tokens).CopyTo(cursor);
+
+        // Parts cover increasing column ranges and each lists a token's features in increasing order, so appending
+        // part by part keeps every token's indices sorted.
+        for (int p = 0; p < job.Parts; p++)
+        {
+            var s = job.Sinks[p];
+            var ts = s.Tokens;
+            var fs = s.Features;
+            var vs = s.Values;
+            for (int q = 0; q < ts.Length; q++)
             {
-                float xi = xt[i];
-                if (xi == 0f)
-                {
-                    continue;
-                }
+                int at = cursor[ts[q]]++;
+                indices[at] = fs[q];
+                values[at] = vs[q];
+            }
+        }
 
-                ReadOnlySpan<float> row;
-                if (widened is null)
-                {
-                    row = new ReadOnlySpan<float>(w.WEnc + ((long)i * dSae), dSae);
-                }
-                else
-                {
-                    ushort* src = w.WEncBf16 + ((long)i * dSae);
-                    for (int j = 0; j < dSae; j++)
-                    {
-                        widened[j] = BFloat16.ToSingle(src[j]);
-                    }
+        return new SparseFeatureBatch(w.DSae, offsets, indices, values);
+    }
 
-                    row = widened;
+    /// <summary>
+    /// Sparse encode of one token into caller spans without allocating (after warm-up); returns L0, or −L0 when the
+    /// spans are too short (nothing written past them).
+    /// </summary>
+    public static int EncodeSparseToken(in SaeWeights w, float* x, Span<int> indices, Span<float> values, int maxThreads)
+    {
+        var job = Run(w, x, 1, null, sparse: true, maxThreads);
+        int n = 0, cap = Math.Min(indices.Length, values.Length);
+        for (int p = 0; p < job.Parts; p++)
+        {
+            var s = job.Sinks[p];
+            var fs = s.Features;
+            var vs = s.Values;
+            for (int q = 0; q < fs.Length; q++, n++)
+            {
+                if (n < cap)
+                {
+                    indices[n] = fs[q];
+                    values[n] = vs[q];
                 }
+            }
+        }
 
-                TensorPrimitives.MultiplyAdd(row, xi, pre, pre);
+        return n <= cap ? n : -n;
+    }
+
+    private static EncodeJob Run(in SaeWeights w, float* x, int tokens, float* f, bool sparse, int maxThreads)
+    {
+        var job = _job ??= new EncodeJob();
+        job.W = w;
+        job.X = x;
+        job.F = f;
+        job.Tokens = tokens;
+        job.Isa = KernelSelector.Current;
+        job.Gemv = tokens <= JumpReLUGemvKernel.MaxTokens;
+        int width = job.Isa switch { KernelIsa.Vector512 => 16, KernelIsa.Vector256 => 8, KernelIsa.Vector128 => 4, _ => 1 };
+        int units = job.Gemv
+            ? (w.DSae + 15) / 16
+            : (w.DSae + (JumpReLUGemmKernel.NV * width) - 1) / (JumpReLUGemmKernel.NV * width);
+        job.Units = units;
+        job.Parts = Math.Clamp(maxThreads, 1, units);
+        job.PrepareSinks(sparse);
+        KernelWorkers.Run(job, job.Parts);
+        return job;
+    }
+
+    /// <summary>One encode call's arguments, reused per calling thread.</summary>
+    private sealed class EncodeJob : KernelJob
+    {
+        private SparseCollector[] _sinks = [];
+        private int[] _cursor = [];
+        private bool _sparse;
+
+        public SaeWeights W { get; set; }
+
+        public float* X { get; set; }
+
+        public float* F { get; set; }
+
+        public int Tokens { get; set; }
+
+        public KernelIsa Isa { get; set; }
+
+        public bool Gemv { get; set; }
+
+        /// <summary>GEMV: 16-column groups; GEMM: column slivers.</summary>
+        public int Units { get; set; }
+
+        public int Parts { get; set; }
+
+        public SparseCollector[] Sinks => _sinks;
+
+        public Span<int> Cursor(int tokens)
+        {
+            if (_cursor.Length < tokens)
+            {
+                _cursor = new int[tokens];
             }
 
-            for (int j = 0; j < dSae; j++)
+            return _cursor.AsSpan(0, tokens);
+        }
+
+        public void PrepareSinks(bool sparse)
+        {
+            _sparse = sparse;
+            if (!sparse)
             {
-                float v = pre[j];
-                pre[j] = v > thr[j] && v > 0f ? v : 0f;
+                return;
+            }
+
+            if (_sinks.Length < Parts)
+            {
+                int old = _sinks.Length;
+                Array.Resize(ref _sinks, Parts);
+                for (int i = old; i < Parts; i++)
+                {
+                    _sinks[i] = new SparseCollector();
+                }
+            }
+
+            for (int i = 0; i < Parts; i++)
+            {
+                _sinks[i].Clear();
+            }
+        }
+
+        public override void Execute(int part, int parts)
+        {
+            int u0 = (int)((long)Units * part / parts), u1 = (int)((long)Units * (part + 1) / parts);
+            var sink = _sparse ? _sinks[part] : null;
+            var w = W;
+            switch (Isa)
+            {
+                case KernelIsa.Vector512:
+                    Dispatch<Simd512, Vector512<float>>(w, u0, u1, sink);
+                    break;
+                case KernelIsa.Vector256:
+                    Dispatch<Simd256, Vector256<float>>(w, u0, u1, sink);
+                    break;
+                case KernelIsa.Vector128:
+                    Dispatch<Simd128, Vector128<float>>(w, u0, u1, sink);
+                    break;
+                default:
+                    Dispatch<SimdScalar, float>(w, u0, u1, sink);
+                    break;
+            }
+        }
+
+        private void Dispatch<TOps, TV>(in SaeWeights w, int u0, int u1, SparseCollector? sink)
+            where TOps : struct, ISimdOps<TV>
+            where TV : struct
+        {
+            if (Gemv)
+            {
+                JumpReLUGemvKernel.Run<TOps, TV>(w, X, Tokens, F, sink, u0 * 16, Math.Min(u1 * 16, w.DSae));
+            }
+            else
+            {
+                JumpReLUGemmKernel.Run<TOps, TV>(w, X, Tokens, F, sink, u0, u1);
             }
         }
     }

@@ -85,44 +85,10 @@ public sealed unsafe partial class JumpReLUSae
     {
         var w = Weights;
         int tokens = Tokens(activations, nameof(activations));
-        var offsets = new int[tokens + 1];
-        var indices = new List<int>();
-        var values = new List<float>();
-        const int block = 16;
-        int rows = Math.Min(block, Math.Max(tokens, 1));
-        var scratch = ArrayPool<float>.Shared.Rent(rows * FeatureCount);
-        try
+        fixed (float* x = activations)
         {
-            fixed (float* x = activations)
-            fixed (float* f = scratch)
-            {
-                for (int t0 = 0; t0 < tokens; t0 += block)
-                {
-                    int n = Math.Min(block, tokens - t0);
-                    JumpReLUEncodeKernel.Encode(w, x + ((long)t0 * InputSize), n, f, MaxDegreeOfParallelism);
-                    for (int t = 0; t < n; t++)
-                    {
-                        var row = new ReadOnlySpan<float>(f + ((long)t * FeatureCount), FeatureCount);
-                        for (int j = 0; j < row.Length; j++)
-                        {
-                            if (row[j] != 0f)
-                            {
-                                indices.Add(j);
-                                values.Add(row[j]);
-                            }
-                        }
-
-                        offsets[t0 + t + 1] = indices.Count;
-                    }
-                }
-            }
+            return JumpReLUEncodeKernel.EncodeSparse(w, x, tokens, MaxDegreeOfParallelism);
         }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(scratch);
-        }
-
-        return new SparseFeatureBatch(FeatureCount, offsets, [.. indices], [.. values]);
     }
 
     /// <summary>
@@ -136,41 +102,18 @@ public sealed unsafe partial class JumpReLUSae
     {
         var w = Weights;
         CheckLength(activation.Length, InputSize, nameof(activation), "one token");
-        var scratch = ArrayPool<float>.Shared.Rent(FeatureCount);
-        try
+        int n;
+        fixed (float* x = activation)
         {
-            fixed (float* x = activation)
-            fixed (float* f = scratch)
-            {
-                JumpReLUEncodeKernel.Encode(w, x, 1, f, MaxDegreeOfParallelism);
-            }
-
-            int n = 0, cap = Math.Min(indices.Length, values.Length);
-            for (int j = 0; j < FeatureCount; j++)
-            {
-                if (scratch[j] != 0f)
-                {
-                    if (n < cap)
-                    {
-                        indices[n] = j;
-                        values[n] = scratch[j];
-                    }
-
-                    n++;
-                }
-            }
-
-            if (n > cap)
-            {
-                throw new ArgumentException($"destinations hold {cap} entries but this token has {n} active features");
-            }
-
-            return n;
+            n = JumpReLUEncodeKernel.EncodeSparseToken(w, x, indices, values, MaxDegreeOfParallelism);
         }
-        finally
+
+        if (n < 0)
         {
-            ArrayPool<float>.Shared.Return(scratch);
+            throw new ArgumentException($"destinations hold {Math.Min(indices.Length, values.Length)} entries but this token has {-n} active features");
         }
+
+        return n;
     }
 
     /// <summary>Decodes sparse features of a batch; costs L0 × InputSize per token, not FeatureCount × InputSize.</summary>

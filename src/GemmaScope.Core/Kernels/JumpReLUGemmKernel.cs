@@ -1,0 +1,204 @@
+using System.Runtime.CompilerServices;
+
+namespace GemmaScope.Kernels;
+
+/// <summary>
+/// Encode as a register-blocked GEMM with the JumpReLU epilogue fused into each tile:
+///   f[t, j] = JumpReLU(b_enc[j] + Σ_i x[t, i] · W_enc[i, j], threshold[j]).
+/// Blocking: the caller's part owns a range of column slivers of NR = 4 vectors (64 floats on AVX-512). For each sliver,
+/// W_enc[:, j0..j0+NR) is packed once into a contiguous thread-local [d_in × NR] buffer (bf16 is widened here, so the
+/// GEMM itself is fp32); for d_in ≤ 4608 that is ≤ 1.2 MB, read from L2 by the microkernel while the 6 token rows of x
+/// stream through L1. The microkernel keeps a 6 × NR tile in 24 vector registers over the whole of d_in, so each output
+/// is written once, already through bias, threshold and ReLU, densely or straight into a sparse collector.
+/// </summary>
+internal static unsafe class JumpReLUGemmKernel
+{
+    /// <summary>Token rows per register tile.</summary>
+    public const int MR = 6;
+
+    /// <summary>Vectors per register tile row; NR = 4 × Width columns.</summary>
+    public const int NV = 4;
+
+    /// <summary>Runs column slivers [s0, s1) for all tokens.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Run<TOps, TV>(in SaeWeights w, float* x, int tokens, float* f, SparseCollector? sink, int s0, int s1)
+        where TOps : struct, ISimdOps<TV>
+        where TV : struct
+    {
+        int nr = NV * TOps.Width, dIn = w.DIn, dSae = w.DSae;
+        float* b = KernelScratch.Get(((long)dIn * nr) + (2L * nr));
+        float* bias = b + ((long)dIn * nr), thr = bias + nr;
+        for (int s = s0; s < s1; s++)
+        {
+            int j0 = s * nr, cols = Math.Min(nr, dSae - j0);
+            Pack<TOps, TV>(w, j0, cols, b, bias, thr);
+            for (int m0 = 0; m0 < tokens; m0 += MR)
+            {
+                Tile<TOps, TV>(x + ((long)m0 * dIn), dIn, Math.Min(MR, tokens - m0), b, dIn, bias, thr, f, dSae, m0, j0, cols, sink);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Copies W_enc[:, j0..j0+cols) into b as [d_in × NR] (zero columns past cols), and the sliver's bias and threshold;
+    /// padded columns get threshold +∞ so they never fire.
+    /// </summary>
+    private static void Pack<TOps, TV>(in SaeWeights w, int j0, int cols, float* b, float* bias, float* thr)
+        where TOps : struct, ISimdOps<TV>
+        where TV : struct
+    {
+        int width = TOps.Width, nr = NV * width, dIn = w.DIn;
+        long dSae = w.DSae;
+        for (int c = 0; c < nr; c++)
+        {
+            bias[c] = c < cols ? w.BEnc[j0 + c] : 0f;
+            thr[c] = c < cols ? w.Threshold[j0 + c] : float.PositiveInfinity;
+        }
+
+        if (cols == nr)
+        {
+            if (w.IsBFloat16)
+            {
+                ushort* src = w.WEncBf16 + j0;
+                for (int k = 0; k < dIn; k++, src += dSae, b += nr)
+                {
+                    TOps.Store(b, TOps.LoadBf16(src));
+                    TOps.Store(b + width, TOps.LoadBf16(src + width));
+                    TOps.Store(b + (2 * width), TOps.LoadBf16(src + (2 * width)));
+                    TOps.Store(b + (3 * width), TOps.LoadBf16(src + (3 * width)));
+                }
+            }
+            else
+            {
+                float* src = w.WEnc + j0;
+                for (int k = 0; k < dIn; k++, src += dSae, b += nr)
+                {
+                    TOps.Store(b, TOps.Load(src));
+                    TOps.Store(b + width, TOps.Load(src + width));
+                    TOps.Store(b + (2 * width), TOps.Load(src + (2 * width)));
+                    TOps.Store(b + (3 * width), TOps.Load(src + (3 * width)));
+                }
+            }
+
+            return;
+        }
+
+        for (int k = 0; k < dIn; k++, b += nr)
+        {
+            long row = (k * dSae) + j0;
+            for (int c = 0; c < nr; c++)
+            {
+                b[c] = c >= cols ? 0f : w.IsBFloat16 ? BFloat16.ToSingle(w.WEncBf16[row + c]) : w.WEnc[row + c];
+            }
+        }
+    }
+
+    /// <summary>
+    /// One MR × NR tile over all of d_in. Rows past <paramref name="rows"/> re-read the last valid row (no padding copy)
+    /// and are discarded.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile<TOps, TV>(float* a, int lda, int rows, float* b, int k, float* bias, float* thr, float* f, long ldf, int m0, int j0, int cols, SparseCollector? sink)
+        where TOps : struct, ISimdOps<TV>
+        where TV : struct
+    {
+        int width = TOps.Width;
+        float* a0 = a;
+        float* a1 = rows > 1 ? a0 + lda : a0;
+        float* a2 = rows > 2 ? a1 + lda : a1;
+        float* a3 = rows > 3 ? a2 + lda : a2;
+        float* a4 = rows > 4 ? a3 + lda : a3;
+        float* a5 = rows > 5 ? a4 + lda : a4;
+        TV c00 = TOps.Zero, c01 = TOps.Zero, c02 = TOps.Zero, c03 = TOps.Zero;
+        TV c10 = TOps.Zero, c11 = TOps.Zero, c12 = TOps.Zero, c13 = TOps.Zero;
+        TV c20 = TOps.Zero, c21 = TOps.Zero, c22 = TOps.Zero, c23 = TOps.Zero;
+        TV c30 = TOps.Zero, c31 = TOps.Zero, c32 = TOps.Zero, c33 = TOps.Zero;
+        TV c40 = TOps.Zero, c41 = TOps.Zero, c42 = TOps.Zero, c43 = TOps.Zero;
+        TV c50 = TOps.Zero, c51 = TOps.Zero, c52 = TOps.Zero, c53 = TOps.Zero;
+        for (int p = 0; p < k; p++, b += 4 * width)
+        {
+            TV b0 = TOps.Load(b), b1 = TOps.Load(b + width), b2 = TOps.Load(b + (2 * width)), b3 = TOps.Load(b + (3 * width));
+            TV v = TOps.Broadcast(a0[p]);
+            c00 = TOps.Fma(v, b0, c00); c01 = TOps.Fma(v, b1, c01); c02 = TOps.Fma(v, b2, c02); c03 = TOps.Fma(v, b3, c03);
+            v = TOps.Broadcast(a1[p]);
+            c10 = TOps.Fma(v, b0, c10); c11 = TOps.Fma(v, b1, c11); c12 = TOps.Fma(v, b2, c12); c13 = TOps.Fma(v, b3, c13);
+            v = TOps.Broadcast(a2[p]);
+            c20 = TOps.Fma(v, b0, c20); c21 = TOps.Fma(v, b1, c21); c22 = TOps.Fma(v, b2, c22); c23 = TOps.Fma(v, b3, c23);
+            v = TOps.Broadcast(a3[p]);
+            c30 = TOps.Fma(v, b0, c30); c31 = TOps.Fma(v, b1, c31); c32 = TOps.Fma(v, b2, c32); c33 = TOps.Fma(v, b3, c33);
+            v = TOps.Broadcast(a4[p]);
+            c40 = TOps.Fma(v, b0, c40); c41 = TOps.Fma(v, b1, c41); c42 = TOps.Fma(v, b2, c42); c43 = TOps.Fma(v, b3, c43);
+            v = TOps.Broadcast(a5[p]);
+            c50 = TOps.Fma(v, b0, c50); c51 = TOps.Fma(v, b1, c51); c52 = TOps.Fma(v, b2, c52); c53 = TOps.Fma(v, b3, c53);
+        }
+
+        float* row = f + ((long)m0 * ldf) + j0;
+        Emit<TOps, TV>(c00, c01, c02, c03, bias, thr, row, cols, sink, m0, j0);
+        if (rows > 1)
+        {
+            Emit<TOps, TV>(c10, c11, c12, c13, bias, thr, row + ldf, cols, sink, m0 + 1, j0);
+        }
+
+        if (rows > 2)
+        {
+            Emit<TOps, TV>(c20, c21, c22, c23, bias, thr, row + (2 * ldf), cols, sink, m0 + 2, j0);
+        }
+
+        if (rows > 3)
+        {
+            Emit<TOps, TV>(c30, c31, c32, c33, bias, thr, row + (3 * ldf), cols, sink, m0 + 3, j0);
+        }
+
+        if (rows > 4)
+        {
+            Emit<TOps, TV>(c40, c41, c42, c43, bias, thr, row + (4 * ldf), cols, sink, m0 + 4, j0);
+        }
+
+        if (rows > 5)
+        {
+            Emit<TOps, TV>(c50, c51, c52, c53, bias, thr, row + (5 * ldf), cols, sink, m0 + 5, j0);
+        }
+    }
+
+    /// <summary>Epilogue of one tile row: bias, JumpReLU, then a dense store or the sparse collector.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Emit<TOps, TV>(TV s0, TV s1, TV s2, TV s3, float* bias, float* thr, float* dst, int cols, SparseCollector? sink, int token, int j0)
+        where TOps : struct, ISimdOps<TV>
+        where TV : struct
+    {
+        int width = TOps.Width;
+        TV f0 = TOps.JumpReLU(TOps.Add(s0, TOps.Load(bias)), TOps.Load(thr));
+        TV f1 = TOps.JumpReLU(TOps.Add(s1, TOps.Load(bias + width)), TOps.Load(thr + width));
+        TV f2 = TOps.JumpReLU(TOps.Add(s2, TOps.Load(bias + (2 * width))), TOps.Load(thr + (2 * width)));
+        TV f3 = TOps.JumpReLU(TOps.Add(s3, TOps.Load(bias + (3 * width))), TOps.Load(thr + (3 * width)));
+        if (sink is null && cols == NV * width)
+        {
+            TOps.Store(dst, f0);
+            TOps.Store(dst + width, f1);
+            TOps.Store(dst + (2 * width), f2);
+            TOps.Store(dst + (3 * width), f3);
+            return;
+        }
+
+        float* tmp = stackalloc float[NV * 16];
+        TOps.Store(tmp, f0);
+        TOps.Store(tmp + width, f1);
+        TOps.Store(tmp + (2 * width), f2);
+        TOps.Store(tmp + (3 * width), f3);
+        if (sink is null)
+        {
+            new ReadOnlySpan<float>(tmp, cols).CopyTo(new Span<float>(dst, cols));
+            return;
+        }
+
+        // Padded columns have threshold +inf, so every set lane is a real feature.
+        ulong all = TOps.NonZeroMask(f0) | ((ulong)TOps.NonZeroMask(f1) << width)
+            | ((ulong)TOps.NonZeroMask(f2) << (2 * width)) | ((ulong)TOps.NonZeroMask(f3) << (3 * width));
+        while (all != 0)
+        {
+            int c = System.Numerics.BitOperations.TrailingZeroCount(all);
+            sink.Add(token, j0 + c, tmp[c]);
+            all &= all - 1;
+        }
+    }
+}
