@@ -103,6 +103,7 @@ internal static unsafe class JumpReLUGemmKernel
         where TV : struct
     {
         int width = TOps.Width;
+        float* tile = stackalloc float[MR * NV * 16];
         float* a0 = a;
         float* a1 = rows > 1 ? a0 + lda : a0;
         float* a2 = rows > 2 ? a1 + lda : a1;
@@ -115,7 +116,9 @@ internal static unsafe class JumpReLUGemmKernel
         TV c30 = TOps.Zero, c31 = TOps.Zero, c32 = TOps.Zero, c33 = TOps.Zero;
         TV c40 = TOps.Zero, c41 = TOps.Zero, c42 = TOps.Zero, c43 = TOps.Zero;
         TV c50 = TOps.Zero, c51 = TOps.Zero, c52 = TOps.Zero, c53 = TOps.Zero;
-        for (int p = 0; p < k; p++, b += 4 * width)
+        float* bEnd = b + ((long)k * 4 * width);
+        nint p = 0;
+        do
         {
             TV b0 = TOps.Load(b), b1 = TOps.Load(b + width), b2 = TOps.Load(b + (2 * width)), b3 = TOps.Load(b + (3 * width));
             TV v = TOps.Broadcast(a0[p]);
@@ -130,47 +133,41 @@ internal static unsafe class JumpReLUGemmKernel
             c40 = TOps.Fma(v, b0, c40); c41 = TOps.Fma(v, b1, c41); c42 = TOps.Fma(v, b2, c42); c43 = TOps.Fma(v, b3, c43);
             v = TOps.Broadcast(a5[p]);
             c50 = TOps.Fma(v, b0, c50); c51 = TOps.Fma(v, b1, c51); c52 = TOps.Fma(v, b2, c52); c53 = TOps.Fma(v, b3, c53);
+            b += 4 * width;
+            p++;
         }
+        while (b < bEnd);
 
-        float* row = f + ((long)m0 * ldf) + j0;
-        Emit<TOps, TV>(c00, c01, c02, c03, bias, thr, row, cols, sink, m0, j0);
-        if (rows > 1)
+        // Park the tile in memory before any call: accumulators live across a call would make the JIT spill them on
+        // every iteration of the loop above.
+        int nr = NV * width;
+        TOps.Store(tile, c00); TOps.Store(tile + width, c01); TOps.Store(tile + (2 * width), c02); TOps.Store(tile + (3 * width), c03);
+        float* t1 = tile + nr;
+        TOps.Store(t1, c10); TOps.Store(t1 + width, c11); TOps.Store(t1 + (2 * width), c12); TOps.Store(t1 + (3 * width), c13);
+        float* t2 = t1 + nr;
+        TOps.Store(t2, c20); TOps.Store(t2 + width, c21); TOps.Store(t2 + (2 * width), c22); TOps.Store(t2 + (3 * width), c23);
+        float* t3 = t2 + nr;
+        TOps.Store(t3, c30); TOps.Store(t3 + width, c31); TOps.Store(t3 + (2 * width), c32); TOps.Store(t3 + (3 * width), c33);
+        float* t4 = t3 + nr;
+        TOps.Store(t4, c40); TOps.Store(t4 + width, c41); TOps.Store(t4 + (2 * width), c42); TOps.Store(t4 + (3 * width), c43);
+        float* t5 = t4 + nr;
+        TOps.Store(t5, c50); TOps.Store(t5 + width, c51); TOps.Store(t5 + (2 * width), c52); TOps.Store(t5 + (3 * width), c53);
+        for (int r = 0; r < rows; r++)
         {
-            Emit<TOps, TV>(c10, c11, c12, c13, bias, thr, row + ldf, cols, sink, m0 + 1, j0);
-        }
-
-        if (rows > 2)
-        {
-            Emit<TOps, TV>(c20, c21, c22, c23, bias, thr, row + (2 * ldf), cols, sink, m0 + 2, j0);
-        }
-
-        if (rows > 3)
-        {
-            Emit<TOps, TV>(c30, c31, c32, c33, bias, thr, row + (3 * ldf), cols, sink, m0 + 3, j0);
-        }
-
-        if (rows > 4)
-        {
-            Emit<TOps, TV>(c40, c41, c42, c43, bias, thr, row + (4 * ldf), cols, sink, m0 + 4, j0);
-        }
-
-        if (rows > 5)
-        {
-            Emit<TOps, TV>(c50, c51, c52, c53, bias, thr, row + (5 * ldf), cols, sink, m0 + 5, j0);
+            Emit<TOps, TV>(tile + (r * nr), bias, thr, f + ((m0 + r) * ldf) + j0, cols, sink, m0 + r, j0);
         }
     }
 
-    /// <summary>Epilogue of one tile row: bias, JumpReLU, then a dense store or the sparse collector.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void Emit<TOps, TV>(TV s0, TV s1, TV s2, TV s3, float* bias, float* thr, float* dst, int cols, SparseCollector? sink, int token, int j0)
+    /// <summary>Epilogue of one tile row (in place in the tile): bias, JumpReLU, then a dense store or the sparse collector.</summary>
+    private static void Emit<TOps, TV>(float* tmp, float* bias, float* thr, float* dst, int cols, SparseCollector? sink, int token, int j0)
         where TOps : struct, ISimdOps<TV>
         where TV : struct
     {
         int width = TOps.Width;
-        TV f0 = TOps.JumpReLU(TOps.Add(s0, TOps.Load(bias)), TOps.Load(thr));
-        TV f1 = TOps.JumpReLU(TOps.Add(s1, TOps.Load(bias + width)), TOps.Load(thr + width));
-        TV f2 = TOps.JumpReLU(TOps.Add(s2, TOps.Load(bias + (2 * width))), TOps.Load(thr + (2 * width)));
-        TV f3 = TOps.JumpReLU(TOps.Add(s3, TOps.Load(bias + (3 * width))), TOps.Load(thr + (3 * width)));
+        TV f0 = TOps.JumpReLU(TOps.Add(TOps.Load(tmp), TOps.Load(bias)), TOps.Load(thr));
+        TV f1 = TOps.JumpReLU(TOps.Add(TOps.Load(tmp + width), TOps.Load(bias + width)), TOps.Load(thr + width));
+        TV f2 = TOps.JumpReLU(TOps.Add(TOps.Load(tmp + (2 * width)), TOps.Load(bias + (2 * width))), TOps.Load(thr + (2 * width)));
+        TV f3 = TOps.JumpReLU(TOps.Add(TOps.Load(tmp + (3 * width)), TOps.Load(bias + (3 * width))), TOps.Load(thr + (3 * width)));
         if (sink is null && cols == NV * width)
         {
             TOps.Store(dst, f0);
@@ -180,7 +177,6 @@ internal static unsafe class JumpReLUGemmKernel
             return;
         }
 
-        float* tmp = stackalloc float[NV * 16];
         TOps.Store(tmp, f0);
         TOps.Store(tmp + width, f1);
         TOps.Store(tmp + (2 * width), f2);
