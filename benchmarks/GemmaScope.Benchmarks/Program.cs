@@ -15,7 +15,18 @@ using GemmaScope.Benchmarks;
 //   (anything else)          BenchmarkDotNet in process (short job), then a markdown table to benchmark-table.md
 if (args.Length > 0 && args[0] == "quick")
 {
-    Quick(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 16384, args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 2);
+    if (Environment.GetEnvironmentVariable("PF_FROM") is { } pf)
+    {
+        GemmaScope.Kernels.JumpReLUGemvKernel.PrefetchFromTokens = int.Parse(pf, CultureInfo.InvariantCulture);
+    }
+
+    if (Environment.GetEnvironmentVariable("GEMV_MAX") is { } gm)
+    {
+        GemmaScope.Kernels.JumpReLUGemvKernel.MaxTokens = int.Parse(gm, CultureInfo.InvariantCulture);
+    }
+
+    Quick(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 16384, args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 2,
+        args.Length > 3 ? [.. args[3].Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture))] : [1, 4, 5, 16, 128, 1024]);
     return;
 }
 
@@ -106,9 +117,9 @@ static int P(BenchmarkReport r, string name) => Convert.ToInt32(r.BenchmarkCase.
 
 static string Time(double ns) => ns >= 1e6 ? $"{ns / 1e6:F2} ms" : $"{ns / 1e3:F1} us";
 
-static void Quick(int dSae, int threads)
+static void Quick(int dSae, int threads, int[] tokenCounts)
 {
-    foreach (int tokens in new[] { 1, 4, 5, 16, 128, 1024 })
+    foreach (int tokens in tokenCounts)
     {
         var b = new Encode16k { Tokens = tokens, Threads = threads, DSae = dSae };
         b.Setup();

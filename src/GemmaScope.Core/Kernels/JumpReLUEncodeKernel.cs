@@ -6,7 +6,7 @@ namespace GemmaScope.Kernels;
 /// Encode: for each token t and latent j,
 ///   pre[t, j] = b_enc[j] + Σ_i x[t, i] · W_enc[i, j]
 ///   f[t, j]   = pre[t, j] if pre[t, j] &gt; threshold[j] and pre[t, j] &gt; 0, else 0.
-/// Chooses the streaming GEMV (≤ <see cref="JumpReLUGemvKernel.MaxTokens"/> tokens, memory-bound) or the packed GEMM,
+/// Chooses the streaming GEMV (few tokens, memory-bound) or the packed GEMM,
 /// the SIMD width (<see cref="KernelSelector"/>), and splits the latent columns over up to maxThreads parts.
 /// Output is dense f, or (sparse) the active features collected in each tile's epilogue without a dense row.
 /// Thread-safe: concurrent calls share nothing mutable except the worker pool, which serialises itself.
@@ -107,7 +107,7 @@ internal static unsafe class JumpReLUEncodeKernel
         job.F = f;
         job.Tokens = tokens;
         job.Isa = KernelSelector.Current;
-        job.Gemv = tokens <= JumpReLUGemvKernel.MaxTokens;
+        job.Gemv = tokens <= (w.IsBFloat16 ? JumpReLUGemvKernel.MaxTokensBf16 : JumpReLUGemvKernel.MaxTokens);
         int width = job.Isa switch { KernelIsa.Vector512 => 16, KernelIsa.Vector256 => 8, KernelIsa.Vector128 => 4, _ => 1 };
         int units = job.Gemv
             ? (w.DSae + 15) / 16

@@ -1,21 +1,32 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace GemmaScope.Kernels;
 
 /// <summary>
 /// Encode for a handful of tokens, where the GEMM is memory-bound on W_enc (each weight is used `tokens` times):
 ///   f[t, j] = JumpReLU(b_enc[j] + Σ_i x[t, i] · W_enc[i, j], threshold[j]).
-/// Streams W_enc exactly once, four rows at a time over a chunk of up to <see cref="Chunk"/> contiguous columns, into
+/// Streams W_enc exactly once, four rows at a time over a chunk of up to 1024 contiguous columns, into
 /// per-token accumulators that stay in L1. bf16 weights are widened in registers, so they move half the bytes.
 /// No packing: packing would read the same bytes and add a write.
 /// </summary>
 internal static unsafe class JumpReLUGemvKernel
 {
-    /// <summary>Columns per accumulator chunk (4 KB of fp32 per token: stays in L1, rows stream as whole pages).</summary>
-    public const int Chunk = 1024;
+    /// <summary>
+    /// Most tokens this path is used for: up to here it streams W_enc at memory speed, where the GEMM would first pack
+    /// (an extra pass) and waste part of its 6-row tiles. Settable for tuning and tests.
+    /// </summary>
+    internal static int MaxTokens { get; set; } = 8;
 
-    /// <summary>Most tokens this path is used for.</summary>
-    public const int MaxTokens = 4;
+    /// <summary>The same for bf16 weights, whose GEMM path also pays for widening in its pack.</summary>
+    internal static int MaxTokensBf16 { get; set; } = 16;
+
+    /// <summary>
+    /// Columns per accumulator chunk: tokens × chunk fp32 accumulators plus four chunk-wide weight rows must stay in
+    /// L1 (48 KB here), so rows of 4 KB (whole pages: 1024 fp32 or 2048 bf16 columns) for few tokens, fewer above.
+    /// </summary>
+    public static int ChunkFor(int tokens, bool bf16) => tokens <= 2 ? (bf16 ? 4096 : 2048) : tokens <= 4 ? 1024 : tokens <= 8 ? 512 : 256;
 
     /// <summary>Runs columns [c0, c1) for all tokens; c0 is a multiple of 16.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -25,30 +36,56 @@ internal static unsafe class JumpReLUGemvKernel
     {
         int width = TOps.Width, dIn = w.DIn;
         long dSae = w.DSae;
-        float* acc = KernelScratch.Get((long)tokens * Chunk);
-        for (int jc = c0; jc < c1; jc += Chunk)
+        int chunk = ChunkFor(tokens, w.IsBFloat16);
+        // Measured: prefetching the next row group pays for bf16 (where the loop is not purely memory-bound) and for
+        // fp32 from 3 tokens; for 1–2 fp32 tokens the hardware prefetcher alone streams faster.
+        PrefetchRows = w.IsBFloat16 || tokens >= PrefetchFromTokens;
+        float* acc = KernelScratch.Get((long)tokens * chunk);
+        for (int jc = c0; jc < c1; jc += chunk)
         {
-            int cw = Math.Min(Chunk, c1 - jc), vec = cw - (cw % width);
-            new Span<float>(acc, tokens * Chunk).Clear();
+            int cw = Math.Min(chunk, c1 - jc), vec = cw - (cw % width);
+
+            // AVX-512 bf16: widen 32 at a time without shuffles (see Rows4Bf16Pairs); accumulators are then kept
+            // de-interleaved per 32 columns and put back in order before the epilogue.
+            bool pairs = typeof(TOps) == typeof(Simd512) && w.IsBFloat16;
+            if (pairs)
+            {
+                vec = cw - (cw % 32);
+            }
+            new Span<float>(acc, tokens * chunk).Clear();
             for (int i = 0; i < dIn; i += 4)
             {
                 // Rows outer, tokens inner: the 4 rows of this chunk (≤ 16 KB) are read from memory once and from L1 after.
                 int n = Math.Min(4, dIn - i);
                 for (int t = 0; t < tokens; t++)
                 {
-                    float* xt = x + ((long)t * dIn) + i, at = acc + (t * Chunk);
+                    float* xt = x + ((long)t * dIn) + i, at = acc + (t * chunk);
                     if (w.IsBFloat16)
                     {
                         ushort* r = w.WEncBf16 + (i * dSae) + jc;
                         if (n == 4)
                         {
-                            Rows4Bf16<TOps, TV>(at, xt, r, dSae, vec, cw);
+                            if (pairs)
+                            {
+                                Rows4Bf16Pairs(at, xt, r, dSae, vec, cw);
+                            }
+                            else
+                            {
+                                Rows4Bf16<TOps, TV>(at, xt, r, dSae, vec, cw);
+                            }
                         }
                         else
                         {
                             for (int q = 0; q < n; q++)
                             {
-                                Row1Bf16<TOps, TV>(at, xt[q], r + (q * dSae), vec, cw);
+                                if (pairs)
+                                {
+                                    Row1Bf16Pairs(at, xt[q], r + (q * dSae), vec, cw);
+                                }
+                                else
+                                {
+                                    Row1Bf16<TOps, TV>(at, xt[q], r + (q * dSae), vec, cw);
+                                }
                             }
                         }
                     }
@@ -72,7 +109,12 @@ internal static unsafe class JumpReLUGemvKernel
 
             for (int t = 0; t < tokens; t++)
             {
-                Epilogue<TOps, TV>(w, acc + (t * Chunk), f + (t * dSae) + jc, jc, cw, vec, sink, t);
+                if (pairs)
+                {
+                    Interleave(acc + (t * chunk), vec);
+                }
+
+                Epilogue<TOps, TV>(w, acc + (t * chunk), f + (t * dSae) + jc, jc, cw, vec, sink, t);
             }
         }
     }
@@ -132,8 +174,13 @@ internal static unsafe class JumpReLUGemvKernel
         float* r1 = r0 + ld, r2 = r1 + ld, r3 = r2 + ld;
         TV x0 = TOps.Broadcast(x[0]), x1 = TOps.Broadcast(x[1]), x2 = TOps.Broadcast(x[2]), x3 = TOps.Broadcast(x[3]);
         int j = 0;
+        long ahead = PrefetchRows ? 4 * ld : 0;
         for (; j < vec; j += width)
         {
+            if (ahead != 0)
+            {
+                Prefetch(r0 + ahead + j, r1 + ahead + j, r2 + ahead + j, r3 + ahead + j);
+            }
             TV s = TOps.Fma(x0, TOps.Load(r0 + j), TOps.Load(at + j));
             s = TOps.Fma(x1, TOps.Load(r1 + j), s);
             s = TOps.Fma(x2, TOps.Load(r2 + j), s);
@@ -179,8 +226,13 @@ internal static unsafe class JumpReLUGemvKernel
         ushort* r1 = r0 + ld, r2 = r1 + ld, r3 = r2 + ld;
         TV x0 = TOps.Broadcast(x[0]), x1 = TOps.Broadcast(x[1]), x2 = TOps.Broadcast(x[2]), x3 = TOps.Broadcast(x[3]);
         int j = 0;
+        long ahead = PrefetchRows ? 4 * ld : 0;
         for (; j < vec; j += width)
         {
+            if (ahead != 0)
+            {
+                Prefetch(r0 + ahead + j, r1 + ahead + j, r2 + ahead + j, r3 + ahead + j);
+            }
             TV s = TOps.Fma(x0, TOps.LoadBf16(r0 + j), TOps.Load(at + j));
             s = TOps.Fma(x1, TOps.LoadBf16(r1 + j), s);
             s = TOps.Fma(x2, TOps.LoadBf16(r2 + j), s);
@@ -213,6 +265,109 @@ internal static unsafe class JumpReLUGemvKernel
         for (; j < cw; j++)
         {
             at[j] = MathF.FusedMultiplyAdd(x, BFloat16.ToSingle(r[j]), at[j]);
+        }
+    }
+
+    /// <summary>
+    /// Four bf16 rows, 32 columns per step: a 32-bit lane holding bf16 pair (c, c+1) gives column c as lane &lt;&lt; 16 and
+    /// column c+1 as lane &amp; 0xFFFF0000, two single-cycle ALU ops instead of a cross-lane widening shuffle per 16.
+    /// at[0..16) of each 32-column block accumulates the even columns, at[16..32) the odd ones.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Rows4Bf16Pairs(float* at, float* x, ushort* r0, long ld, int vec, int cw)
+    {
+        ushort* r1 = r0 + ld, r2 = r1 + ld, r3 = r2 + ld;
+        var x0 = Vector512.Create(x[0]);
+        var x1 = Vector512.Create(x[1]);
+        var x2 = Vector512.Create(x[2]);
+        var x3 = Vector512.Create(x[3]);
+        var hi = Vector512.Create(0xFFFF0000u);
+        int j = 0;
+        long ahead = PrefetchRows ? 4 * ld : 0;
+        for (; j < vec; j += 32)
+        {
+            if (ahead != 0)
+            {
+                Prefetch(r0 + ahead + j, r1 + ahead + j, r2 + ahead + j, r3 + ahead + j);
+            }
+            var p0 = Vector512.Load((uint*)(r0 + j));
+            var p1 = Vector512.Load((uint*)(r1 + j));
+            var p2 = Vector512.Load((uint*)(r2 + j));
+            var p3 = Vector512.Load((uint*)(r3 + j));
+            var e = Vector512.FusedMultiplyAdd(x0, (p0 << 16).AsSingle(), Vector512.Load(at + j));
+            var o = Vector512.FusedMultiplyAdd(x0, (p0 & hi).AsSingle(), Vector512.Load(at + j + 16));
+            e = Vector512.FusedMultiplyAdd(x1, (p1 << 16).AsSingle(), e);
+            o = Vector512.FusedMultiplyAdd(x1, (p1 & hi).AsSingle(), o);
+            e = Vector512.FusedMultiplyAdd(x2, (p2 << 16).AsSingle(), e);
+            o = Vector512.FusedMultiplyAdd(x2, (p2 & hi).AsSingle(), o);
+            e = Vector512.FusedMultiplyAdd(x3, (p3 << 16).AsSingle(), e);
+            o = Vector512.FusedMultiplyAdd(x3, (p3 & hi).AsSingle(), o);
+            e.Store(at + j);
+            o.Store(at + j + 16);
+        }
+
+        for (; j < cw; j++)
+        {
+            float s = MathF.FusedMultiplyAdd(x[0], BFloat16.ToSingle(r0[j]), at[j]);
+            s = MathF.FusedMultiplyAdd(x[1], BFloat16.ToSingle(r1[j]), s);
+            s = MathF.FusedMultiplyAdd(x[2], BFloat16.ToSingle(r2[j]), s);
+            at[j] = MathF.FusedMultiplyAdd(x[3], BFloat16.ToSingle(r3[j]), s);
+        }
+    }
+
+    /// <summary>One bf16 row in the even/odd layout of <see cref="Rows4Bf16Pairs"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Row1Bf16Pairs(float* at, float x, ushort* r, int vec, int cw)
+    {
+        var xv = Vector512.Create(x);
+        var hi = Vector512.Create(0xFFFF0000u);
+        int j = 0;
+        for (; j < vec; j += 32)
+        {
+            var p = Vector512.Load((uint*)(r + j));
+            Vector512.FusedMultiplyAdd(xv, (p << 16).AsSingle(), Vector512.Load(at + j)).Store(at + j);
+            Vector512.FusedMultiplyAdd(xv, (p & hi).AsSingle(), Vector512.Load(at + j + 16)).Store(at + j + 16);
+        }
+
+        for (; j < cw; j++)
+        {
+            at[j] = MathF.FusedMultiplyAdd(x, BFloat16.ToSingle(r[j]), at[j]);
+        }
+    }
+
+    /// <summary>Puts each 32-column block of even/odd accumulators back in column order.</summary>
+    private static void Interleave(float* at, int vec)
+    {
+        var lo = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23u);
+        var hi = Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31u);
+        for (int j = 0; j < vec; j += 32)
+        {
+            var e = Vector512.Load(at + j);
+            var o = Vector512.Load(at + j + 16);
+            Avx512F.PermuteVar16x32x2(e, lo.AsInt32(), o).Store(at + j);
+            Avx512F.PermuteVar16x32x2(e, hi.AsInt32(), o).Store(at + j + 16);
+        }
+    }
+
+    internal static int PrefetchFromTokens { get; set; } = 3;
+
+    /// <summary>Whether to prefetch the next row group (helps from ~4 tokens, where the loop is not purely streaming).</summary>
+    [ThreadStatic]
+    private static bool PrefetchRows;
+
+    /// <summary>
+    /// Touches the same columns of the next four rows, one chunk pass (4 rows × 4–8 KB) ahead: the hardware prefetcher
+    /// stops at page ends and the rows are 64 KB apart, so without this each page starts with a demand miss.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Prefetch(void* a, void* b, void* c, void* d)
+    {
+        if (Sse.IsSupported)
+        {
+            Sse.Prefetch0(a);
+            Sse.Prefetch0(b);
+            Sse.Prefetch0(c);
+            Sse.Prefetch0(d);
         }
     }
 }

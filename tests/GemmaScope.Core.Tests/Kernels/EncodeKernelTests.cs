@@ -18,7 +18,7 @@ public sealed class EncodeKernelTests
         {
             foreach (int threads in new[] { 1, 2 })
             {
-                foreach (int tokens in new[] { 1, 3, 7, 37 })
+                foreach (int tokens in new[] { 1, 3, 7, 12, 37 })
                 {
                     foreach (bool bf16 in new[] { false, true })
                     {
