@@ -165,7 +165,7 @@ class Gemma2Model(nn.Module):
         causal = kj <= qi
         sliding = causal & (qi - kj < self.c["sliding_window"])
         keep = attention_mask[:, None, None, :] > 0
-        neg = torch.finfo(torch.float32).min
+        neg = torch.tensor(torch.finfo(torch.float32).min, dtype=torch.float32)
         zero = torch.zeros((), dtype=torch.float32)
         global_mask = torch.where(causal[None, None] & keep, zero, neg)
         sliding_mask = torch.where(sliding[None, None] & keep, zero, neg)
@@ -331,12 +331,12 @@ def build_genai(c, sd):
         k = node("MatMul", [x, init(p + "self_attn.k_proj.weight.T", sd[p + "self_attn.k_proj.weight"].T)], [f"{a}/k_proj/MatMul/output_0"], f"{a}/k_proj/MatMul")[0]
         v = node("MatMul", [x, init(p + "self_attn.v_proj.weight.T", sd[p + "self_attn.v_proj.weight"].T)], [f"{a}/v_proj/MatMul/output_0"], f"{a}/v_proj/MatMul")[0]
         sliding = not (l % 2)
-        # GQA's local_window_size counts the keys before the query: HF's window of W keys -> W - 1
+        # local_window_size = HF's sliding_window, as the builder passes it (checked against the reference forward)
         node("GroupQueryAttention",
              [q, k, v, f"past_key_values.{l}.key", f"past_key_values.{l}.value", seqlens_k, total_len, "cos_cache", "sin_cache"],
              [f"{a}/GroupQueryAttention/output_0", f"present.{l}.key", f"present.{l}.value"], f"{a}/GroupQueryAttention",
              domain="com.microsoft", num_heads=H, kv_num_heads=KV, scale=float(c["query_pre_attn_scalar"] ** -0.5),
-             local_window_size=(c["sliding_window"] - 1) if sliding else -1, softcap=float(c["attn_logit_softcapping"]),
+             local_window_size=c["sliding_window"] if sliding else -1, softcap=float(c["attn_logit_softcapping"]),
              do_rotary=1, rotary_interleaved=0)
         o = node("MatMul", [f"{a}/GroupQueryAttention/output_0", init(p + "self_attn.o_proj.weight.T", sd[p + "self_attn.o_proj.weight"].T)],
                  [f"{a}/o_proj/MatMul/output_0"], f"{a}/o_proj/MatMul")[0]
