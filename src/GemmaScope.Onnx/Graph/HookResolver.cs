@@ -311,7 +311,14 @@ internal sealed partial class HookResolver
         var steps = new List<ResolvedHook> { new(cur, src) };
         while (true)
         {
-            var next = g.Consumers(cur).Where(c =>
+            // torch.onnx dedupes RMSNorm's x.float() with the residual add: the add may read a same-type Cast of the stream.
+            var readers = g.Consumers(cur).ToList();
+            foreach (var (cast, _) in g.Consumers(cur).Where(c => c.Node.OpType == "Cast").ToList())
+            {
+                readers.AddRange(g.Consumers(cast.Output[0]));
+            }
+
+            var next = readers.Where(c =>
                 (c.Node.OpType == "Add" && !c.Node.Input.Any(g.IsConstant)) ||
                 (c.Node.OpType.StartsWith("Skip", StringComparison.Ordinal) && c.Node.OpType.EndsWith("LayerNormalization", StringComparison.Ordinal) && c.Index <= 1)).ToList();
             if (next.Count != 1)
