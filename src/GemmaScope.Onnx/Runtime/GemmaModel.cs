@@ -24,7 +24,9 @@ public sealed class GemmaModel : IDisposable
     private readonly HookResolver _resolver;
     private readonly GemmaModelOptions _options;
     private readonly Tokenizer? _tokenizer;
-    private readonly ConcurrentDictionary<string, Lazy<InferenceSession>> _sessions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<InferenceSession[]>> _sessions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, RunPlan> _plans = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<HookPoint, int> _widths = new();
     private bool _disposed;
 
     private GemmaModel(OnnxGraph graph, Tokenizer? tokenizer, GemmaModelOptions options)
@@ -71,15 +73,16 @@ public sealed class GemmaModel : IDisposable
     /// <summary>Which tensor of the graph a hook point reads (for diagnostics).</summary>
     public string TensorName(HookPoint site) => _resolver.Resolve(site).Tensor;
 
-    /// <summary>Runs one sequence of token ids and captures the given hook points.</summary>
-    public RunResult Run(ReadOnlySpan<int> ids, IReadOnlyList<HookPoint>? capture = null) =>
-        RunBatch([ids.ToArray()], capture);
+    /// <summary>Runs one sequence of token ids, captures the given hook points and applies the interventions.</summary>
+    public RunResult Run(ReadOnlySpan<int> ids, IReadOnlyList<HookPoint>? capture = null, Interventions? interventions = null) =>
+        RunBatch([ids.ToArray()], capture, interventions);
 
-    /// <summary>Tokenizes <paramref name="text"/> (BOS added as Gemma does), runs it and captures the given hook points.</summary>
-    public RunResult Run(string text, IReadOnlyList<HookPoint>? capture = null) => RunBatch([text], capture);
+    /// <summary>Tokenizes <paramref name="text"/> (BOS added as Gemma does), runs it, captures the given hook points and applies the interventions.</summary>
+    public RunResult Run(string text, IReadOnlyList<HookPoint>? capture = null, Interventions? interventions = null) =>
+        RunBatch([text], capture, interventions);
 
     /// <summary>Tokenizes several texts and runs them as one right-padded batch.</summary>
-    public RunResult RunBatch(IReadOnlyList<string> texts, IReadOnlyList<HookPoint>? capture = null)
+    public RunResult RunBatch(IReadOnlyList<string> texts, IReadOnlyList<HookPoint>? capture = null, Interventions? interventions = null)
     {
         ArgumentNullException.ThrowIfNull(texts);
         var ids = new int[texts.Count][];
@@ -88,11 +91,11 @@ public sealed class GemmaModel : IDisposable
             ids[i] = Tokenize(texts[i]);
         }
 
-        return RunBatch(ids, capture);
+        return RunBatch(ids, capture, interventions);
     }
 
     /// <summary>Runs several sequences of token ids as one right-padded batch.</summary>
-    public RunResult RunBatch(IReadOnlyList<int[]> sequences, IReadOnlyList<HookPoint>? capture = null)
+    public RunResult RunBatch(IReadOnlyList<int[]> sequences, IReadOnlyList<HookPoint>? capture = null, Interventions? interventions = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(sequences);
@@ -101,90 +104,177 @@ public sealed class GemmaModel : IDisposable
             throw new ArgumentException("At least one sequence is needed.", nameof(sequences));
         }
 
-        var sites = (capture ?? []).Distinct().ToArray();
-        var resolved = sites.Select(_resolver.Resolve).ToArray();
-        var outputs = new string[sites.Length];
-        var session = Session(resolved, outputs);
-
-        int batch = sequences.Count;
-        int length = 0;
-        for (int b = 0; b < batch; b++)
+        for (int b = 0; b < sequences.Count; b++)
         {
             if (sequences[b] is null || sequences[b].Length == 0)
             {
                 throw new ArgumentException($"Sequence {b} is empty.", nameof(sequences));
             }
+        }
 
-            length = Math.Max(length, sequences[b].Length);
+        return RunCore(sequences, capture ?? [], interventions ?? Interventions.None, null, out _);
+    }
+
+    /// <summary>
+    /// Δ loss, the Gemma Scope paper's fidelity metric: mean next-token loss with the interventions minus without, on one sequence.
+    /// </summary>
+    public double DeltaLoss(ReadOnlySpan<int> ids, Interventions interventions)
+    {
+        var arr = ids.ToArray();
+        return RunBatch([arr], null, interventions).MeanLoss() - RunBatch([arr]).MeanLoss();
+    }
+
+    /// <summary>The width of a hook point's activation rows (d_model, or heads × head_dim for attn.hook_z), found by a one-token probe run and cached.</summary>
+    public int Width(HookPoint site)
+    {
+        ArgumentNullException.ThrowIfNull(site);
+        _resolver.Resolve(site);
+        return _widths.GetOrAdd(site, s => RunCore([[_options.BosId]], [s], Interventions.None, null, out _).Width(s));
+    }
+
+    internal sealed class PastState
+    {
+        public required Dictionary<string, (float[] Data, long[] Shape)> Values { get; init; }
+
+        public required int Length { get; init; }
+    }
+
+    internal bool HasKvCache =>
+        _graph.G.Input.Any(i => i.Name.StartsWith("past_key_values", StringComparison.Ordinal)) &&
+        _graph.G.Output.Any(o => o.Name.StartsWith("present", StringComparison.Ordinal));
+
+    internal RunResult RunCore(IReadOnlyList<int[]> sequences, IReadOnlyList<HookPoint> capture, Interventions iv, PastState? past, out PastState? present, bool wantPresent = false)
+    {
+        var plan = Plan(capture, iv, wantPresent);
+        var sessions = Sessions(plan, wantPresent);
+        int batch = sequences.Count;
+        int length = sequences.Max(s => s.Length);
+        int pastLength = past?.Length ?? 0;
+        if (past is not null && batch != 1)
+        {
+            throw new NotSupportedException("A KV cache is supported for one sequence at a time.");
         }
 
         var inputIds = new long[batch * length];
-        var mask = new long[batch * length];
+        var mask = new long[batch * (pastLength + length)];
         var positions = new long[batch * length];
         for (int b = 0; b < batch; b++)
         {
             var seq = sequences[b];
+            for (int t = 0; t < pastLength; t++)
+            {
+                mask[(b * (pastLength + length)) + t] = 1;
+            }
+
             for (int t = 0; t < length; t++)
             {
                 int k = (b * length) + t;
                 inputIds[k] = t < seq.Length ? seq[t] : _options.PadId;
-                mask[k] = t < seq.Length ? 1 : 0;
-                positions[k] = t;
+                mask[(b * (pastLength + length)) + pastLength + t] = t < seq.Length ? 1 : 0;
+                positions[k] = pastLength + t;
             }
         }
 
+        var cutValues = new Dictionary<string, float[]>(StringComparer.Ordinal);
+        var hookWidths = new Dictionary<string, int>(StringComparer.Ordinal);
         var owned = new List<OrtValue>();
         try
         {
-            var names = new List<string>();
-            var values = new List<OrtValue>();
-            long[] shape = [batch, length];
-            foreach (var (name, meta) in session.InputMetadata)
+            OrtValue Feed(string name, NodeMetadata meta)
             {
+                long[] shape = [batch, length];
                 OrtValue v = name switch
                 {
                     "input_ids" => OrtValue.CreateTensorValueFromMemory(inputIds, shape),
-                    "attention_mask" => OrtValue.CreateTensorValueFromMemory(mask, shape),
+                    "attention_mask" => OrtValue.CreateTensorValueFromMemory(mask, [batch, pastLength + length]),
                     "position_ids" => OrtValue.CreateTensorValueFromMemory(positions, shape),
-                    _ when name.StartsWith("past_key_values", StringComparison.Ordinal) || name.StartsWith("past_", StringComparison.Ordinal) =>
-                        EmptyPast(meta, batch),
-                    _ => throw new InvalidDataException(
+                    _ when name.StartsWith("past_", StringComparison.Ordinal) =>
+                        past is not null && past.Values.TryGetValue(name, out var pv) ? OrtValue.CreateTensorValueFromMemory(pv.Data, pv.Shape) : EmptyPast(meta, batch),
+                    _ when cutValues.TryGetValue(name, out var cut) => OrtValue.CreateTensorValueFromMemory(cut, [batch, length, hookWidths[name]]),
+                    _ => InterventionInput(plan, iv, name) ?? throw new InvalidDataException(
                         $"'{_graph.Path}' has input '{name}' that a Gemma 2 runner does not know how to feed (expected input_ids, attention_mask, position_ids, past_key_values.*)."),
                 };
                 owned.Add(v);
-                names.Add(name);
-                values.Add(v);
+                return v;
             }
 
-            var fetch = new List<string>(outputs.Length + 1) { "logits" };
-            fetch.AddRange(outputs.Distinct());
-            using var runOptions = new RunOptions();
-            using var results = session.Run(runOptions, names, values, fetch);
+            // Callback segments: compute the hooked tensor, let C# edit it per sequence, feed it to the later segments.
+            for (int k = 0; k < plan.Hooks.Length; k++)
+            {
+                var session = sessions[k];
+                var names = session.InputMetadata.Keys.ToList();
+                var values = names.Select(n => Feed(n, session.InputMetadata[n])).ToList();
+                using var ro = new RunOptions();
+                using var res = session.Run(ro, names, values, [plan.HookOutputs[plan.Hooks[k].Site]]);
+                var data = res[0].GetTensorDataAsSpan<float>().ToArray();
+                int width = checked((int)(data.Length / ((long)batch * length)));
+                for (int b = 0; b < batch; b++)
+                {
+                    int n = sequences[b].Length;
+                    FindHook(iv, plan.Hooks[k].Site).Edit(data.AsSpan(b * length * width, n * width), n, width);
+                }
 
-            var logitsValue = results[0];
-            var logitsShape = logitsValue.GetTensorTypeAndShape().Shape;
+                cutValues[plan.Hooks[k].CutInput] = data;
+                hookWidths[plan.Hooks[k].CutInput] = width;
+            }
+
+            var final = sessions[^1];
+            var inNames = final.InputMetadata.Keys.ToList();
+            var inValues = inNames.Select(n => Feed(n, final.InputMetadata[n])).ToList();
+            var fetch = new List<string> { "logits" };
+            var presentNames = wantPresent ? final.OutputMetadata.Keys.Where(n => n.StartsWith("present", StringComparison.Ordinal)).ToList() : [];
+            fetch.AddRange(presentNames);
+            fetch.AddRange(plan.CaptureOutputs.Values.Distinct());
+            fetch.AddRange(plan.FeatureOutputs.Values.Where(v => !fetch.Contains(v)));
+            using var runOptions = new RunOptions();
+            using var results = final.Run(runOptions, inNames, inValues, fetch);
+
+            var logitsShape = results[0].GetTensorTypeAndShape().Shape;
             if (logitsShape.Length != 3 || logitsShape[0] != batch || logitsShape[1] != length)
             {
                 throw new InvalidDataException($"'{_graph.Path}': logits have shape [{string.Join(", ", logitsShape)}], expected [{batch}, {length}, vocab].");
             }
 
             int vocab = checked((int)logitsShape[2]);
-            var logits = logitsValue.GetTensorDataAsSpan<float>().ToArray();
+            var logits = results[0].GetTensorDataAsSpan<float>().ToArray();
 
-            var acts = new Dictionary<HookPoint, (float[] Data, int Width)>();
-            for (int i = 0; i < sites.Length; i++)
+            present = null;
+            if (wantPresent)
             {
-                var value = results[fetch.IndexOf(outputs[i])];
+                var dict = new Dictionary<string, (float[], long[])>(StringComparer.Ordinal);
+                foreach (var pn in presentNames)
+                {
+                    var v = results[fetch.IndexOf(pn)];
+                    dict["past_key_values" + pn["present".Length..]] = (v.GetTensorDataAsSpan<float>().ToArray(), v.GetTensorTypeAndShape().Shape);
+                }
+
+                present = new PastState { Values = dict, Length = pastLength + length };
+            }
+
+            (float[], int) Rows(string output, string what)
+            {
+                var value = results[fetch.IndexOf(output)];
                 var s = value.GetTensorTypeAndShape().Shape;
                 long rows = (long)batch * length;
                 long count = value.GetTensorTypeAndShape().ElementCount;
                 if (s.Length < 2 || s[0] != batch || s[1] != length || count % rows != 0)
                 {
-                    throw new InvalidDataException(
-                        $"Hook {sites[i].Name} (tensor '{resolved[i].Tensor}', found by {resolved[i].Source}) has shape [{string.Join(", ", s)}], expected [{batch}, {length}, …].");
+                    throw new InvalidDataException($"{what} (tensor '{output}') has shape [{string.Join(", ", s)}], expected [{batch}, {length}, …].");
                 }
 
-                acts[sites[i]] = (value.GetTensorDataAsSpan<float>().ToArray(), checked((int)(count / rows)));
+                return (value.GetTensorDataAsSpan<float>().ToArray(), checked((int)(count / rows)));
+            }
+
+            var acts = new Dictionary<HookPoint, (float[] Data, int Width)>();
+            foreach (var (site, output) in plan.CaptureOutputs)
+            {
+                acts[site] = Rows(output, $"Hook {site.Name}");
+            }
+
+            var features = new Dictionary<HookPoint, (float[] Data, int Width)>();
+            foreach (var s in plan.Splices.Where(s => s.Features))
+            {
+                features[s.Site] = Rows(plan.FeatureOutputs[s.Prefix], $"SAE features at {s.Site.Name}");
             }
 
             var ids = new int[batch][];
@@ -207,7 +297,7 @@ public sealed class GemmaModel : IDisposable
                 }
             }
 
-            return new RunResult(acts, logits, vocab, length, ids, loss, tokens);
+            return new RunResult(acts, features, logits, vocab, length, ids, loss, tokens);
         }
         finally
         {
@@ -216,6 +306,146 @@ public sealed class GemmaModel : IDisposable
                 v.Dispose();
             }
         }
+    }
+
+    private static ActivationHook FindHook(Interventions iv, HookPoint site) => iv.Hooks.First(h => h.Site == site);
+
+    private RunPlan Plan(IReadOnlyList<HookPoint> capture, Interventions iv, bool kv)
+    {
+        var sites = capture.Distinct().ToArray();
+        var resolved = sites.Select(_resolver.Resolve).ToArray();
+        var splices = new List<RunPlan.SpliceSpec>();
+        for (int i = 0; i < iv.Splice.Count; i++)
+        {
+            var s = iv.Splice[i] ?? throw new ArgumentException($"Splice {i} is null.");
+            ArgumentNullException.ThrowIfNull(s.Sae);
+            var r = _resolver.Resolve(s.Site);
+            int width = Width(s.Site);
+            if (s.Sae.InputSize != width)
+            {
+                throw new ArgumentException(
+                    $"SAE d_in {s.Sae.InputSize} does not match {s.Site.Name}, whose activations have width {width} " +
+                    $"({(s.Site.Kind == HookKind.AttnZ ? "heads × head_dim" : "d_model")}) in '{_graph.Path}'.");
+            }
+
+            foreach (var c in s.Clamp)
+            {
+                if ((uint)c.Feature >= (uint)s.Sae.FeatureCount)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(iv), $"Clamp of feature {c.Feature} at {s.Site.Name}: the SAE has {s.Sae.FeatureCount} features.");
+                }
+            }
+
+            splices.Add(new(s.Site, r.Tensor, $"gemmascope.sae{i}", s.Sae.InputSize, s.Sae.FeatureCount, s.Clamp.Count > 0, s.UseErrorTerm, s.CaptureFeatures));
+        }
+
+        if (splices.GroupBy(s => s.Tensor).Any(g => g.Count() > 1))
+        {
+            throw new ArgumentException("Two SAEs are spliced at the same hook point; splice one per site.");
+        }
+
+        var steers = new List<RunPlan.SteerSpec>();
+        for (int i = 0; i < iv.Steer.Count; i++)
+        {
+            var s = iv.Steer[i];
+            int width = Width(s.Site);
+            if (s.Vector.Length != width)
+            {
+                throw new ArgumentException($"Steering vector {i} has {s.Vector.Length} elements; {s.Site.Name} has width {width}.");
+            }
+
+            steers.Add(new(s.Site, _resolver.Resolve(s.Site).Tensor, $"gemmascope.steer{i}", width));
+        }
+
+        var hookSites = iv.Hooks.Select(h => h.Site).ToList();
+        if (hookSites.Distinct().Count() != hookSites.Count)
+        {
+            throw new ArgumentException("Two C# hooks at the same hook point; combine them into one callback.");
+        }
+
+        // Callbacks run in graph order: the order of the resolved tensors' producers (ONNX nodes are topologically sorted).
+        var hooks = iv.Hooks
+            .Select(h => (h.Site, Tensor: _resolver.Resolve(h.Site).Tensor))
+            .OrderBy(h => h.Site.Layer).ThenBy(h => SiteOrder(h.Site.Kind))
+            .Select((h, k) => new RunPlan.HookSpec(h.Site, h.Tensor, $"gemmascope.cut{k}"))
+            .ToArray();
+
+        string key = RunPlan.MakeKey(resolved.Select(r => r.Tensor), splices, steers, hooks, kv);
+        return _plans.GetOrAdd(key, _ => new RunPlan
+        {
+            Key = key,
+            Captures = resolved,
+            CaptureSites = sites,
+            Splices = [.. splices],
+            Steers = [.. steers],
+            Hooks = hooks,
+        });
+    }
+
+    // Order of sites inside a block along the forward pass.
+    private static int SiteOrder(HookKind kind) => kind switch
+    {
+        HookKind.ResidPre => 0,
+        HookKind.AttnZ => 1,
+        HookKind.AttnOut => 2,
+        HookKind.ResidMid => 3,
+        HookKind.MlpOut => 4,
+        _ => 5,
+    };
+
+    private OrtValue? InterventionInput(RunPlan plan, Interventions iv, string name)
+    {
+        for (int i = 0; i < plan.Splices.Length; i++)
+        {
+            var spec = plan.Splices[i];
+            if (!name.StartsWith(spec.Prefix + ".", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var sae = iv.Splice[i].Sae;
+            return name[(spec.Prefix.Length + 1)..] switch
+            {
+                "W_enc" => Over(sae.EncoderWeights, [spec.DIn, spec.DSae]),
+                "b_enc" => Over(sae.EncoderBias, [spec.DSae]),
+                "threshold" => Over(sae.Threshold, [spec.DSae]),
+                "W_dec" => Over(sae.DecoderWeights, [spec.DSae, spec.DIn]),
+                "b_dec" => Over(sae.DecoderBias, [spec.DIn]),
+                "clamp_keep" => ClampVector(iv.Splice[i], spec.DSae, keep: true),
+                "clamp_set" => ClampVector(iv.Splice[i], spec.DSae, keep: false),
+                _ => null,
+            };
+        }
+
+        for (int i = 0; i < plan.Steers.Length; i++)
+        {
+            if (name == plan.Steers[i].Prefix + ".vector")
+            {
+                return Over(iv.Steer[i].Vector, [plan.Steers[i].Width]);
+            }
+        }
+
+        return null;
+    }
+
+    // ONNX Runtime reads the caller's memory in place (pinned for the run); inputs are never written.
+    private static OrtValue Over(ReadOnlyMemory<float> memory, long[] shape) =>
+        OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, System.Runtime.InteropServices.MemoryMarshal.AsMemory(memory), shape);
+
+    private static OrtValue ClampVector(SaeSplice splice, int dSae, bool keep)
+    {
+        var v = new float[dSae];
+        if (keep)
+        {
+            Array.Fill(v, 1f);
+        }
+
+        foreach (var c in splice.Clamp)
+        {
+            v[c.Feature] = keep ? 0f : c.Value;
+        }
+
+        return OrtValue.CreateTensorValueFromMemory(v, [dSae]);
     }
 
     /// <summary>Releases every cached ONNX Runtime session.</summary>
@@ -231,7 +461,10 @@ public sealed class GemmaModel : IDisposable
         {
             if (s.IsValueCreated)
             {
-                s.Value.Dispose();
+                foreach (var session in s.Value)
+                {
+                    session.Dispose();
+                }
             }
         }
 
@@ -269,24 +502,37 @@ public sealed class GemmaModel : IDisposable
         return OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, meta.ElementDataType, dims);
     }
 
-    private InferenceSession Session(ResolvedHook[] hooks, string[] outputNames)
+    private InferenceSession[] Sessions(RunPlan plan, bool keepPresent)
     {
-        // The key is the list of tensors exposed; several hook points on one tensor share a session.
-        var key = string.Join("\n", hooks.Select(h => h.Tensor).Distinct().Order(StringComparer.Ordinal));
-        var lazy = _sessions.GetOrAdd(key, _ => new Lazy<InferenceSession>(() => CreateSession(hooks), LazyThreadSafetyMode.ExecutionAndPublication));
-        var session = lazy.Value;
-        for (int i = 0; i < hooks.Length; i++)
+        return _sessions.GetOrAdd(plan.Key, _ => new Lazy<InferenceSession[]>(() =>
         {
-            outputNames[i] = OutputNameFor(hooks[i]);
-        }
+            var all = plan.Captures.Concat(plan.Splices.Select(s => _resolver.Resolve(s.Site)))
+                .Concat(plan.Steers.Select(s => _resolver.Resolve(s.Site)))
+                .Concat(plan.Hooks.Select(h => _resolver.Resolve(h.Site))).ToList();
+            var segments = plan.BuildSegments(_graph, all, keepPresent);
+            var result = new InferenceSession[segments.Count];
+            try
+            {
+                for (int i = 0; i < segments.Count; i++)
+                {
+                    result[i] = CreateSession(segments[i]);
+                }
+            }
+            catch
+            {
+                foreach (var s in result)
+                {
+                    s?.Dispose();
+                }
 
-        return session;
+                throw;
+            }
+
+            return result;
+        }, LazyThreadSafetyMode.ExecutionAndPublication)).Value;
     }
 
-    private string OutputNameFor(ResolvedHook hook) =>
-        _graph.ElementType(hook.Tensor) == (int)global::Onnx.TensorProto.Types.DataType.Float ? hook.Tensor : hook.Tensor + "/gemmascope_cast_f32";
-
-    private InferenceSession CreateSession(ResolvedHook[] hooks)
+    private InferenceSession CreateSession(OnnxGraph edited)
     {
         var so = new SessionOptions { GraphOptimizationLevel = _options.OptimizationLevel };
         try
@@ -302,17 +548,6 @@ public sealed class GemmaModel : IDisposable
             }
 
             _options.ConfigureSession?.Invoke(so);
-            if (hooks.Length == 0)
-            {
-                return new InferenceSession(_graph.Path, so);
-            }
-
-            var edited = _graph.Clone();
-            foreach (var h in hooks)
-            {
-                h.Materialize(edited);
-                edited.AddFloatOutput(h.Tensor);
-            }
 
             // Loaded from bytes: ONNX Runtime then resolves external data against this folder, not the working directory.
             so.AddSessionConfigEntry(ExternalDataFolderKey, Path.GetDirectoryName(_graph.Path)!);

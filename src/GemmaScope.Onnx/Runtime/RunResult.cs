@@ -8,16 +8,18 @@ namespace GemmaScope.Onnx;
 public sealed class RunResult
 {
     private readonly Dictionary<HookPoint, (float[] Data, int Width)> _activations;
+    private readonly Dictionary<HookPoint, (float[] Data, int Width)> _features;
     private readonly float[] _logits;
     private readonly float[][] _loss;
     private readonly int[][] _ids;
     private readonly string[][]? _tokens;
     private readonly int _paddedLength;
 
-    internal RunResult(Dictionary<HookPoint, (float[] Data, int Width)> activations, float[] logits, int vocab, int paddedLength,
+    internal RunResult(Dictionary<HookPoint, (float[] Data, int Width)> activations, Dictionary<HookPoint, (float[] Data, int Width)> features, float[] logits, int vocab, int paddedLength,
         int[][] ids, float[][] loss, string[][]? tokens)
     {
         _activations = activations;
+        _features = features;
         _logits = logits;
         VocabSize = vocab;
         _paddedLength = paddedLength;
@@ -54,6 +56,19 @@ public sealed class RunResult
         var (data, width) = Get(site);
         int s = CheckSequence(sequence);
         return data.AsSpan(s * _paddedLength * width, _ids[s].Length * width);
+    }
+
+    /// <summary>Feature activations of the SAE spliced at <paramref name="site"/> (before clamping), [tokens × d_sae]; needs <see cref="SaeSplice.CaptureFeatures"/>.</summary>
+    public ReadOnlySpan<float> Features(HookPoint site, int sequence = 0)
+    {
+        ArgumentNullException.ThrowIfNull(site);
+        if (!_features.TryGetValue(site, out var f))
+        {
+            throw new KeyNotFoundException($"No SAE features were captured at {site.Name}; set SaeSplice.CaptureFeatures.");
+        }
+
+        int s = CheckSequence(sequence);
+        return f.Data.AsSpan(s * _paddedLength * f.Width, _ids[s].Length * f.Width);
     }
 
     /// <summary>Soft-capped logits of one sequence, row-major [tokens × vocab].</summary>
