@@ -16,7 +16,7 @@ namespace GemmaScope.Onnx;
 /// Thread-safety: <c>Run</c> may be called from several threads at once (sessions are created once under a lock-free
 /// cache and ONNX Runtime sessions are thread-safe for Run). <see cref="Dispose"/> must not race with runs.
 /// </remarks>
-public sealed class GemmaModel : IDisposable
+public sealed partial class GemmaModel : IDisposable
 {
     private const string ExternalDataFolderKey = "session.model_external_initializers_file_folder_path";
 
