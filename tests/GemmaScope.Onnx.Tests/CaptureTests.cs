@@ -70,6 +70,14 @@ public class CaptureTests
         var b = model.Run(ids, capture: [HookPoint.MlpOut(1)]);
         Assert.True(a.Activations(HookPoint.MlpOut(1)).SequenceEqual(b.Activations(HookPoint.MlpOut(1))));
         Assert.Throws<KeyNotFoundException>(() => a.Activations(HookPoint.MlpOut(2)));
+
+        // resid_post(0) and resid_pre(1) are one tensor: asked for in turn or together, each is returned under its own name
+        var post = model.Run(ids, capture: [HookPoint.ResidPost(0)]).Activations(HookPoint.ResidPost(0)).ToArray();
+        var pre = model.Run(ids, capture: [HookPoint.ResidPre(1)]).Activations(HookPoint.ResidPre(1)).ToArray();
+        var both = model.Run(ids, capture: [HookPoint.ResidPre(1), HookPoint.ResidPost(0)]);
+        Assert.Equal(post, pre);
+        Assert.Equal(post, both.Activations(HookPoint.ResidPre(1)).ToArray());
+        Assert.Equal(post, both.Activations(HookPoint.ResidPost(0)).ToArray());
     }
 
     internal static double[] ReferenceLoss(double[] logits, int[] ids, int vocab)

@@ -5,16 +5,38 @@ namespace GemmaScope.Tests;
 public class GenerationTests
 {
     [Fact]
-    public void GreedyWithKvCacheEqualsRecomputingThePrefixWithAndWithoutInterventions()
+    public void WithKvCacheEqualsRecomputingThePrefixWithAndWithoutInterventions()
     {
         using var model = GemmaModel.Load(TestData.ModelPath("genai"));
         var prompt = TestData.RandomIds(5, seed: 40);
         var site = HookPoint.ResidPost(1);
         var sae = InterventionTests.RandomSae(model.Width(site), 40, seed: 41);
-        foreach (var iv in new[] { Interventions.None, new Interventions { Steer = [Steering.Feature(site, sae, 1, 6f)] }, new Interventions { Splice = [new SaeSplice(site, sae)] } })
+        // Sampled at a high temperature with one seed: the random tiny model's greedy output repeats its input token,
+        // which would make equal sequences prove little; equal samples need equal logits at every step.
+        var o = new GenerationOptions { MaxNewTokens = 12, EosId = null, Temperature = 8f, Seed = 3 };
+        var row = SaeTensors.DecoderRow(sae, 1).ToArray();
+        var callback = new Interventions
         {
-            var cached = model.Generate(prompt, new GenerationOptions { MaxNewTokens = 12, EosId = null }, iv);
-            var recomputed = model.Generate(prompt, new GenerationOptions { MaxNewTokens = 12, EosId = null, UseKvCache = false }, iv);
+            Hooks = [new ActivationHook(site, (x, tokens, width) =>
+            {
+                for (int i = 0; i < tokens * width; i++)
+                {
+                    x[i] += 20f * row[i % width];
+                }
+            })],
+        };
+        var steer = new Interventions { Steer = [Steering.Feature(site, sae, 1, 20f)] };
+        Assert.Equal(
+            model.Generate(prompt, o, steer).NewIds,
+            model.Generate(prompt, o, callback).NewIds);
+        Assert.NotEqual(
+            model.Generate(prompt, o).NewIds,
+            model.Generate(prompt, o, steer).NewIds);
+        foreach (var iv in new[] { Interventions.None, steer, callback, new Interventions { Splice = [new SaeSplice(site, sae)] } })
+        {
+            var cached = model.Generate(prompt, o, iv);
+            var recomputed = model.Generate(prompt, o with { UseKvCache = false }, iv);
+            Assert.True(cached.NewIds.Distinct().Count() > 3, "the sampled sequence must vary");
             Assert.True(cached.UsedKvCache);
             Assert.False(recomputed.UsedKvCache);
             Assert.Equal(12, cached.NewIds.Count);

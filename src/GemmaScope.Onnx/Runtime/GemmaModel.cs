@@ -370,7 +370,7 @@ public sealed partial class GemmaModel : IDisposable
             .Select((h, k) => new RunPlan.HookSpec(h.Site, h.Tensor, $"gemmascope.cut{k}"))
             .ToArray();
 
-        string key = RunPlan.MakeKey(resolved.Select(r => r.Tensor), splices, steers, hooks, kv);
+        string key = RunPlan.MakeKey(sites.Select((p, i) => p.Name + "=" + resolved[i].Tensor), splices, steers, hooks, kv);
         return _plans.GetOrAdd(key, _ => new RunPlan
         {
             Key = key,

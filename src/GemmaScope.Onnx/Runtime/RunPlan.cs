@@ -37,6 +37,7 @@ internal sealed class RunPlan
     /// <summary>Per hook: the tensor of the last segment that holds its value after in-graph edits.</summary>
     public Dictionary<HookPoint, string> HookOutputs { get; } = [];
 
+    /// <summary>The cache key: every site by name and tensor (two sites may share a tensor, e.g. resid_post(l) and resid_pre(l+1)).</summary>
     public static string MakeKey(IEnumerable<string> captureTensors, IEnumerable<SpliceSpec> splices, IEnumerable<SteerSpec> steers, IEnumerable<HookSpec> hooks, bool kv)
     {
         var sb = new StringBuilder();
@@ -48,17 +49,17 @@ internal sealed class RunPlan
 
         foreach (var s in splices)
         {
-            sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"splice {s.Tensor} {s.DIn}x{s.DSae} clamp={s.Clamp} err={s.ErrorTerm} f={s.Features}\n");
+            sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"splice {s.Site.Name}={s.Tensor} {s.DIn}x{s.DSae} clamp={s.Clamp} err={s.ErrorTerm} f={s.Features}\n");
         }
 
         foreach (var s in steers)
         {
-            sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"steer {s.Tensor} {s.Width}\n");
+            sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"steer {s.Site.Name}={s.Tensor} {s.Width}\n");
         }
 
         foreach (var h in hooks)
         {
-            sb.Append("hook ").Append(h.Tensor).Append('\n');
+            sb.Append("hook ").Append(h.Site.Name).Append('=').Append(h.Tensor).Append('\n');
         }
 
         return sb.ToString();
