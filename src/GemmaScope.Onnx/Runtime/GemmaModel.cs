@@ -544,7 +544,16 @@ public sealed partial class GemmaModel : IDisposable
 
             if (_options.ExecutionProvider == ExecutionProvider.Cuda)
             {
-                so.AppendExecutionProvider_CUDA(_options.DeviceId);
+                try
+                {
+                    so.AppendExecutionProvider_CUDA(_options.DeviceId);
+                }
+                catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
+                {
+                    throw new InvalidOperationException(
+                        $"The CUDA execution provider (device {_options.DeviceId}) is not available: {e.Message} " +
+                        "Reference the Microsoft.ML.OnnxRuntime.Gpu package (instead of the CPU package) and install CUDA, or use ExecutionProvider.Cpu.", e);
+                }
             }
 
             _options.ConfigureSession?.Invoke(so);
