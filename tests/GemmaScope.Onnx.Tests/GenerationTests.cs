@@ -4,10 +4,12 @@ namespace GemmaScope.Tests;
 
 public class GenerationTests
 {
-    [Fact]
-    public void WithKvCacheEqualsRecomputingThePrefixWithAndWithoutInterventions()
+    [Theory]
+    [InlineData("genai")] // GroupQueryAttention with past/present
+    [InlineData("external")] // torch.onnx "with past" export (Optimum's signature), weights in external data
+    public void WithKvCacheEqualsRecomputingThePrefixWithAndWithoutInterventions(string layout)
     {
-        using var model = GemmaModel.Load(TestData.ModelPath("genai"));
+        using var model = GemmaModel.Load(TestData.ModelPath(layout));
         var prompt = TestData.RandomIds(5, seed: 40);
         var site = HookPoint.ResidPost(1);
         var sae = InterventionTests.RandomSae(model.Width(site), 40, seed: 41);

@@ -6,7 +6,8 @@ Outputs go to tests/GemmaScope.Onnx.Tests/Fixtures/tiny-gemma2/:
   weights.npz            the module's weights under Hugging Face names (float32), read by the C# reference forward
   config.json            the configuration the C# reference forward uses
   torch/model.onnx       torch.onnx (opset 17) export: /model/layers.{l}/... naming, like Optimum's export
-  external/model.onnx    the same graph with every initializer in external/model.onnx_data
+  external/model.onnx    the same module exported with Optimum's "with past" signature (past_key_values.{l}.key/value
+                         in, present.{l}.key/value out), every initializer in external/model.onnx_data
   genai/model.onnx       the layout of onnxruntime-genai's model builder (SkipSimplifiedLayerNormalization,
                          GroupQueryAttention with rotary/softcap/local window, past/present KV cache)
   probe.json             a few logits of the PyTorch module for a smoke check of the export
@@ -93,7 +94,7 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(hs, self.kv * self.d, bias=False)
         self.o_proj = nn.Linear(self.h * self.d, hs, bias=False)
 
-    def forward(self, x, cos, sin, global_mask, sliding_mask):
+    def forward(self, x, cos, sin, global_mask, sliding_mask, past=None):
         b, t = x.shape[0], x.shape[1]
         q = self.q_proj(x).reshape(b, t, self.h, self.d).transpose(1, 2)
         k = self.k_proj(x).reshape(b, t, self.kv, self.d).transpose(1, 2)
@@ -101,6 +102,10 @@ class Attention(nn.Module):
         cos, sin = cos[:, None], sin[:, None]
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
+        if past is not None:  # KV cache: keys (after RoPE) and values of earlier tokens, [B, KV, P, D]
+            k = torch.cat((past[0], k), dim=2)
+            v = torch.cat((past[1], v), dim=2)
+        present = (k, v)
         rep = self.h // self.kv
         k = k[:, :, None].expand(-1, -1, rep, -1, -1).flatten(1, 2)
         v = v[:, :, None].expand(-1, -1, rep, -1, -1).flatten(1, 2)
@@ -109,7 +114,7 @@ class Attention(nn.Module):
         w = w + (sliding_mask if self.is_sliding else global_mask)
         w = F.softmax(w, dim=-1, dtype=torch.float32).to(q.dtype)
         o = torch.matmul(w, v).transpose(1, 2).reshape(b, t, self.h * self.d)
-        return self.o_proj(o)
+        return self.o_proj(o), present
 
 
 class MLP(nn.Module):
@@ -135,13 +140,13 @@ class DecoderLayer(nn.Module):
         self.pre_feedforward_layernorm = RMSNorm(hs, eps)
         self.post_feedforward_layernorm = RMSNorm(hs, eps)
 
-    def forward(self, x, cos, sin, global_mask, sliding_mask):
+    def forward(self, x, cos, sin, global_mask, sliding_mask, past=None):
         r = x
-        x = self.post_attention_layernorm(self.self_attn(self.input_layernorm(x), cos, sin, global_mask, sliding_mask))
-        x = r + x
+        a, present = self.self_attn(self.input_layernorm(x), cos, sin, global_mask, sliding_mask, past)
+        x = r + self.post_attention_layernorm(a)
         r = x
         x = self.post_feedforward_layernorm(self.mlp(self.pre_feedforward_layernorm(x)))
-        return r + x
+        return r + x, present
 
 
 class Gemma2Model(nn.Module):
@@ -153,15 +158,19 @@ class Gemma2Model(nn.Module):
         self.norm = RMSNorm(c["hidden_size"], c["rms_norm_eps"])
         self.rotary_emb = RotaryEmbedding(c["head_dim"], c["rope_theta"])
 
-    def forward(self, input_ids, attention_mask, position_ids, hidden=None):
+    def forward(self, input_ids, attention_mask, position_ids, hidden=None, past=None, presents=None):
         x = self.embed_tokens(input_ids)
         x = x * torch.tensor(self.c["hidden_size"] ** 0.5, dtype=x.dtype)  # scale cast to the dtype first, as HF does
         if hidden is not None:
             hidden.append(x)
         cos, sin = self.rotary_emb(position_ids)
         # Masks by sequence index (HF builds them from cache positions), keys also masked by attention_mask.
-        idx = torch.cumsum(torch.ones_like(input_ids[0]), 0) - 1
-        qi, kj = idx[:, None], idx[None, :]
+        # query i at absolute index past_len + i, key j at j in [0, past_len + T): attention_mask covers all keys
+        kidx = torch.cumsum(torch.ones_like(attention_mask[0]), 0) - 1
+        qidx = torch.cumsum(torch.ones_like(input_ids[0]), 0) - 1
+        if past is not None:
+            qidx = qidx + past[0][0].shape[2]
+        qi, kj = qidx[:, None], kidx[None, :]
         causal = kj <= qi
         sliding = causal & (qi - kj < self.c["sliding_window"])
         keep = attention_mask[:, None, None, :] > 0
@@ -169,8 +178,10 @@ class Gemma2Model(nn.Module):
         zero = torch.zeros((), dtype=torch.float32)
         global_mask = torch.where(causal[None, None] & keep, zero, neg)
         sliding_mask = torch.where(sliding[None, None] & keep, zero, neg)
-        for layer in self.layers:
-            x = layer(x, cos, sin, global_mask, sliding_mask)
+        for i, layer in enumerate(self.layers):
+            x, present = layer(x, cos, sin, global_mask, sliding_mask, None if past is None else past[i])
+            if presents is not None:
+                presents.extend(present)
             if hidden is not None:
                 hidden.append(x)
         return self.norm(x)
@@ -189,6 +200,58 @@ class Gemma2ForCausalLM(nn.Module):
         logits = self.lm_head(h)
         cap = self.c["final_logit_softcapping"]
         return torch.tanh(logits / cap) * cap
+
+
+class Gemma2WithPast(nn.Module):
+    """Optimum's "with past" signature: past_key_values.{l}.key/value in, present.{l}.key/value out."""
+
+    def __init__(self, lm):
+        super().__init__()
+        self.model = lm.model
+        self.lm_head = lm.lm_head
+        self.c = lm.c
+
+    def forward(self, input_ids, attention_mask, position_ids, *past_flat):
+        past = [(past_flat[2 * i], past_flat[2 * i + 1]) for i in range(len(past_flat) // 2)]
+        presents = []
+        h = self.model(input_ids, attention_mask, position_ids, past=past, presents=presents)
+        cap = self.c["final_logit_softcapping"]
+        return (torch.tanh(self.lm_head(h) / cap) * cap, *presents)
+
+
+def export_torch_with_past(m, c, path):
+    L, KV, D = c["num_hidden_layers"], c["num_key_value_heads"], c["head_dim"]
+    w = Gemma2WithPast(m).eval()
+    ids = torch.tensor([[17, 99]], dtype=torch.int64)
+    p = 3
+    past = []
+    g = torch.Generator().manual_seed(1)
+    for _ in range(L):
+        past += [torch.randn(1, KV, p, D, generator=g), torch.randn(1, KV, p, D, generator=g)]
+    names_in = ["input_ids", "attention_mask", "position_ids"]
+    names_out = ["logits"]
+    axes = {"input_ids": {0: "batch_size", 1: "sequence_length"},
+            "attention_mask": {0: "batch_size", 1: "total_sequence_length"},
+            "position_ids": {0: "batch_size", 1: "sequence_length"},
+            "logits": {0: "batch_size", 1: "sequence_length"}}
+    for l in range(L):
+        for kind in ("key", "value"):
+            names_in.append(f"past_key_values.{l}.{kind}")
+            names_out.append(f"present.{l}.{kind}")
+            axes[f"past_key_values.{l}.{kind}"] = {0: "batch_size", 2: "past_sequence_length"}
+            axes[f"present.{l}.{kind}"] = {0: "batch_size", 2: "total_sequence_length"}
+    torch.onnx.export(w, (ids, torch.ones(1, p + 2, dtype=torch.int64), torch.arange(p, p + 2)[None], *past), path,
+                      input_names=names_in, output_names=names_out, dynamic_axes=axes, opset_version=17,
+                      do_constant_folding=True)
+    # the traced module must agree with the uncached module: prefix+token with cache == whole sequence without
+    full = torch.tensor([[2, 17, 99, 5, 200]])
+    with torch.no_grad():
+        ref = m(full, torch.ones_like(full), torch.arange(5)[None])
+        first = w(full[:, :3], torch.ones(1, 3, dtype=torch.int64), torch.arange(3)[None],
+                  *[torch.zeros(1, KV, 0, D) for _ in range(2 * L)])
+        second = w(full[:, 3:], torch.ones(1, 5, dtype=torch.int64), torch.arange(3, 5)[None], *first[1:])
+    assert torch.allclose(ref[:, 3:], second[0], atol=1e-4), "KV-cache path differs from the full forward"
+    return onnx.load(path)
 
 
 def init_weights(m, c):
@@ -406,7 +469,11 @@ def main():
 
     tpath = os.path.join(OUT, "torch", "model.onnx")
     model = export_torch(m, tpath)
-    ext = onnx.load(tpath)
+    # The external-data copy is the "with past" export (Optimum's text-generation-with-past signature).
+    data_path = os.path.join(OUT, "external", "model.onnx_data")
+    if os.path.exists(data_path):
+        os.remove(data_path)  # onnx appends external data to an existing file
+    ext = export_torch_with_past(m, c, os.path.join(OUT, "external", "model.onnx"))
     onnx.save_model(ext, os.path.join(OUT, "external", "model.onnx"), save_as_external_data=True,
                     all_tensors_to_one_file=True, location="model.onnx_data", size_threshold=0)
     g = build_genai(c, sd)
