@@ -25,8 +25,8 @@ public class InterventionTests
         return SaeTensors.Create(dIn, dSae, wEnc, bEnc, threshold, wDec, bDec);
     }
 
-    // x̂ = JumpReLU decode, in float64, with optional clamps; replaces x in place.
-    internal static void ReferenceSplice(double[] x, int tokens, SaeTensors sae, IReadOnlyList<FeatureClamp>? clamp = null, bool errorTerm = false)
+    // x̂ = JumpReLU decode, in float64, with optional clamps; replaces x in place (except at BOS tokens when ids are given).
+    internal static void ReferenceSplice(double[] x, int tokens, SaeTensors sae, IReadOnlyList<FeatureClamp>? clamp = null, bool errorTerm = false, int[]? skipBosOf = null)
     {
         int d = sae.InputSize, m = sae.FeatureCount;
         var we = sae.EncoderWeights.ToArray();
@@ -36,6 +36,11 @@ public class InterventionTests
         var bd = sae.DecoderBias.ToArray();
         for (int t = 0; t < tokens; t++)
         {
+            if (skipBosOf is not null && skipBosOf[t] == 2)
+            {
+                continue;
+            }
+
             var f = new double[m];
             for (int j = 0; j < m; j++)
             {
@@ -100,11 +105,12 @@ public class InterventionTests
         {
             if (name == site.Name)
             {
-                ReferenceSplice(x, t, sae);
+                ReferenceSplice(x, t, sae, skipBosOf: ids);
             }
         });
 
         TestData.AssertClose(run.Logits(), expected.Logits, Tol, $"{layout} spliced logits at {site}");
+        Assert.All(run.Features(site)[..40].ToArray(), v => Assert.Equal(0f, v)); // BOS is left alone
         var clean = reference.Forward(ids);
         TestData.AssertClose(run.Activations(site), clean.Hooks[site.Name], Tol, "captured site is the activation before the splice");
         Assert.Equal(ids.Length * 40, run.Features(site).Length);
@@ -145,7 +151,7 @@ public class InterventionTests
             {
                 if (name == site.Name)
                 {
-                    ReferenceSplice(x, t, sae, clamp, err);
+                    ReferenceSplice(x, t, sae, clamp, err, skipBosOf: ids);
                 }
             });
             TestData.AssertClose(run.Logits(), expected.Logits, Tol, $"clamp, error term {err}");
@@ -189,7 +195,8 @@ public class InterventionTests
         var steerSae = RandomSae(model.Width(b), 24, seed: 15);
         var steer = Steering.Feature(b, steerSae, 2, -5f);
 
-        var inGraph = model.RunBatch(batch, capture: [b], interventions: new Interventions { Splice = [new SaeSplice(a, sae)], Steer = [steer] });
+        // BOS included here (ExcludeBos = false): the callback below splices every position
+        var inGraph = model.RunBatch(batch, capture: [b], interventions: new Interventions { Splice = [new SaeSplice(a, sae) { ExcludeBos = false }], Steer = [steer] });
 
         var row = steer.Vector.ToArray();
         var calls = 0;

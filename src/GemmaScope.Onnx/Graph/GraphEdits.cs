@@ -88,9 +88,10 @@ internal static class GraphEdits
     /// <summary>
     /// Inserts x̂ = JumpReLU-SAE(x) after <paramref name="tensor"/> and rewires its readers. The SAE tensors are graph
     /// inputs <c>{prefix}.W_enc</c> etc. Returns the names of the features tensor and of the spliced output.
-    /// pre = x·W_enc + b_enc; f = Where(pre &gt; θ, pre, 0); [f' = f·keep + set]; x̂ = f'·W_dec + b_dec; [out = x̂ + (x − (f·W_dec + b_dec))].
+    /// pre = x·W_enc + b_enc; f = Where(pre &gt; θ, pre, 0); [f' = f·keep + set]; x̂ = f'·W_dec + b_dec; [out = x̂ + (x − (f·W_dec + b_dec))];
+    /// [out = Where(apply, out, x)].
     /// </summary>
-    public static (string Features, string Output) InsertSae(OnnxGraph g, string tensor, string prefix, int dIn, int dSae, bool clamp, bool errorTerm)
+    public static (string Features, string Output) InsertSae(OnnxGraph g, string tensor, string prefix, int dIn, int dSae, bool clamp, bool errorTerm, bool gated)
     {
         AddInput(g, prefix + ".W_enc", dIn, dSae);
         AddInput(g, prefix + ".b_enc", dSae);
@@ -133,6 +134,29 @@ internal static class GraphEdits
             nodes.Add(Node("Sub", prefix + "/err/Sub", [tensor, clean], prefix + "/error"));
             nodes.Add(Node("Add", prefix + "/out", [output, prefix + "/error"], prefix + "/output"));
             output = prefix + "/output";
+        }
+
+        if (gated)
+        {
+            // {prefix}.apply [batch, seq, 1] (bool): positions where the splice applies; elsewhere (BOS) x passes unchanged
+            // and the reported features are 0.
+            var apply = new ValueInfoProto
+            {
+                Name = prefix + ".apply",
+                Type = new TypeProto
+                {
+                    TensorType = new TypeProto.Types.Tensor
+                    {
+                        ElemType = (int)TensorProto.Types.DataType.Bool,
+                        Shape = new TensorShapeProto { Dim = { new TensorShapeProto.Types.Dimension { DimParam = "batch_size" }, new TensorShapeProto.Types.Dimension { DimParam = "sequence_length" }, new TensorShapeProto.Types.Dimension { DimValue = 1 } } },
+                    },
+                },
+            };
+            g.G.Input.Add(apply);
+            nodes.Add(Node("Where", prefix + "/gate/Where", [prefix + ".apply", output, tensor], prefix + "/gated"));
+            nodes.Add(Node("Where", prefix + "/gate/WhereFeatures", [prefix + ".apply", f, zero], prefix + "/gated_features"));
+            output = prefix + "/gated";
+            f = prefix + "/gated_features";
         }
 
         InsertAfter(g, tensor, nodes);

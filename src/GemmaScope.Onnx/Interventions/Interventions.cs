@@ -13,6 +13,13 @@ public sealed record SaeSplice(HookPoint Site, ISaeTensors Sae)
 
     /// <summary>Return the feature activations (before clamping) in <see cref="RunResult.Features"/>.</summary>
     public bool CaptureFeatures { get; init; }
+
+    /// <summary>
+    /// Leave BOS positions alone (their activation passes unchanged and their features read 0). Gemma Scope SAEs were
+    /// not trained on BOS, whose features are meaningless and often huge. On by default; BOS is
+    /// <see cref="GemmaModelOptions.BosId"/>.
+    /// </summary>
+    public bool ExcludeBos { get; init; } = true;
 }
 
 /// <summary>Force one SAE feature to <paramref name="Value"/> in a splice.</summary>

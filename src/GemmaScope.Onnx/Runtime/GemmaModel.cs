@@ -175,6 +175,13 @@ public sealed partial class GemmaModel : IDisposable
             }
         }
 
+        // Splice gate: every real position but BOS (padding is never read back).
+        var apply = new bool[batch * length];
+        for (int k = 0; k < apply.Length; k++)
+        {
+            apply[k] = inputIds[k] != _options.BosId;
+        }
+
         var cutValues = new Dictionary<string, float[]>(StringComparer.Ordinal);
         var hookWidths = new Dictionary<string, int>(StringComparer.Ordinal);
         var owned = new List<OrtValue>();
@@ -191,6 +198,7 @@ public sealed partial class GemmaModel : IDisposable
                     _ when name.StartsWith("past_", StringComparison.Ordinal) =>
                         past is not null && past.Values.TryGetValue(name, out var pv) ? OrtValue.CreateTensorValueFromMemory(pv.Data, pv.Shape) : EmptyPast(meta, batch),
                     _ when cutValues.TryGetValue(name, out var cut) => OrtValue.CreateTensorValueFromMemory(cut, [batch, length, hookWidths[name]]),
+                    _ when name.EndsWith(".apply", StringComparison.Ordinal) => OrtValue.CreateTensorValueFromMemory(apply, [batch, length, 1]),
                     _ => InterventionInput(plan, iv, name) ?? throw new InvalidDataException(
                         $"'{_graph.Path}' has input '{name}' that a Gemma 2 runner does not know how to feed (expected input_ids, attention_mask, position_ids, past_key_values.*)."),
                 };
@@ -336,7 +344,7 @@ public sealed partial class GemmaModel : IDisposable
                 }
             }
 
-            splices.Add(new(s.Site, r.Tensor, $"gemmascope.sae{i}", s.Sae.InputSize, s.Sae.FeatureCount, s.Clamp.Count > 0, s.UseErrorTerm, s.CaptureFeatures));
+            splices.Add(new(s.Site, r.Tensor, $"gemmascope.sae{i}", s.Sae.InputSize, s.Sae.FeatureCount, s.Clamp.Count > 0, s.UseErrorTerm, s.CaptureFeatures, s.ExcludeBos));
         }
 
         if (splices.GroupBy(s => s.Tensor).Any(g => g.Count() > 1))

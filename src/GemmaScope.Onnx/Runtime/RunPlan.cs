@@ -10,7 +10,7 @@ namespace GemmaScope.Onnx.Runtime;
 /// </summary>
 internal sealed class RunPlan
 {
-    public sealed record SpliceSpec(HookPoint Site, string Tensor, string Prefix, int DIn, int DSae, bool Clamp, bool ErrorTerm, bool Features);
+    public sealed record SpliceSpec(HookPoint Site, string Tensor, string Prefix, int DIn, int DSae, bool Clamp, bool ErrorTerm, bool Features, bool ExcludeBos);
 
     public sealed record SteerSpec(HookPoint Site, string Tensor, string Prefix, int Width);
 
@@ -49,7 +49,7 @@ internal sealed class RunPlan
 
         foreach (var s in splices)
         {
-            sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"splice {s.Site.Name}={s.Tensor} {s.DIn}x{s.DSae} clamp={s.Clamp} err={s.ErrorTerm} f={s.Features}\n");
+            sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"splice {s.Site.Name}={s.Tensor} {s.DIn}x{s.DSae} clamp={s.Clamp} err={s.ErrorTerm} f={s.Features} nobos={s.ExcludeBos}\n");
         }
 
         foreach (var s in steers)
@@ -85,7 +85,7 @@ internal sealed class RunPlan
         string Head(string t) => head.TryGetValue(t, out var h) ? h : t;
         foreach (var s in Splices)
         {
-            var (features, output) = GraphEdits.InsertSae(g, Head(s.Tensor), s.Prefix, s.DIn, s.DSae, s.Clamp, s.ErrorTerm);
+            var (features, output) = GraphEdits.InsertSae(g, Head(s.Tensor), s.Prefix, s.DIn, s.DSae, s.Clamp, s.ErrorTerm, s.ExcludeBos);
             head[s.Tensor] = output;
             if (s.Features)
             {
