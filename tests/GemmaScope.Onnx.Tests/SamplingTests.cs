@@ -14,7 +14,7 @@ public class SamplingTests
         var probs = new float[4];
         for (int i = 0; i < 20000; i++)
         {
-            counts[Sampling.Sample(logits, 1f, 0.8f, rng, probs)]++;
+            counts[Sampling.Sample(logits, 1f, 0.8f, rng, probs, new float[4], new int[4])]++;
         }
 
         // top-p 0.8 keeps tokens 0 and 1 (0.5 + 0.3), renormalised to 0.625 / 0.375
@@ -24,7 +24,7 @@ public class SamplingTests
         Array.Clear(counts);
         for (int i = 0; i < 20000; i++)
         {
-            counts[Sampling.Sample(logits, 1f, 1f, rng, probs)]++;
+            counts[Sampling.Sample(logits, 1f, 1f, rng, probs, new float[4], new int[4])]++;
         }
 
         Assert.InRange(counts[3] / 20000.0, 0.04, 0.06);

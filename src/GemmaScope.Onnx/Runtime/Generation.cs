@@ -100,7 +100,8 @@ public sealed partial class GemmaModel
         var rng = new Random(o.Seed);
         var ids = new List<int>(prompt);
         PastState? past = null;
-        float[]? scratch = null;
+        float[]? scratch = null, keys = null;
+        int[]? order = null;
         for (int step = 0; step < o.MaxNewTokens; step++)
         {
             int[] input = kv && past is not null ? [ids[^1]] : [.. ids];
@@ -110,7 +111,9 @@ public sealed partial class GemmaModel
             int vocab = run.VocabSize;
             var last = logits.Slice((input.Length - 1) * vocab, vocab);
             scratch ??= new float[vocab];
-            int next = o.Temperature == 0 ? Sampling.ArgMax(last) : Sampling.Sample(last, o.Temperature, o.TopP, rng, scratch);
+            keys ??= new float[vocab];
+            order ??= new int[vocab];
+            int next = o.Temperature == 0 ? Sampling.ArgMax(last) : Sampling.Sample(last, o.Temperature, o.TopP, rng, scratch, keys, order);
             ids.Add(next);
             yield return next;
             if (next == o.EosId)

@@ -8,23 +8,18 @@ internal static class Sampling
     public static int ArgMax(ReadOnlySpan<float> logits) => TensorPrimitives.IndexOfMax(logits);
 
     // p = softmax(logits / T); nucleus: keep the most likely tokens until their mass reaches topP, renormalise, draw one.
-    public static int Sample(ReadOnlySpan<float> logits, float temperature, float topP, Random rng, float[] probs)
+    // probs, keys and order are caller-owned scratch of the vocabulary's length, reused across steps.
+    public static int Sample(ReadOnlySpan<float> logits, float temperature, float topP, Random rng, float[] probs, float[] keys, int[] order)
     {
         TensorPrimitives.Divide(logits, temperature, probs);
         TensorPrimitives.SoftMax(probs, probs);
-        var order = new int[probs.Length];
         for (int i = 0; i < order.Length; i++)
         {
             order[i] = i;
         }
 
-        var keys = (float[])probs.Clone();
-        for (int i = 0; i < keys.Length; i++)
-        {
-            keys[i] = -keys[i];
-        }
-
-        Array.Sort(keys, order); // descending probability, ties by index
+        TensorPrimitives.Negate(probs, keys);
+        Array.Sort(keys, order); // descending probability
         double mass = 0;
         int kept = 0;
         while (kept < order.Length && (kept == 0 || mass < topP))
