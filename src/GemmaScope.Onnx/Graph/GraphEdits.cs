@@ -242,7 +242,9 @@ internal static class GraphEdits
         {
             if (!g.G.Output.Any(o => o.Name == n))
             {
-                g.AddFloatOutput(n);
+                // a "/gemmascope_cast_f32" name asks for the float32 Cast of its source tensor
+                const string suffix = "/gemmascope_cast_f32";
+                g.AddFloatOutput(n.EndsWith(suffix, StringComparison.Ordinal) ? n[..^suffix.Length] : n);
             }
         }
     }

@@ -175,15 +175,17 @@ internal sealed class OnnxGraph
         _producers[tensor] = (node, index);
     }
 
+    /// <summary>The output name <see cref="AddFloatOutput"/> gives a tensor: itself when float32, else the name of its float32 Cast.</summary>
+    public string FloatOutputName(string tensor) =>
+        ElementType(tensor) == (int)TensorProto.Types.DataType.Float ? tensor : tensor + "/gemmascope_cast_f32";
+
     /// <summary>Exposes a tensor as a float32 graph output (a Cast is added when the graph holds it in another type).</summary>
     /// <returns>The output name to fetch.</returns>
     public string AddFloatOutput(string tensor)
     {
-        string name = tensor;
-        int type = ElementType(tensor);
-        if (type != (int)TensorProto.Types.DataType.Float)
+        string name = FloatOutputName(tensor);
+        if (name != tensor && Producer(name) is null)
         {
-            name = tensor + "/gemmascope_cast_f32";
             var cast = new NodeProto { Name = name + "/Cast", OpType = "Cast" };
             cast.Input.Add(tensor);
             cast.Output.Add(name);

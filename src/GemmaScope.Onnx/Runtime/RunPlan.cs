@@ -103,9 +103,17 @@ internal sealed class RunPlan
             HookOutputs[h.Site] = Head(h.Tensor);
         }
 
+        foreach (var t in edited)
+        {
+            if (g.ElementType(t) != (int)global::Onnx.TensorProto.Types.DataType.Float)
+            {
+                throw new NotSupportedException($"Interventions need float32 activations; tensor '{t}' in '{original.Path}' is ONNX type {g.ElementType(t)}. Capture works on any float type.");
+            }
+        }
+
         for (int i = 0; i < Captures.Length; i++)
         {
-            CaptureOutputs[CaptureSites[i]] = Captures[i].Tensor;
+            CaptureOutputs[CaptureSites[i]] = g.FloatOutputName(Captures[i].Tensor);
         }
 
         var segments = new List<OnnxGraph>();
