@@ -517,6 +517,12 @@ public sealed partial class GemmaModel : IDisposable
             var all = plan.Captures.Concat(plan.Splices.Select(s => _resolver.Resolve(s.Site)))
                 .Concat(plan.Steers.Select(s => _resolver.Resolve(s.Site)))
                 .Concat(plan.Hooks.Select(h => _resolver.Resolve(h.Site))).ToList();
+            if (plan.Captures.Length == 0 && plan.Splices.Length == 0 && plan.Steers.Length == 0 && plan.Hooks.Length == 0)
+            {
+                // A clean run needs no edit: ONNX Runtime reads the file itself (no protobuf copy in managed memory).
+                return [CreateSession(null)];
+            }
+
             var segments = plan.BuildSegments(_graph, all, keepPresent);
             var result = new InferenceSession[segments.Count];
             try
@@ -540,7 +546,7 @@ public sealed partial class GemmaModel : IDisposable
         }, LazyThreadSafetyMode.ExecutionAndPublication)).Value;
     }
 
-    private InferenceSession CreateSession(OnnxGraph edited)
+    private InferenceSession CreateSession(OnnxGraph? edited)
     {
         var so = new SessionOptions { GraphOptimizationLevel = _options.OptimizationLevel };
         try
@@ -565,6 +571,11 @@ public sealed partial class GemmaModel : IDisposable
             }
 
             _options.ConfigureSession?.Invoke(so);
+
+            if (edited is null)
+            {
+                return new InferenceSession(_graph.Path, so);
+            }
 
             // Loaded from bytes: ONNX Runtime then resolves external data against this folder, not the working directory.
             so.AddSessionConfigEntry(ExternalDataFolderKey, Path.GetDirectoryName(_graph.Path)!);
