@@ -124,6 +124,9 @@ public sealed partial class GemmaModel : IDisposable
         return RunBatch([arr], null, interventions).MeanLoss() - RunBatch([arr]).MeanLoss();
     }
 
+    /// <summary>Δ loss on a text (tokenized with BOS): mean next-token loss with the interventions minus without.</summary>
+    public double DeltaLoss(string text, Interventions interventions) => DeltaLoss(Tokenize(text), interventions);
+
     /// <summary>The width of a hook point's activation rows (d_model, or heads × head_dim for attn.hook_z), found by a one-token probe run and cached.</summary>
     public int Width(HookPoint site)
     {
