@@ -62,3 +62,23 @@ public class NumpyFixtureTests
         Assert.True(deflated.CopiedBytes >= 2L * 33 * 100 * 4, "deflated members must be inflated into memory");
     }
 }
+
+public class SymlinkTests : IDisposable
+{
+    private readonly Fixtures.TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void LoadsThroughASymlinkAsInAHuggingFaceCache()
+    {
+        // huggingface_hub's snapshots/<commit>/<path> is a symlink to blobs/<etag>; the link itself is a few bytes long.
+        var blob = _dir.File("blob");
+        File.Copy(Fixtures.Numpy("params.npz"), blob);
+        var link = _dir.File("params.npz");
+        File.CreateSymbolicLink(link, "blob");
+        using var viaLink = JumpReLUSae.Load(link);
+        using var direct = JumpReLUSae.Load(blob);
+        SafeTensorsTests.AssertSameWeights(direct, viaLink);
+    }
+}
