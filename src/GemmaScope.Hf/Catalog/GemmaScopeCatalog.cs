@@ -199,11 +199,11 @@ public static class GemmaScopeCatalog
             "mlp" => SaeSite.MlpOutput,
             _ => throw new InvalidOperationException($"Catalog data names an unexpected release '{release}'."),
         };
-        var (model, layers, dModel, attIn) = release["gemma-scope-".Length..^"-xx-res".Length] switch
+        var (model, layers, dModel, attIn) = release["gemma-scope-".Length..^"-res".Length] switch
         {
-            "2b" => ("gemma-2-2b", 26, 2304, 8 * 256),
-            "9b" => ("gemma-2-9b", 42, 3584, 16 * 256),
-            "27b" => ("gemma-2-27b", 46, 4608, 32 * 128),
+            "2b-pt" => ("gemma-2-2b", 26, 2304, 8 * 256),
+            "9b-pt" => ("gemma-2-9b", 42, 3584, 16 * 256),
+            "27b-pt" => ("gemma-2-27b", 46, 4608, 32 * 128),
             "9b-it" => ("gemma-2-9b-it", 42, 3584, 16 * 256),
             _ => throw new InvalidOperationException($"Catalog data names an unexpected release '{release}'."),
         };

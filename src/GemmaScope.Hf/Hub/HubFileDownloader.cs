@@ -29,6 +29,9 @@ internal sealed class HubFileDownloader
 
     public HubSettings Settings { get; }
 
+    // Uri.ToString() ends a bare authority with '/'; the endpoint may also carry a path (a mirror under /hf).
+    private string EndpointBase => Settings.Endpoint.ToString().TrimEnd('/');
+
     public async Task<string> DownloadAsync(string repoId, string path, IProgress<DownloadProgress>? progress, CancellationToken ct)
     {
         HubCacheLayout.ValidateRepoPath(path, nameof(path));
@@ -92,7 +95,7 @@ internal sealed class HubFileDownloader
         HubCacheLayout.ValidateRepoId(repoId);
         HubCacheLayout.ValidateRepoPath(folder, nameof(folder));
         var entries = new List<HubTreeEntry>();
-        Uri? url = new(Settings.Endpoint + "/api/models/" + repoId + "/tree/" + Uri.EscapeDataString(Settings.Revision) + "/" + EscapePath(folder));
+        Uri? url = new(EndpointBase + "/api/models/" + repoId + "/tree/" + Uri.EscapeDataString(Settings.Revision) + "/" + EscapePath(folder));
         for (var page = 0; url is not null; page++)
         {
             if (page > 1000)
@@ -119,7 +122,7 @@ internal sealed class HubFileDownloader
 
     private async Task<FileMetadata> HeadAsync(string repoId, string path, string revision, CancellationToken ct)
     {
-        var url = new Uri(Settings.Endpoint + "/" + repoId + "/resolve/" + Uri.EscapeDataString(revision) + "/" + EscapePath(path));
+        var url = new Uri(EndpointBase + "/" + repoId + "/resolve/" + Uri.EscapeDataString(revision) + "/" + EscapePath(path));
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(Settings.MetadataTimeout);
         using var request = NewRequest(HttpMethod.Head, url, withToken: true);
@@ -228,7 +231,7 @@ internal sealed class HubFileDownloader
             return;
         }
 
-        using var request = NewRequest(HttpMethod.Get, meta.Location, withToken: true);
+        using var request = NewRequest(HttpMethod.Get, meta.Location, withToken: IsHubHost(meta.Location));
         request.Headers.AcceptEncoding.Add(new StringWithQualityHeaderValue("identity"));
         if (have > 0)
         {
@@ -314,9 +317,7 @@ internal sealed class HubFileDownloader
             var next = new Uri(request.RequestUri!, location);
             response.Dispose();
 
-            // The token goes only to the hub itself, never to the CDN or any other host (as huggingface_hub and browsers do).
-            var sameHost = Uri.Compare(next, Settings.Endpoint, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0;
-            var nextRequest = NewRequest(request.Method, next, withToken: sameHost);
+            var nextRequest = NewRequest(request.Method, next, withToken: IsHubHost(next));
             foreach (var header in first.Headers)
             {
                 if (header.Key != "Authorization")
@@ -333,6 +334,10 @@ internal sealed class HubFileDownloader
             request = nextRequest;
         }
     }
+
+    // The token goes only to the hub itself (scheme, host and port of the endpoint), never to the CDN or any other host.
+    private bool IsHubHost(Uri url) =>
+        Uri.Compare(url, Settings.Endpoint, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0;
 
     private HttpRequestMessage NewRequest(HttpMethod method, Uri url, bool withToken)
     {
@@ -378,7 +383,7 @@ internal sealed class HubFileDownloader
         {
             try
             {
-                return new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+                return new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None); // left in place afterwards, like huggingface_hub's lock files
             }
             catch (IOException)
             {
