@@ -309,4 +309,16 @@ public sealed class HubDownloadTests : IAsyncLifetime
         Assert.Equal(content, await File.ReadAllBytesAsync(paths[0]));
         Assert.Equal(1, _hub.Count("GET", "/cdn/"));
     }
+
+    [Fact]
+    public async Task The_static_one_liner_downloads_the_canonical_alias_target()
+    {
+        var content = RandomBytes(30_000, seed: 17);
+        _hub.AddFile(Repo, SaeFile, content);
+
+        var local = await GemmaScopeHub.DownloadAsync(Release + "-canonical", "layer_20/width_16k/canonical", Options(_hub, _dir));
+
+        Assert.Equal(content, await File.ReadAllBytesAsync(local));
+        Assert.EndsWith(Path.Combine("average_l0_71", "params.npz"), local, StringComparison.Ordinal);
+    }
 }
