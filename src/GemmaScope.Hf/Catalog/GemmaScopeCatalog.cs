@@ -25,12 +25,15 @@ public static class GemmaScopeCatalog
     private const string CanonicalSuffix = "-canonical";
 
     private static readonly Lazy<Dictionary<string, GemmaScopeRelease>> ByName = new(Build);
+    private static readonly Lazy<IReadOnlyList<GemmaScopeRelease>> Ordered = new(() =>
+        CatalogData.Releases.Select(r => ByName.Value[r.Release])
+            .Concat(CatalogData.Releases.Select(r => ByName.Value[r.Release + CanonicalSuffix])).ToList().AsReadOnly());
 
     /// <summary>The SAELens commit whose <c>pretrained_saes.yaml</c> the folder lists were taken from.</summary>
     public static string SaeLensSourceCommit => CatalogData.SaeLensCommit;
 
     /// <summary>All releases: the eight base releases, then their <c>-canonical</c> aliases.</summary>
-    public static IReadOnlyList<GemmaScopeRelease> Releases => ByName.Value.Values.ToList().AsReadOnly();
+    public static IReadOnlyList<GemmaScopeRelease> Releases => Ordered.Value;
 
     /// <summary>The release with this SAELens name, e.g. <c>gemma-scope-2b-pt-res</c>.</summary>
     /// <exception cref="ArgumentException">Unknown name; the message lists the closest release names.</exception>
