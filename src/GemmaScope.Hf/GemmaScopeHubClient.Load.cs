@@ -38,7 +38,7 @@ public sealed partial class GemmaScopeHubClient
         GemmaScopeSae sae, SaeLoadOptions? loadOptions = null, IProgress<DownloadProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(sae);
-        var path = await DownloadFileAsync(sae.RepoId, sae.FilePath, progress, cancellationToken).ConfigureAwait(false);
+        var path = await DownloadAsync(sae, progress, cancellationToken).ConfigureAwait(false);
         return LoadDownloaded(sae, path, loadOptions);
     }
 

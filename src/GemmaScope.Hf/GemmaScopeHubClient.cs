@@ -146,7 +146,19 @@ public sealed partial class GemmaScopeHubClient : IDisposable
         string release, string saeId, IProgress<DownloadProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         var sae = await ResolveAsync(release, saeId, cancellationToken).ConfigureAwait(false);
-        return await DownloadFileAsync(sae.RepoId, sae.FilePath, progress, cancellationToken).ConfigureAwait(false);
+        return await DownloadAsync(sae, progress, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Downloads (or finds in the cache) the <c>params.npz</c> of a catalog SAE and returns its local path.</summary>
+    /// <param name="sae">From <see cref="ResolveAsync"/> or <see cref="GemmaScopeCatalog.GetSae"/>.</param>
+    /// <param name="progress">Receives byte counts while downloading; nothing when the file is cached.</param>
+    /// <param name="cancellationToken">Cancels the download; a partial file is kept and resumed by the next call.</param>
+    /// <returns>The path under <c>snapshots/&lt;commit&gt;/</c> in the cache.</returns>
+    /// <exception cref="HuggingFaceHubException">The hub refused or failed, the bytes did not verify, or offline mode lacks the file.</exception>
+    public Task<string> DownloadAsync(GemmaScopeSae sae, IProgress<DownloadProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sae);
+        return DownloadFileAsync(sae.RepoId, sae.FilePath, progress, cancellationToken);
     }
 
     /// <summary>Downloads (or finds in the cache) any file of a hub model repository at <see cref="GemmaScopeHubOptions.Revision"/>.</summary>

@@ -114,4 +114,23 @@ public sealed class HubLoadTests : IAsyncLifetime
         Assert.Contains($"[{DIn}, {DSae}]", e.Message, StringComparison.Ordinal);
         Assert.Contains("params.npz", e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task The_static_one_liner_loads_offline_from_a_cache_filled_by_an_earlier_download()
+    {
+        var sae = TinySae();
+        var (npz, wDec) = TinyNpz(_dir, seed: 34);
+        _hub.AddFile(sae.RepoId, sae.FilePath, npz);
+        using (var client = new GemmaScopeHubClient(Options(_hub, _dir)))
+        {
+            await client.DownloadAsync(sae);
+        }
+
+        var before = _hub.Requests.Count;
+        using var offline = new GemmaScopeHubClient(Options(_hub, _dir) with { Offline = true });
+        using var loaded = await offline.LoadAsync(sae, new SaeLoadOptions { Validation = SaeValidation.StructureOnly });
+
+        Assert.Equal(wDec.AsSpan(5 * DIn, DIn).ToArray(), loaded.GetDecoderDirection(5));
+        Assert.Equal(before, _hub.Requests.Count);
+    }
 }
