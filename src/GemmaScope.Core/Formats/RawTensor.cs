@@ -1,0 +1,54 @@
+namespace GemmaScope.Formats;
+
+/// <summary>
+/// A tensor as a file stores it: where its bytes are, their element type, byte order and layout.
+/// Nothing is converted until the SAE asks for a working precision.
+/// </summary>
+internal sealed unsafe class RawTensor
+{
+    public required string File { get; init; }
+
+    public required string Name { get; init; }
+
+    public required TensorDType DType { get; init; }
+
+    public required long[] Shape { get; init; }
+
+    public bool BigEndian { get; init; }
+
+    /// <summary>Column-major (numpy fortran_order) storage of a 2-D array.</summary>
+    public bool FortranOrder { get; init; }
+
+    /// <summary>The first byte of the data; valid while the owning file (or <see cref="Pinned"/>) lives.</summary>
+    public required byte* Data { get; init; }
+
+    /// <summary>Keeps a decompressed copy alive when the data does not come from a memory map.</summary>
+    public byte[]? Pinned { get; init; }
+
+    public long ElementCount
+    {
+        get
+        {
+            long n = 1;
+            foreach (var d in Shape)
+            {
+                n = checked(n * d);
+            }
+
+            return n;
+        }
+    }
+
+    public long ByteCount => checked(ElementCount * DType.Size());
+
+    public string ShapeText => "[" + string.Join(", ", Shape) + "]";
+
+    public string DTypeText => (BigEndian ? "big-endian " : "") + DType switch
+    {
+        TensorDType.Float32 => "float32",
+        TensorDType.Float16 => "float16",
+        TensorDType.BFloat16 => "bfloat16",
+        TensorDType.Float64 => "float64",
+        _ => DType.ToString(),
+    } + (FortranOrder ? " (Fortran order)" : "");
+}

@@ -1,0 +1,329 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using GemmaScope.Formats;
+using GemmaScope.Kernels;
+
+namespace GemmaScope;
+
+public sealed unsafe partial class JumpReLUSae
+{
+    /// <summary>Encodes a batch: <paramref name="features"/>[t, :] = JumpReLU(x[t, :]·W_enc + b_enc).</summary>
+    /// <param name="activations">tokens × InputSize floats.</param>
+    /// <param name="features">tokens × FeatureCount floats, overwritten.</param>
+    public void Encode(ReadOnlySpan<float> activations, Span<float> features)
+    {
+        var w = Weights;
+        int tokens = Tokens(activations, nameof(activations));
+        CheckLength(features.Length, (long)tokens * FeatureCount, nameof(features), $"{tokens} tokens × {FeatureCount} features");
+        fixed (float* x = activations)
+        fixed (float* f = features)
+        {
+            JumpReLUEncodeKernel.Encode(w, x, tokens, f, MaxDegreeOfParallelism);
+        }
+    }
+
+    /// <summary>Encodes a batch into a new array of tokens × FeatureCount floats.</summary>
+    /// <param name="activations">tokens × InputSize floats.</param>
+    public float[] Encode(ReadOnlySpan<float> activations)
+    {
+        var f = GC.AllocateUninitializedArray<float>(Tokens(activations, nameof(activations)) * FeatureCount);
+        Encode(activations, f);
+        return f;
+    }
+
+    /// <summary>Decodes a batch: <paramref name="reconstruction"/>[t, :] = f[t, :]·W_dec + b_dec.</summary>
+    /// <param name="features">tokens × FeatureCount floats.</param>
+    /// <param name="reconstruction">tokens × InputSize floats, overwritten.</param>
+    public void Decode(ReadOnlySpan<float> features, Span<float> reconstruction)
+    {
+        var w = Weights;
+        if (features.Length % FeatureCount != 0)
+        {
+            throw new ArgumentException($"{nameof(features)} has {features.Length} floats, not a multiple of FeatureCount {FeatureCount}", nameof(features));
+        }
+
+        int tokens = features.Length / FeatureCount;
+        CheckLength(reconstruction.Length, (long)tokens * InputSize, nameof(reconstruction), $"{tokens} tokens × {InputSize} inputs");
+        fixed (float* f = features)
+        fixed (float* xhat = reconstruction)
+        {
+            DenseDecodeKernel.Decode(w, f, tokens, xhat, MaxDegreeOfParallelism);
+        }
+    }
+
+    /// <summary>Decodes a batch into a new array of tokens × InputSize floats.</summary>
+    /// <param name="features">tokens × FeatureCount floats.</param>
+    public float[] Decode(ReadOnlySpan<float> features)
+    {
+        var xhat = GC.AllocateUninitializedArray<float>(features.Length / FeatureCount * InputSize);
+        Decode(features, xhat);
+        return xhat;
+    }
+
+    /// <summary>Encodes then decodes: the SAE's reconstruction x̂ of each token.</summary>
+    /// <param name="activations">tokens × InputSize floats.</param>
+    /// <param name="reconstruction">tokens × InputSize floats, overwritten.</param>
+    public void Reconstruct(ReadOnlySpan<float> activations, Span<float> reconstruction)
+    {
+        var sparse = EncodeSparse(activations);
+        DecodeSparse(sparse, reconstruction);
+    }
+
+    /// <summary>The error term x − x̂ (what splicing with an error term adds back so the model's output is unchanged).</summary>
+    /// <param name="activations">tokens × InputSize floats.</param>
+    /// <param name="error">tokens × InputSize floats, overwritten.</param>
+    public void ReconstructionError(ReadOnlySpan<float> activations, Span<float> error)
+    {
+        Reconstruct(activations, error);
+        TensorPrimitives.Subtract(activations, error, error);
+    }
+
+    /// <summary>Encodes a batch straight to sparse form (active features only, by increasing index).</summary>
+    /// <param name="activations">tokens × InputSize floats.</param>
+    public SparseFeatureBatch EncodeSparse(ReadOnlySpan<float> activations)
+    {
+        var w = Weights;
+        int tokens = Tokens(activations, nameof(activations));
+        var offsets = new int[tokens + 1];
+        var indices = new List<int>();
+        var values = new List<float>();
+        const int block = 16;
+        int rows = Math.Min(block, Math.Max(tokens, 1));
+        var scratch = ArrayPool<float>.Shared.Rent(rows * FeatureCount);
+        try
+        {
+            fixed (float* x = activations)
+            fixed (float* f = scratch)
+            {
+                for (int t0 = 0; t0 < tokens; t0 += block)
+                {
+                    int n = Math.Min(block, tokens - t0);
+                    JumpReLUEncodeKernel.Encode(w, x + ((long)t0 * InputSize), n, f, MaxDegreeOfParallelism);
+                    for (int t = 0; t < n; t++)
+                    {
+                        var row = new ReadOnlySpan<float>(f + ((long)t * FeatureCount), FeatureCount);
+                        for (int j = 0; j < row.Length; j++)
+                        {
+                            if (row[j] != 0f)
+                            {
+                                indices.Add(j);
+                                values.Add(row[j]);
+                            }
+                        }
+
+                        offsets[t0 + t + 1] = indices.Count;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(scratch);
+        }
+
+        return new SparseFeatureBatch(FeatureCount, offsets, [.. indices], [.. values]);
+    }
+
+    /// <summary>
+    /// Encodes one token to sparse form without allocating; returns L0. The destinations must hold every active feature:
+    /// FeatureCount entries always suffice; if they are too short an <see cref="ArgumentException"/> states the L0 needed.
+    /// </summary>
+    /// <param name="activation">InputSize floats.</param>
+    /// <param name="indices">Receives active feature indices, increasing.</param>
+    /// <param name="values">Receives their values.</param>
+    public int EncodeSparse(ReadOnlySpan<float> activation, Span<int> indices, Span<float> values)
+    {
+        var w = Weights;
+        CheckLength(activation.Length, InputSize, nameof(activation), "one token");
+        var scratch = ArrayPool<float>.Shared.Rent(FeatureCount);
+        try
+        {
+            fixed (float* x = activation)
+            fixed (float* f = scratch)
+            {
+                JumpReLUEncodeKernel.Encode(w, x, 1, f, MaxDegreeOfParallelism);
+            }
+
+            int n = 0, cap = Math.Min(indices.Length, values.Length);
+            for (int j = 0; j < FeatureCount; j++)
+            {
+                if (scratch[j] != 0f)
+                {
+                    if (n < cap)
+                    {
+                        indices[n] = j;
+                        values[n] = scratch[j];
+                    }
+
+                    n++;
+                }
+            }
+
+            if (n > cap)
+            {
+                throw new ArgumentException($"destinations hold {cap} entries but this token has {n} active features");
+            }
+
+            return n;
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(scratch);
+        }
+    }
+
+    /// <summary>Decodes sparse features of a batch; costs L0 × InputSize per token, not FeatureCount × InputSize.</summary>
+    /// <param name="features">Sparse features from this SAE (same FeatureCount).</param>
+    /// <param name="reconstruction">features.TokenCount × InputSize floats, overwritten.</param>
+    public void DecodeSparse(SparseFeatureBatch features, Span<float> reconstruction)
+    {
+        ArgumentNullException.ThrowIfNull(features);
+        var w = Weights;
+        if (features.FeatureCount != FeatureCount)
+        {
+            throw new ArgumentException($"features come from an SAE of width {features.FeatureCount}; this one has {FeatureCount}", nameof(features));
+        }
+
+        CheckLength(reconstruction.Length, (long)features.TokenCount * InputSize, nameof(reconstruction), $"{features.TokenCount} tokens × {InputSize} inputs");
+        for (int t = 0; t < features.TokenCount; t++)
+        {
+            var ft = features[t];
+            SparseDecodeKernel.DecodeToken(w, ft.Indices, ft.Values, reconstruction.Slice(t * InputSize, InputSize));
+        }
+    }
+
+    /// <summary>Decodes one token's sparse features: x̂ = b_dec + Σ values[k]·W_dec[indices[k], :].</summary>
+    /// <param name="indices">Feature indices (any order, each in [0, FeatureCount)).</param>
+    /// <param name="values">Their values.</param>
+    /// <param name="reconstruction">InputSize floats, overwritten.</param>
+    public void DecodeSparse(ReadOnlySpan<int> indices, ReadOnlySpan<float> values, Span<float> reconstruction)
+    {
+        var w = Weights;
+        if (indices.Length != values.Length)
+        {
+            throw new ArgumentException($"indices ({indices.Length}) and values ({values.Length}) differ in length");
+        }
+
+        foreach (var j in indices)
+        {
+            if ((uint)j >= (uint)FeatureCount)
+            {
+                throw new ArgumentOutOfRangeException(nameof(indices), j, $"feature index must be in [0, {FeatureCount})");
+            }
+        }
+
+        CheckLength(reconstruction.Length, InputSize, nameof(reconstruction), "one token");
+        SparseDecodeKernel.DecodeToken(w, indices, values, reconstruction);
+    }
+
+    /// <summary>Copies feature <paramref name="feature"/>'s decoder direction W_dec[feature, :] (what steering adds).</summary>
+    /// <param name="feature">Feature index.</param>
+    /// <param name="destination">InputSize floats.</param>
+    public void GetDecoderDirection(int feature, Span<float> destination)
+    {
+        var w = Weights;
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)feature, (uint)FeatureCount, nameof(feature));
+        CheckLength(destination.Length, InputSize, nameof(destination), "one decoder row");
+        destination.Clear();
+        SparseDecodeKernel.AddRow(w, feature, 1f, destination);
+    }
+
+    /// <summary>Feature <paramref name="feature"/>'s decoder direction as a new array.</summary>
+    /// <param name="feature">Feature index.</param>
+    public float[] GetDecoderDirection(int feature)
+    {
+        var d = new float[InputSize];
+        GetDecoderDirection(feature, d);
+        return d;
+    }
+
+    /// <summary>Encodes a [tokens, InputSize] (or [InputSize]) tensor into a [tokens, FeatureCount] (or [FeatureCount]) tensor.</summary>
+    /// <param name="activations">Dense tensor whose last dimension is InputSize.</param>
+    public Tensor<float> Encode(Tensor<float> activations)
+    {
+        ArgumentNullException.ThrowIfNull(activations);
+        var x = Flat(activations, InputSize, nameof(activations));
+        var f = Encode(x);
+        return Tensor.Create(f, OutShape(activations, FeatureCount));
+    }
+
+    /// <summary>Decodes a [tokens, FeatureCount] (or [FeatureCount]) tensor into a [tokens, InputSize] (or [InputSize]) tensor.</summary>
+    /// <param name="features">Dense tensor whose last dimension is FeatureCount.</param>
+    public Tensor<float> Decode(Tensor<float> features)
+    {
+        ArgumentNullException.ThrowIfNull(features);
+        var f = Flat(features, FeatureCount, nameof(features));
+        return Tensor.Create(Decode(f), OutShape(features, InputSize));
+    }
+
+    private static ReadOnlySpan<float> Flat(Tensor<float> t, int last, string name)
+    {
+        var lengths = t.Lengths;
+        if (lengths.Length is < 1 or > 2 || lengths[^1] != last)
+        {
+            throw new ArgumentException($"{name} has shape [{string.Join(", ", lengths.ToArray())}]; expected [tokens, {last}] or [{last}]", name);
+        }
+
+        if (!t.IsDense)
+        {
+            throw new ArgumentException($"{name} must be dense (contiguous)", name);
+        }
+
+        return MemoryMarshal.CreateReadOnlySpan(ref t.GetPinnableReference(), checked((int)t.FlattenedLength));
+    }
+
+    private static nint[] OutShape(Tensor<float> t, int last) => t.Lengths.Length == 1 ? [last] : [t.Lengths[0], last];
+
+    /// <summary>
+    /// Writes the SAE in SAELens's layout. A path ending in <c>.safetensors</c> writes that file (configuration in its
+    /// <c>__metadata__</c> under "cfg"); any other path is a folder that receives <c>sae_weights.safetensors</c> and <c>cfg.json</c>.
+    /// Weights are written in the SAE's working precision (F32, or BF16 matrices for a bfloat16 SAE).
+    /// </summary>
+    /// <param name="path">Destination file or folder.</param>
+    public void Save(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var w = Weights;
+        bool bf16 = w.IsBFloat16;
+        long enc = (long)InputSize * FeatureCount;
+        ReadOnlyMemory<byte> Bytes(void* p, long count) => new UnmanagedBytes((byte*)p, count).Memory;
+        var mdt = bf16 ? TensorDType.BFloat16 : TensorDType.Float32;
+        int es = bf16 ? 2 : 4;
+        var tensors = new List<SafeTensors.TensorToWrite>
+        {
+            new("W_enc", mdt, [InputSize, FeatureCount], Bytes(bf16 ? w.WEncBf16 : w.WEnc, enc * es)),
+            new("W_dec", mdt, [FeatureCount, InputSize], Bytes(bf16 ? w.WDecBf16 : w.WDec, enc * es)),
+            new("b_enc", TensorDType.Float32, [FeatureCount], Bytes(w.BEnc, FeatureCount * 4L)),
+            new("b_dec", TensorDType.Float32, [InputSize], Bytes(w.BDec, InputSize * 4L)),
+            new("threshold", TensorDType.Float32, [FeatureCount], Bytes(w.Threshold, FeatureCount * 4L)),
+        };
+        var cfg = Config.ToJson(bf16 ? "bfloat16" : "float32");
+        if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+        {
+            SafeTensors.Write(path, tensors, new Dictionary<string, string> { ["cfg"] = cfg, ["format"] = "pt" });
+            return;
+        }
+
+        Directory.CreateDirectory(path);
+        SafeTensors.Write(Path.Combine(path, "sae_weights.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        File.WriteAllText(Path.Combine(path, "cfg.json"), cfg);
+    }
+
+    /// <summary>Wraps unmanaged bytes as <see cref="Memory{T}"/> for the writer, without copying.</summary>
+    private sealed class UnmanagedBytes(byte* p, long length) : MemoryManager<byte>
+    {
+        public override Span<byte> GetSpan() => length > int.MaxValue
+            ? throw new NotSupportedException("tensor over 2 GiB") : new Span<byte>(p, (int)length);
+
+        public override MemoryHandle Pin(int elementIndex = 0) => new(p + elementIndex);
+
+        public override void Unpin()
+        {
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+        }
+    }
+}

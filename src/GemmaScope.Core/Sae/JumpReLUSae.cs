@@ -1,0 +1,370 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using GemmaScope.Formats;
+using GemmaScope.Kernels;
+
+namespace GemmaScope;
+
+/// <summary>
+/// A Gemma Scope JumpReLU sparse autoencoder.
+/// <para>pre = x·W_enc + b_enc; f = pre where pre &gt; threshold and pre &gt; 0, else 0; x̂ = f·W_dec + b_dec.</para>
+/// <para>
+/// Immutable once loaded and safe to use from many threads at once. Float32 little-endian weights are memory-mapped from
+/// the file, not copied; <see cref="Dispose"/> releases the map, after which every call throws
+/// <see cref="ObjectDisposedException"/> (disposing while another thread is still encoding is a caller error).
+/// Batches are row-major: <c>x.Length = tokens × InputSize</c>, <c>f.Length = tokens × FeatureCount</c>.
+/// </para>
+/// </summary>
+public sealed unsafe partial class JumpReLUSae : IDisposable
+{
+    private readonly List<IDisposable> _owned;
+    private readonly SaeWeights _w;
+    private volatile bool _disposed;
+
+    private JumpReLUSae(SaeWeights weights, SaeConfig config, SaePrecision precision, int maxThreads, string? source, List<IDisposable> owned)
+    {
+        _w = weights;
+        Config = config;
+        Precision = precision;
+        MaxDegreeOfParallelism = Math.Max(1, maxThreads);
+        SourcePath = source;
+        _owned = owned;
+    }
+
+    /// <summary>Input width d_in (d_model for residual and MLP SAEs, heads × head_dim for attention SAEs).</summary>
+    public int InputSize => _w.DIn;
+
+    /// <summary>Number of latents d_sae.</summary>
+    public int FeatureCount => _w.DSae;
+
+    /// <summary>What the SAE reads and where it came from, as far as known.</summary>
+    public SaeConfig Config { get; }
+
+    /// <summary>Working precision of the weight matrices.</summary>
+    public SaePrecision Precision { get; }
+
+    /// <summary>Most threads one call uses.</summary>
+    public int MaxDegreeOfParallelism { get; }
+
+    /// <summary>Bytes of weights this SAE holds in its own memory (converted, inflated or in-memory copies).</summary>
+    public long CopiedBytes => _owned.OfType<NativeBuffer>().Sum(b => b.Bytes);
+
+    /// <summary>Bytes of weights used in place from the file's memory map (zero pages are read only when touched).</summary>
+    public long MappedBytes => WeightBytes - CopiedBytes;
+
+    private long WeightBytes => (2L * _w.DIn * _w.DSae * (_w.IsBFloat16 ? 2 : 4)) + ((2L * _w.DSae) + _w.DIn) * 4;
+
+    /// <summary>The file the weights came from, or null for in-memory SAEs.</summary>
+    public string? SourcePath { get; }
+
+    internal SaeWeights Weights
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _w;
+        }
+    }
+
+    /// <summary>
+    /// Loads an SAE from a Gemma Scope <c>params.npz</c>, a <c>.safetensors</c> file (SAELens's <c>sae_weights.safetensors</c>,
+    /// Gemma Scope 2's <c>params.safetensors</c>), or a folder holding one of them (and optionally SAELens's <c>cfg.json</c>).
+    /// </summary>
+    /// <param name="path">File or folder.</param>
+    /// <param name="options">Precision, validation and threading; null for <see cref="SaeLoadOptions.Default"/>.</param>
+    /// <exception cref="SaeFormatException">The file is malformed or does not hold a valid JumpReLU SAE.</exception>
+    /// <exception cref="FileNotFoundException">Nothing loadable at <paramref name="path"/>.</exception>
+    public static JumpReLUSae Load(string path, SaeLoadOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        options ??= SaeLoadOptions.Default;
+        var file = ResolveWeightFile(path, out var cfgPath);
+        SaeConfig? fileConfig = cfgPath is null ? null : SaeConfig.FromJson(File.ReadAllText(cfgPath), cfgPath);
+        var owned = new List<IDisposable>();
+        var map = MappedFile.Open(file);
+        owned.Add(map);
+        try
+        {
+            Dictionary<string, RawTensor> tensors;
+            if (NpzReader.LooksLikeZip(map))
+            {
+                tensors = NpzReader.ReadAll(map, options.UInt16AsBFloat16);
+            }
+            else if (SafeTensors.LooksLikeSafeTensors(map))
+            {
+                (tensors, var meta) = SafeTensors.ReadAll(map);
+                if (fileConfig is null && meta.TryGetValue("cfg", out var cfgJson))
+                {
+                    fileConfig = SaeConfig.FromJson(cfgJson, file + " (__metadata__.cfg)");
+                }
+            }
+            else
+            {
+                throw new SaeFormatException(file, null, "neither a zip/npz archive nor a safetensors file",
+                    "zip signature 50 4B 03 04 or an 8-byte header length followed by '{'",
+                    map.Length >= 4 ? Convert.ToHexString(map.Slice(0, Math.Min(8, map.Length))) : $"{map.Length} bytes");
+            }
+
+            return Build(file, tensors, fileConfig, options, owned);
+        }
+        catch
+        {
+            foreach (var o in owned)
+            {
+                o.Dispose();
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Builds an SAE from arrays already in memory (copied), row-major: W_enc [inputSize, featureCount], W_dec [featureCount, inputSize].
+    /// </summary>
+    /// <param name="wEnc">Encoder matrix, inputSize × featureCount.</param>
+    /// <param name="wDec">Decoder matrix, featureCount × inputSize.</param>
+    /// <param name="bEnc">Encoder bias, featureCount.</param>
+    /// <param name="bDec">Decoder bias, inputSize.</param>
+    /// <param name="threshold">JumpReLU thresholds, featureCount.</param>
+    /// <param name="inputSize">d_in.</param>
+    /// <param name="options">Precision, validation and threading.</param>
+    public static JumpReLUSae FromArrays(ReadOnlySpan<float> wEnc, ReadOnlySpan<float> wDec, ReadOnlySpan<float> bEnc, ReadOnlySpan<float> bDec,
+        ReadOnlySpan<float> threshold, int inputSize, SaeLoadOptions? options = null)
+    {
+        options ??= SaeLoadOptions.Default;
+        ArgumentOutOfRangeException.ThrowIfLessThan(inputSize, 1);
+        int featureCount = bEnc.Length;
+        const string src = "<arrays>";
+        var owned = new List<IDisposable>();
+        var tensors = new Dictionary<string, RawTensor>
+        {
+            ["W_enc"] = Copy(src, "W_enc", wEnc, wEnc.Length % inputSize == 0 ? [inputSize, wEnc.Length / inputSize] : [wEnc.Length], owned),
+            ["W_dec"] = Copy(src, "W_dec", wDec, wDec.Length % inputSize == 0 ? [wDec.Length / inputSize, inputSize] : [wDec.Length], owned),
+            ["b_enc"] = Copy(src, "b_enc", bEnc, [featureCount], owned),
+            ["b_dec"] = Copy(src, "b_dec", bDec, [bDec.Length], owned),
+            ["threshold"] = Copy(src, "threshold", threshold, [threshold.Length], owned),
+        };
+        try
+        {
+            return Build(src, tensors, null, options, owned);
+        }
+        catch
+        {
+            foreach (var o in owned)
+            {
+                o.Dispose();
+            }
+
+            throw;
+        }
+    }
+
+    private static RawTensor Copy(string file, string name, ReadOnlySpan<float> data, long[] shape, List<IDisposable> owned)
+    {
+        var buf = new NativeBuffer((long)data.Length * 4);
+        owned.Add(buf);
+        data.CopyTo(new Span<float>(buf.Pointer, data.Length));
+        return new RawTensor { File = file, Name = name, DType = TensorDType.Float32, Shape = shape, Data = (byte*)buf.Pointer };
+    }
+
+    private static string ResolveWeightFile(string path, out string? cfgPath)
+    {
+        cfgPath = null;
+        if (Directory.Exists(path))
+        {
+            string[] names = ["params.npz", "sae_weights.safetensors", "params.safetensors"];
+            var found = names.Select(n => Path.Combine(path, n)).Where(File.Exists).ToList();
+            if (found.Count == 0)
+            {
+                throw new FileNotFoundException($"{Path.GetFullPath(path)}: folder holds none of {string.Join(", ", names)}");
+            }
+
+            if (found.Count > 1)
+            {
+                throw new SaeFormatException(Path.GetFullPath(path), null, "folder holds more than one weight file; pass the file itself", "one of " + string.Join(", ", names), string.Join(", ", found.Select(Path.GetFileName)));
+            }
+
+            var cfg = Path.Combine(path, "cfg.json");
+            cfgPath = File.Exists(cfg) ? cfg : null;
+            return found[0];
+        }
+
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"{Path.GetFullPath(path)}: no such file or folder", path);
+        }
+
+        var sibling = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "cfg.json");
+        if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) && File.Exists(sibling))
+        {
+            cfgPath = sibling;
+        }
+
+        return path;
+    }
+
+    private static RawTensor Get(string file, Dictionary<string, RawTensor> tensors, string name, string? alias)
+    {
+        bool a = tensors.TryGetValue(name, out var t);
+        RawTensor? u = null;
+        bool b = alias is not null && tensors.TryGetValue(alias, out u);
+        if (a && b)
+        {
+            throw new SaeFormatException(file, name, $"both '{name}' and '{alias}' are present; which one is meant is ambiguous");
+        }
+
+        return (a ? t : b ? u : null) ?? throw new SaeFormatException(file, name, "required tensor is missing",
+            alias is null ? name : $"{name} (or {alias})", tensors.Count == 0 ? "no tensors" : string.Join(", ", tensors.Keys.Order(StringComparer.Ordinal)));
+    }
+
+    private static void CheckShape(RawTensor t, params long[] expected)
+    {
+        if (!t.Shape.AsSpan().SequenceEqual(expected))
+        {
+            throw new SaeFormatException(t.File, t.Name, "shape disagrees with the other tensors", "[" + string.Join(", ", expected) + "]", t.ShapeText);
+        }
+    }
+
+    private static JumpReLUSae Build(string file, Dictionary<string, RawTensor> tensors, SaeConfig? fileConfig, SaeLoadOptions options, List<IDisposable> owned)
+    {
+        var wEnc = Get(file, tensors, "W_enc", "w_enc");
+        var wDec = Get(file, tensors, "W_dec", "w_dec");
+        var bEnc = Get(file, tensors, "b_enc", null);
+        var bDec = Get(file, tensors, "b_dec", null);
+        var thr = Get(file, tensors, "threshold", null);
+        if (wEnc.Shape.Length != 2)
+        {
+            throw new SaeFormatException(file, wEnc.Name, "must be a matrix [d_in, d_sae]", "2 dimensions", wEnc.ShapeText);
+        }
+
+        long dIn = wEnc.Shape[0], dSae = wEnc.Shape[1];
+        if (dIn < 1 || dSae < 1 || dIn > int.MaxValue || dSae > int.MaxValue)
+        {
+            throw new SaeFormatException(file, wEnc.Name, "dimensions out of range", "1 ≤ d_in, d_sae ≤ 2^31 - 1", wEnc.ShapeText);
+        }
+
+        CheckShape(wDec, dSae, dIn);
+        CheckShape(bEnc, dSae);
+        CheckShape(bDec, dIn);
+        CheckShape(thr, dSae);
+        if (fileConfig is not null)
+        {
+            if (fileConfig.InputSize != 0 && fileConfig.InputSize != dIn)
+            {
+                throw new SaeFormatException(file, "cfg.json d_in", "configuration disagrees with W_enc", dIn.ToString(), fileConfig.InputSize.ToString());
+            }
+
+            if (fileConfig.FeatureCount != 0 && fileConfig.FeatureCount != dSae)
+            {
+                throw new SaeFormatException(file, "cfg.json d_sae", "configuration disagrees with W_enc", dSae.ToString(), fileConfig.FeatureCount.ToString());
+            }
+
+            if (!string.Equals(fileConfig.Architecture, "jumprelu", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new SaeFormatException(file, "cfg.json architecture", "only JumpReLU SAEs are supported", "jumprelu", fileConfig.Architecture);
+            }
+
+            if (fileConfig.ApplyBDecToInput || !string.Equals(fileConfig.NormalizeActivations, "none", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new SaeFormatException(file, "cfg.json", "Gemma Scope SAEs read raw activations; this configuration asks for input preprocessing that is not supported",
+                    "apply_b_dec_to_input false, normalize_activations none", $"apply_b_dec_to_input {fileConfig.ApplyBDecToInput}, normalize_activations {fileConfig.NormalizeActivations}");
+            }
+        }
+
+        if (!(options.InputScale > 0 && float.IsFinite(options.InputScale)))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.InputScale, "InputScale must be finite and > 0");
+        }
+
+        var config = (options.Config ?? new SaeConfig()).MergedWith(fileConfig) with { InputSize = (int)dIn, FeatureCount = (int)dSae };
+        bool bf16 = options.Precision == SaePrecision.BFloat16;
+        float scale = options.InputScale;
+        var w = new SaeWeights
+        {
+            DIn = (int)dIn,
+            DSae = (int)dSae,
+            WEnc = bf16 ? null : TensorConvert.AsFloat32(wEnc, 1f / scale, owned),
+            WDec = bf16 ? null : TensorConvert.AsFloat32(wDec, scale, owned),
+            WEncBf16 = bf16 ? TensorConvert.AsBFloat16(wEnc, 1f / scale, owned) : null,
+            WDecBf16 = bf16 ? TensorConvert.AsBFloat16(wDec, scale, owned) : null,
+            BEnc = TensorConvert.AsFloat32(bEnc, 1f, owned),
+            BDec = TensorConvert.AsFloat32(bDec, 1f, owned),
+            Threshold = TensorConvert.AsFloat32(thr, 1f, owned),
+        };
+        CheckFinite(file, "b_enc", w.BEnc, dSae);
+        CheckFinite(file, "b_dec", w.BDec, dIn);
+        CheckFinite(file, "threshold", w.Threshold, dSae);
+        if (options.Validation == SaeValidation.Full)
+        {
+            if (bf16)
+            {
+                CheckFinite(file, wEnc.Name, w.WEncBf16, dIn, dSae);
+                CheckFinite(file, wDec.Name, w.WDecBf16, dSae, dIn);
+            }
+            else
+            {
+                CheckFinite(file, wEnc.Name, w.WEnc, dIn, dSae);
+                CheckFinite(file, wDec.Name, w.WDec, dSae, dIn);
+            }
+        }
+
+        return new JumpReLUSae(w, config, options.Precision, options.MaxDegreeOfParallelism, file == "<arrays>" ? null : file, owned);
+    }
+
+    private static void CheckFinite(string file, string name, float* p, long n, long cols = 0)
+    {
+        long i = TensorConvert.FindNonFinite(p, cols == 0 ? n : n * cols);
+        if (i >= 0)
+        {
+            throw new SaeFormatException(file, name, "holds a non-finite value", "finite values",
+                cols == 0 ? $"{p[i]} at [{i}]" : $"{p[i]} at [{i / cols}, {i % cols}]");
+        }
+    }
+
+    private static void CheckFinite(string file, string name, ushort* p, long rows, long cols)
+    {
+        long i = TensorConvert.FindNonFinite(p, rows * cols);
+        if (i >= 0)
+        {
+            throw new SaeFormatException(file, name, "holds a non-finite value", "finite values", $"{BFloat16.ToSingle(p[i])} at [{i / cols}, {i % cols}]");
+        }
+    }
+
+    /// <summary>Releases the memory map and any converted copies.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        foreach (var o in _owned)
+        {
+            o.Dispose();
+        }
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"JumpReLUSae(d_in={InputSize}, d_sae={FeatureCount}, {Precision}{(Config.HookName is null ? "" : ", " + Config.HookName)}{(SourcePath is null ? "" : ", " + SourcePath)})";
+
+    private int Tokens(ReadOnlySpan<float> x, string name)
+    {
+        if (x.Length % InputSize != 0)
+        {
+            throw new ArgumentException($"{name} has {x.Length} floats, not a multiple of InputSize {InputSize}", name);
+        }
+
+        return x.Length / InputSize;
+    }
+
+    private static void CheckLength(int actual, long expected, string name, string what)
+    {
+        if (actual != expected)
+        {
+            throw new ArgumentException($"{name} has {actual} floats; {what} needs {expected}", name);
+        }
+    }
+}

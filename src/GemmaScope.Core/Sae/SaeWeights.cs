@@ -1,0 +1,67 @@
+using System.Runtime.InteropServices;
+
+namespace GemmaScope;
+
+/// <summary>
+/// The five tensors of a JumpReLU SAE as raw pointers, for the kernels. W_enc is [d_in, d_sae] and W_dec [d_sae, d_in],
+/// row-major, both either float32 (<see cref="WEnc"/>, <see cref="WDec"/>) or bfloat16 bits (<see cref="WEncBf16"/>,
+/// <see cref="WDecBf16"/>); exactly one pair is non-null. Biases and thresholds are always float32.
+/// The memory is owned by <see cref="JumpReLUSae"/> (or its memory map) and never written after load.
+/// </summary>
+internal readonly unsafe struct SaeWeights
+{
+    public int DIn { get; init; }
+
+    public int DSae { get; init; }
+
+    public float* WEnc { get; init; }
+
+    public float* WDec { get; init; }
+
+    public ushort* WEncBf16 { get; init; }
+
+    public ushort* WDecBf16 { get; init; }
+
+    public float* BEnc { get; init; }
+
+    public float* BDec { get; init; }
+
+    public float* Threshold { get; init; }
+
+    public bool IsBFloat16 => WEncBf16 != null;
+}
+
+/// <summary>64-byte aligned native memory that an SAE owns (converted or copied weights).</summary>
+internal sealed unsafe class NativeBuffer : IDisposable
+{
+    private void* _p;
+
+    public NativeBuffer(long bytes)
+    {
+        Bytes = bytes;
+        _p = NativeMemory.AlignedAlloc((nuint)Math.Max(bytes, 64), 64);
+        GC.AddMemoryPressure(Math.Max(bytes, 1));
+    }
+
+    ~NativeBuffer() => Free();
+
+    public long Bytes { get; }
+
+    public void* Pointer => _p;
+
+    public void Dispose()
+    {
+        Free();
+        GC.SuppressFinalize(this);
+    }
+
+    private void Free()
+    {
+        if (_p != null)
+        {
+            NativeMemory.AlignedFree(_p);
+            _p = null;
+            GC.RemoveMemoryPressure(Math.Max(Bytes, 1));
+        }
+    }
+}

@@ -1,0 +1,176 @@
+namespace GemmaScope;
+
+/// <summary>The active features of one token: indices in increasing order and their values (all &gt; 0).</summary>
+public readonly ref struct SparseFeatures
+{
+    /// <summary>Creates a view over parallel index and value spans.</summary>
+    /// <param name="indices">Feature indices, increasing.</param>
+    /// <param name="values">Their activations.</param>
+    public SparseFeatures(ReadOnlySpan<int> indices, ReadOnlySpan<float> values)
+    {
+        if (indices.Length != values.Length)
+        {
+            throw new ArgumentException($"indices ({indices.Length}) and values ({values.Length}) differ in length");
+        }
+
+        Indices = indices;
+        Values = values;
+    }
+
+    /// <summary>Active feature indices, in increasing order.</summary>
+    public ReadOnlySpan<int> Indices { get; }
+
+    /// <summary>Activations of <see cref="Indices"/>.</summary>
+    public ReadOnlySpan<float> Values { get; }
+
+    /// <summary>Number of active features (L0).</summary>
+    public int Count => Indices.Length;
+
+    /// <summary>The <paramref name="k"/> strongest features, strongest first (ties: lower index first).</summary>
+    public (int Feature, float Value)[] TopK(int k)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        k = Math.Min(k, Count);
+        var idx = new int[k];
+        var val = new float[k];
+        int n = TopK(Indices, Values, idx, val);
+        var result = new (int, float)[n];
+        for (int i = 0; i < n; i++)
+        {
+            result[i] = (idx[i], val[i]);
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Writes the strongest min(k, count) entries of (<paramref name="indices"/>, <paramref name="values"/>), strongest first,
+    /// where k is the destination length; returns how many were written. Partial insertion sort: O(count · k), no allocation.
+    /// </summary>
+    public static int TopK(ReadOnlySpan<int> indices, ReadOnlySpan<float> values, Span<int> topIndices, Span<float> topValues)
+    {
+        int k = Math.Min(topIndices.Length, topValues.Length);
+        int n = 0;
+        for (int i = 0; i < values.Length; i++)
+        {
+            float v = values[i];
+            if (n == k && (k == 0 || v <= topValues[k - 1]))
+            {
+                continue;
+            }
+
+            int pos = n < k ? n++ : k - 1;
+            while (pos > 0 && topValues[pos - 1] < v)
+            {
+                topValues[pos] = topValues[pos - 1];
+                topIndices[pos] = topIndices[pos - 1];
+                pos--;
+            }
+
+            topValues[pos] = v;
+            topIndices[pos] = indices[i];
+        }
+
+        return n;
+    }
+}
+
+/// <summary>
+/// Sparse features of a batch of tokens in compressed-row form: token t's features are
+/// <c>Indices[Offsets[t]..Offsets[t + 1]]</c> with values at the same positions. Immutable.
+/// </summary>
+public sealed class SparseFeatureBatch
+{
+    private readonly int[] _offsets;
+    private readonly int[] _indices;
+    private readonly float[] _values;
+
+    /// <summary>Creates a batch from compressed-row arrays (not copied; do not modify them afterwards).</summary>
+    /// <param name="featureCount">The SAE's width (d_sae).</param>
+    /// <param name="offsets">tokens + 1 offsets, starting at 0, non-decreasing.</param>
+    /// <param name="indices">Feature indices, increasing within each token.</param>
+    /// <param name="values">Values, parallel to <paramref name="indices"/>.</param>
+    public SparseFeatureBatch(int featureCount, int[] offsets, int[] indices, float[] values)
+    {
+        ArgumentNullException.ThrowIfNull(offsets);
+        ArgumentNullException.ThrowIfNull(indices);
+        ArgumentNullException.ThrowIfNull(values);
+        if (offsets.Length == 0 || offsets[0] != 0 || offsets[^1] != indices.Length || indices.Length != values.Length)
+        {
+            throw new ArgumentException("offsets must start at 0 and end at indices.Length, and values must match indices in length");
+        }
+
+        for (int t = 0; t + 1 < offsets.Length; t++)
+        {
+            if (offsets[t + 1] < offsets[t])
+            {
+                throw new ArgumentException($"offsets decrease at token {t}");
+            }
+
+            for (int k = offsets[t]; k < offsets[t + 1]; k++)
+            {
+                if ((uint)indices[k] >= (uint)featureCount || (k > offsets[t] && indices[k] <= indices[k - 1]))
+                {
+                    throw new ArgumentException($"token {t}: feature indices must be increasing and in [0, {featureCount}); found {indices[k]} at position {k}");
+                }
+            }
+        }
+
+        FeatureCount = featureCount;
+        _offsets = offsets;
+        _indices = indices;
+        _values = values;
+    }
+
+    /// <summary>Number of tokens.</summary>
+    public int TokenCount => _offsets.Length - 1;
+
+    /// <summary>The SAE's width (d_sae).</summary>
+    public int FeatureCount { get; }
+
+    /// <summary>tokens + 1 offsets into <see cref="Indices"/> and <see cref="Values"/>.</summary>
+    public ReadOnlySpan<int> Offsets => _offsets;
+
+    /// <summary>All tokens' feature indices, token after token.</summary>
+    public ReadOnlySpan<int> Indices => _indices;
+
+    /// <summary>All tokens' feature values, parallel to <see cref="Indices"/>.</summary>
+    public ReadOnlySpan<float> Values => _values;
+
+    /// <summary>The active features of token <paramref name="token"/>.</summary>
+    public SparseFeatures this[int token]
+    {
+        get
+        {
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)token, (uint)TokenCount, nameof(token));
+            int s = _offsets[token], e = _offsets[token + 1];
+            return new SparseFeatures(_indices.AsSpan(s, e - s), _values.AsSpan(s, e - s));
+        }
+    }
+
+    /// <summary>Number of active features of token <paramref name="token"/>.</summary>
+    public int L0(int token) => this[token].Count;
+
+    /// <summary>Mean L0 over the batch.</summary>
+    public double MeanL0 => TokenCount == 0 ? 0 : (double)_indices.Length / TokenCount;
+
+    /// <summary>Writes the dense [tokens × d_sae] form into <paramref name="dense"/>.</summary>
+    public void ToDense(Span<float> dense)
+    {
+        long need = (long)TokenCount * FeatureCount;
+        if (dense.Length != need)
+        {
+            throw new ArgumentException($"destination has {dense.Length} floats; {TokenCount} tokens × {FeatureCount} features need {need}", nameof(dense));
+        }
+
+        dense.Clear();
+        for (int t = 0; t < TokenCount; t++)
+        {
+            var row = dense.Slice(t * FeatureCount, FeatureCount);
+            for (int k = _offsets[t]; k < _offsets[t + 1]; k++)
+            {
+                row[_indices[k]] = _values[k];
+            }
+        }
+    }
+}
