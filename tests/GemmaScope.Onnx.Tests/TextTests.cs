@@ -1,24 +1,32 @@
 using GemmaScope.Onnx;
+using GemmaScope.Tokenizers;
 using Microsoft.ML.Tokenizers;
 
 namespace GemmaScope.Tests;
 
 public class TextTests
 {
-    private static Tokenizer LoadTokenizer(bool addBos)
+    private static Tokenizer LoadTokenizer(string kind, bool addBos)
     {
-        using var stream = File.OpenRead(Path.Combine(TestData.FixtureDir, "tokenizer.model"));
+        string path = Path.Combine(TestData.FixtureDir, "tokenizer.model");
+        if (kind == "gemma")
+        {
+            return GemmaTokenizer.FromSentencePieceModel(path, new GemmaTokenizerOptions { AddBeginningOfSentence = addBos });
+        }
+
+        using var stream = File.OpenRead(path);
         return SentencePieceTokenizer.Create(stream, addBos, false);
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void TextRunsThroughTheSentencePieceModelWithBosAndReturnsTokenStrings(bool tokenizerAddsBos)
+    [InlineData("gemma", true)] // GemmaScope.Tokenizers
+    [InlineData("mltokenizers", true)] // Microsoft.ML.Tokenizers' own SentencePiece tokenizer
+    [InlineData("mltokenizers", false)]
+    public void TextRunsThroughTheSentencePieceModelWithBosAndReturnsTokenStrings(string kind, bool tokenizerAddsBos)
     {
         // ids from sentencepiece itself (tools/onnx-fixtures/make_tiny_spm.py prints them), BOS prepended as Gemma does
         int[] expectedIds = [2, 31, 194, 180, 22, 21, 179];
-        using var model = GemmaModel.Load(TestData.ModelPath("genai"), LoadTokenizer(tokenizerAddsBos));
+        using var model = GemmaModel.Load(TestData.ModelPath("genai"), LoadTokenizer(kind, tokenizerAddsBos));
         var site = HookPoint.ResidPost(3);
 
         var run = model.Run("The Eiffel Tower is in Paris", capture: [site]);
@@ -40,5 +48,42 @@ public class TextTests
         var story = model.Generate("Once upon a time", new GenerationOptions { MaxNewTokens = 5, EosId = null });
         Assert.Equal(5, story.NewIds.Count);
         Assert.NotNull(story.Text);
+    }
+}
+
+public class TextToFeaturesTests
+{
+    [Fact]
+    public void CapturedActivationsGoThroughACoreSaeAndMatchTheInGraphSplicesFeatures()
+    {
+        var tokenizer = GemmaTokenizer.FromSentencePieceModel(Path.Combine(TestData.FixtureDir, "tokenizer.model"));
+        using var model = GemmaModel.Load(TestData.ModelPath("torch"), tokenizer);
+        var site = HookPoint.ResidPost(2);
+        var tensors = InterventionTests.RandomSae(model.Width(site), 64, seed: 77);
+        using var sae = JumpReLUSae.FromArrays(tensors.EncoderWeights.Span, tensors.DecoderWeights.Span, tensors.EncoderBias.Span,
+            tensors.DecoderBias.Span, tensors.Threshold.Span, tensors.InputSize);
+
+        var run = model.Run("The Eiffel Tower is in Paris", capture: [site],
+            interventions: new Interventions { Splice = [new SaeSplice(site, tensors) { UseErrorTerm = true, CaptureFeatures = true }] });
+        var acts = run.Activations(site);
+        var dense = sae.Encode(acts); // GemmaScope.Core's kernels on the captured activations
+        var inGraph = run.Features(site); // ONNX Runtime inside the edited graph (BOS left out)
+
+        Assert.Equal(dense.Length, inGraph.Length);
+        int fired = 0;
+        for (int t = 1; t < run.TokenCount(); t++)
+        {
+            for (int j = 0; j < 64; j++)
+            {
+                float a = dense[(t * 64) + j], b = inGraph[(t * 64) + j];
+                Assert.True(Math.Abs(a - b) <= 1e-4f * (1 + Math.Abs(a)), $"token {t} feature {j}: core {a}, graph {b}");
+                fired += a > 0 ? 1 : 0;
+            }
+        }
+
+        Assert.True(fired > 0, "some features must fire");
+        var sparse = sae.EncodeSparse(acts);
+        Assert.NotNull(sparse);
+        Assert.Equal("▁Paris", run.Tokens()![^1].Replace(' ', '▁'));
     }
 }
