@@ -87,3 +87,54 @@ public class TextToFeaturesTests
         Assert.Equal("▁Paris", run.Tokens()![^1].Replace(' ', '▁'));
     }
 }
+
+public class LoadedSaeInterventionTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("gemmascope-onnx-sae").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    [Theory]
+    [InlineData(SaePrecision.Float32)]
+    [InlineData(SaePrecision.BFloat16)]
+    public void ALoadedSaeSplicesAndSteersLikeItsArrays(SaePrecision precision)
+    {
+        using var model = GemmaModel.Load(TestData.ModelPath("torch"));
+        var site = HookPoint.ResidPost(1);
+        var arrays = InterventionTests.RandomSae(model.Width(site), 96, seed: 5);
+        using (var built = JumpReLUSae.FromArrays(arrays.EncoderWeights.Span, arrays.DecoderWeights.Span, arrays.EncoderBias.Span,
+            arrays.DecoderBias.Span, arrays.Threshold.Span, arrays.InputSize))
+        {
+            built.Save(Path.Combine(_dir, "sae"));
+        }
+
+        using var sae = JumpReLUSae.Load(Path.Combine(_dir, "sae"), new SaeLoadOptions { Precision = precision });
+        var bound = SaeTensors.From(sae);
+        if (precision == SaePrecision.Float32)
+        {
+            Assert.Equal(0, sae.CopiedBytes);
+        }
+
+        // The reference for the loaded SAE is the same splice built from the SAE's own (possibly bf16-rounded) float32 values.
+        var wEnc = new float[arrays.InputSize * 96];
+        var wDec = new float[arrays.InputSize * 96];
+        sae.CopyEncoderWeights(wEnc);
+        sae.CopyDecoderWeights(wDec);
+        var expectedTensors = SaeTensors.Create(arrays.InputSize, 96, wEnc, arrays.EncoderBias, arrays.Threshold, wDec, arrays.DecoderBias);
+        int[] ids = [2, 40, 41, 42, 43, 44, 45, 46, 47];
+        var expected = model.Run(ids, interventions: new Interventions
+        {
+            Splice = [new SaeSplice(site, expectedTensors)],
+            Steer = [Steering.Feature(site, expectedTensors, 7, 4f)],
+        });
+        var actual = model.Run(ids, interventions: new Interventions
+        {
+            Splice = [new SaeSplice(site, sae)],
+            Steer = [Steering.Feature(site, sae, 7, 4f)],
+        });
+        var clean = model.Run(ids);
+        Assert.Equal(expected.Logits().ToArray(), actual.Logits().ToArray());
+        Assert.NotEqual(clean.Logits().ToArray(), actual.Logits().ToArray());
+        Assert.Equal(arrays.InputSize, bound.InputSize);
+    }
+}

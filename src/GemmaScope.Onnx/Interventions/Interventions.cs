@@ -5,6 +5,14 @@ namespace GemmaScope.Onnx;
 /// <param name="Sae">The SAE; its d_in must equal the site's width.</param>
 public sealed record SaeSplice(HookPoint Site, ISaeTensors Sae)
 {
+    /// <summary>Splices a loaded SAE; a float32 SAE's memory is bound without copying (see <see cref="SaeTensors.From"/>).</summary>
+    /// <param name="site">Where to splice.</param>
+    /// <param name="sae">The SAE; keep it undisposed while runs use this splice.</param>
+    public SaeSplice(HookPoint site, JumpReLUSae sae)
+        : this(site, SaeTensors.From(sae))
+    {
+    }
+
     /// <summary>Add the SAE's error x − x̂ back (x̂ computed without clamps), so the forward is unchanged unless features are clamped.</summary>
     public bool UseErrorTerm { get; init; }
 
@@ -51,6 +59,24 @@ public sealed record Steering
         for (int i = 0; i < v.Length; i++)
         {
             v[i] = strength * row[i];
+        }
+
+        return new Steering(site, v);
+    }
+
+    /// <summary>x + strength · W_dec[feature] of a loaded SAE.</summary>
+    /// <param name="site">Where to add.</param>
+    /// <param name="sae">The SAE whose decoder direction is added.</param>
+    /// <param name="feature">Feature index.</param>
+    /// <param name="strength">Multiplier of the direction.</param>
+    public static Steering Feature(HookPoint site, JumpReLUSae sae, int feature, float strength)
+    {
+        ArgumentNullException.ThrowIfNull(site);
+        ArgumentNullException.ThrowIfNull(sae);
+        var v = sae.GetDecoderDirection(feature);
+        for (int i = 0; i < v.Length; i++)
+        {
+            v[i] *= strength;
         }
 
         return new Steering(site, v);

@@ -79,6 +79,38 @@ public sealed class SaeTensors : ISaeTensors
         return new SaeTensors(inputSize, featureCount, encoderWeights, encoderBias, threshold, decoderWeights, decoderBias);
     }
 
+    /// <summary>
+    /// The tensors of a loaded <see cref="JumpReLUSae"/>. A float32 SAE is bound without copying (ONNX Runtime reads its
+    /// memory map directly; keep the SAE undisposed while runs use it); a bfloat16 SAE's matrices are widened into float32 copies.
+    /// </summary>
+    /// <param name="sae">The SAE.</param>
+    public static SaeTensors From(JumpReLUSae sae)
+    {
+        ArgumentNullException.ThrowIfNull(sae);
+        ReadOnlyMemory<float> Matrix(SaeTensor t)
+        {
+            if (sae.Precision == SaePrecision.Float32)
+            {
+                return sae.GetFloat32Memory(t);
+            }
+
+            var wide = new float[checked(sae.InputSize * sae.FeatureCount)];
+            if (t == SaeTensor.DecoderWeights)
+            {
+                sae.CopyDecoderWeights(wide);
+            }
+            else
+            {
+                sae.CopyEncoderWeights(wide);
+            }
+
+            return wide;
+        }
+
+        return Create(sae.InputSize, sae.FeatureCount, Matrix(SaeTensor.EncoderWeights), sae.GetFloat32Memory(SaeTensor.EncoderBias),
+            sae.GetFloat32Memory(SaeTensor.Threshold), Matrix(SaeTensor.DecoderWeights), sae.GetFloat32Memory(SaeTensor.DecoderBias));
+    }
+
     /// <summary>Row <paramref name="feature"/> of W_dec: the feature's direction in activation space.</summary>
     public static ReadOnlySpan<float> DecoderRow(ISaeTensors sae, int feature)
     {
