@@ -35,15 +35,19 @@ internal sealed unsafe class MappedFile : IDisposable
             throw new FileNotFoundException($"{full}: file not found", full);
         }
 
-        long length = new FileInfo(full).Length;
+        // Size the open file, not the path: in a huggingface_hub cache the path is a symlink into blobs/.
+        var stream = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1, FileOptions.None);
+        long length = stream.Length;
         if (length == 0)
         {
+            stream.Dispose();
             return new MappedFile(full, null, null, null, 0);
         }
 
-        var map = MemoryMappedFile.CreateFromFile(full, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+        MemoryMappedFile? map = null;
         try
         {
+            map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
             var view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
             byte* p = null;
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
@@ -52,7 +56,12 @@ internal sealed unsafe class MappedFile : IDisposable
         }
         catch
         {
-            map.Dispose();
+            if (map is null)
+            {
+                stream.Dispose();
+            }
+
+            map?.Dispose();
             throw;
         }
     }

@@ -15,56 +15,76 @@ internal static unsafe class TensorConvert
     /// <summary>float32 view of <paramref name="t"/>: in place when possible, else a converted copy added to <paramref name="owned"/>.</summary>
     public static float* AsFloat32(RawTensor t, float scale, List<IDisposable> owned)
     {
-        if (t.DType == TensorDType.Float32 && !t.BigEndian && !t.FortranOrder && scale == 1f && t.Pinned is null)
+        if (IsPlain(t, TensorDType.Float32) && scale == 1f)
         {
             return (float*)t.Data;
         }
 
         var buf = new NativeBuffer(t.ElementCount * 4);
         owned.Add(buf);
-        var dst = (float*)buf.Pointer;
-        Fill(t, (i, v) => dst[i] = v * scale);
-        return dst;
+        ToFloat32(t, scale, (float*)buf.Pointer);
+        return (float*)buf.Pointer;
     }
 
     /// <summary>bfloat16 view of <paramref name="t"/> (round to nearest even), in place when the file stores little-endian bf16.</summary>
     public static ushort* AsBFloat16(RawTensor t, float scale, List<IDisposable> owned)
     {
-        if (t.DType == TensorDType.BFloat16 && !t.BigEndian && !t.FortranOrder && scale == 1f && t.Pinned is null)
+        if (IsPlain(t, TensorDType.BFloat16) && scale == 1f)
         {
             return (ushort*)t.Data;
         }
 
-        var buf = new NativeBuffer(t.ElementCount * 2);
+        long n = t.ElementCount;
+        var buf = new NativeBuffer(n * 2);
         owned.Add(buf);
         var dst = (ushort*)buf.Pointer;
-        Fill(t, (i, v) => dst[i] = BFloat16.FromSingle(v * scale));
+        if (IsPlain(t, TensorDType.Float32))
+        {
+            Narrow((float*)t.Data, scale, dst, n);
+            return dst;
+        }
+
+        using var wide = new NativeBuffer(n * 4);
+        ToFloat32(t, scale, (float*)wide.Pointer);
+        Narrow((float*)wide.Pointer, 1f, dst, n);
         return dst;
     }
 
-    private delegate void Sink(long index, float value);
+    /// <summary>Stored exactly as the kernels want it: row-major, little-endian, from a memory map (not an inflated copy).</summary>
+    private static bool IsPlain(RawTensor t, TensorDType dtype) =>
+        t.DType == dtype && !t.BigEndian && !t.FortranOrder && t.Pinned is null && BitConverter.IsLittleEndian;
 
-    /// <summary>Reads every element as float32 and hands it to <paramref name="sink"/> at its row-major index.</summary>
-    private static void Fill(RawTensor t, Sink sink)
+    private static void Narrow(float* src, float scale, ushort* dst, long n)
+    {
+        for (long i = 0; i < n; i++)
+        {
+            dst[i] = BFloat16.FromSingle(src[i] * scale);
+        }
+    }
+
+    /// <summary>Every element as float32 × <paramref name="scale"/>, written at its row-major index.</summary>
+    private static void ToFloat32(RawTensor t, float scale, float* dst)
     {
         long n = t.ElementCount;
         long rows = t.Shape.Length == 2 ? t.Shape[0] : 1, cols = t.Shape.Length == 2 ? t.Shape[1] : n;
         byte* p = t.Data;
         int size = t.DType.Size();
+        bool big = t.BigEndian;
         for (long s = 0; s < n; s++)
         {
-            // Fortran order stores column by column: element s is (row s % rows, column s / rows).
-            long dstIndex = t.FortranOrder ? (s % rows * cols) + (s / rows) : s;
             var span = new ReadOnlySpan<byte>(p + (s * size), size);
             float v = t.DType switch
             {
-                TensorDType.Float32 => t.BigEndian ? BinaryPrimitives.ReadSingleBigEndian(span) : BinaryPrimitives.ReadSingleLittleEndian(span),
-                TensorDType.Float64 => (float)(t.BigEndian ? BinaryPrimitives.ReadDoubleBigEndian(span) : BinaryPrimitives.ReadDoubleLittleEndian(span)),
-                TensorDType.Float16 => (float)(t.BigEndian ? BinaryPrimitives.ReadHalfBigEndian(span) : BinaryPrimitives.ReadHalfLittleEndian(span)),
-                TensorDType.BFloat16 => BFloat16.ToSingle(t.BigEndian ? BinaryPrimitives.ReadUInt16BigEndian(span) : BinaryPrimitives.ReadUInt16LittleEndian(span)),
+                TensorDType.Float32 => big ? BinaryPrimitives.ReadSingleBigEndian(span) : BinaryPrimitives.ReadSingleLittleEndian(span),
+                TensorDType.Float64 => (float)(big ? BinaryPrimitives.ReadDoubleBigEndian(span) : BinaryPrimitives.ReadDoubleLittleEndian(span)),
+                TensorDType.Float16 => (float)(big ? BinaryPrimitives.ReadHalfBigEndian(span) : BinaryPrimitives.ReadHalfLittleEndian(span)),
+                TensorDType.BFloat16 => BFloat16.ToSingle(big ? BinaryPrimitives.ReadUInt16BigEndian(span) : BinaryPrimitives.ReadUInt16LittleEndian(span)),
                 _ => throw new InvalidOperationException(),
             };
-            sink(dstIndex, v);
+
+            // Fortran order stores column by column: element s is (row s % rows, column s / rows).
+            long d = t.FortranOrder ? (s % rows * cols) + (s / rows) : s;
+            dst[d] = v * scale;
         }
     }
 

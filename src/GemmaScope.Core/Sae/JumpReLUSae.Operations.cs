@@ -253,6 +253,95 @@ public sealed unsafe partial class JumpReLUSae
         File.WriteAllText(Path.Combine(path, "cfg.json"), cfg);
     }
 
+    /// <summary>Copies W_enc [InputSize, FeatureCount] as float32 (widening bfloat16), row-major.</summary>
+    /// <param name="destination">InputSize × FeatureCount floats.</param>
+    public void CopyEncoderWeights(Span<float> destination) => CopyMatrix(true, destination);
+
+    /// <summary>Copies W_dec [FeatureCount, InputSize] as float32 (widening bfloat16), row-major.</summary>
+    /// <param name="destination">FeatureCount × InputSize floats.</param>
+    public void CopyDecoderWeights(Span<float> destination) => CopyMatrix(false, destination);
+
+    private void CopyMatrix(bool encoder, Span<float> destination)
+    {
+        var w = Weights;
+        long n = (long)InputSize * FeatureCount;
+        CheckLength(destination.Length, n, nameof(destination), $"a {(encoder ? "W_enc" : "W_dec")} of {InputSize} × {FeatureCount}");
+        if (!w.IsBFloat16)
+        {
+            new ReadOnlySpan<float>(encoder ? w.WEnc : w.WDec, (int)n).CopyTo(destination);
+            return;
+        }
+
+        ushort* src = encoder ? w.WEncBf16 : w.WDecBf16;
+        for (int i = 0; i < destination.Length; i++)
+        {
+            destination[i] = BFloat16.ToSingle(src[i]);
+        }
+    }
+
+    /// <summary>
+    /// A zero-copy, read-only view of one float32 tensor, for binding the SAE's own memory elsewhere (e.g. as ONNX Runtime
+    /// inputs). Valid until the SAE is disposed: afterwards the memory throws <see cref="ObjectDisposedException"/> when used.
+    /// </summary>
+    /// <param name="tensor">Which tensor.</param>
+    /// <exception cref="NotSupportedException">The matrices of a bfloat16 SAE, or a tensor of more than 2^31 − 1 elements.</exception>
+    public ReadOnlyMemory<float> GetFloat32Memory(SaeTensor tensor)
+    {
+        var w = Weights;
+        long enc = (long)InputSize * FeatureCount;
+        float* p = tensor switch
+        {
+            SaeTensor.EncoderWeights => w.WEnc,
+            SaeTensor.DecoderWeights => w.WDec,
+            SaeTensor.EncoderBias => w.BEnc,
+            SaeTensor.Threshold => w.Threshold,
+            SaeTensor.DecoderBias => w.BDec,
+            _ => throw new ArgumentOutOfRangeException(nameof(tensor)),
+        };
+        long n = tensor switch
+        {
+            SaeTensor.EncoderWeights or SaeTensor.DecoderWeights => enc,
+            SaeTensor.DecoderBias => InputSize,
+            _ => FeatureCount,
+        };
+        if (p == null)
+        {
+            throw new NotSupportedException($"{tensor} of this SAE is stored as bfloat16; load with SaePrecision.Float32 for a float32 view");
+        }
+
+        if (n > int.MaxValue)
+        {
+            throw new NotSupportedException($"{tensor} has {n} elements, more than one Memory<float> can address");
+        }
+
+        return new SaeMemory(this, p, (int)n).Memory;
+    }
+
+    /// <summary>Float32 memory owned by an SAE; refuses use after the SAE is disposed.</summary>
+    private sealed class SaeMemory(JumpReLUSae owner, float* p, int length) : MemoryManager<float>
+    {
+        public override Span<float> GetSpan()
+        {
+            ObjectDisposedException.ThrowIf(owner._disposed, owner);
+            return new Span<float>(p, length);
+        }
+
+        public override MemoryHandle Pin(int elementIndex = 0)
+        {
+            ObjectDisposedException.ThrowIf(owner._disposed, owner);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan((uint)elementIndex, (uint)length, nameof(elementIndex));
+            return new MemoryHandle(p + elementIndex);
+        }
+
+        public override void Unpin()
+        {
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+        }
+    }
+
     /// <summary>Wraps unmanaged bytes as <see cref="Memory{T}"/> for the writer, without copying.</summary>
     private sealed class UnmanagedBytes(byte* p, long length) : MemoryManager<byte>
     {

@@ -47,6 +47,14 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
     /// <summary>Most threads one call uses.</summary>
     public int MaxDegreeOfParallelism { get; }
 
+    /// <summary>Bytes of weights this SAE holds in its own memory (converted, inflated or in-memory copies).</summary>
+    public long CopiedBytes => _owned.OfType<NativeBuffer>().Sum(b => b.Bytes);
+
+    /// <summary>Bytes of weights used in place from the file's memory map (zero pages are read only when touched).</summary>
+    public long MappedBytes => WeightBytes - CopiedBytes;
+
+    private long WeightBytes => (2L * _w.DIn * _w.DSae * (_w.IsBFloat16 ? 2 : 4)) + ((2L * _w.DSae) + _w.DIn) * 4;
+
     /// <summary>The file the weights came from, or null for in-memory SAEs.</summary>
     public string? SourcePath { get; }
 

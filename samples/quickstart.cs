@@ -1,0 +1,66 @@
+#!/usr/bin/env dotnet
+// GemmaScope.NET quickstart, the main job: text → Gemma 2 under ONNX Runtime → activations at a Gemma Scope hook point
+// → JumpReLU SAE features, per token. Offline by default on embedded fixtures: a tiny Gemma 2 (random weights, the real
+// architecture, torch.onnx export), its SentencePiece tokenizer, and an SAE fitted to its layer-2 residual stream.
+//   dotnet run samples/quickstart.cs ["your text"] [model.onnx tokenizer.json|.model params.npz layer]
+// With a real Gemma 2 export and a Gemma Scope SAE, pass their paths and the layer the SAE reads (hook_resid_post).
+#:project ../src/GemmaScope.Onnx/GemmaScope.Onnx.csproj
+
+using GemmaScope;
+using GemmaScope.Onnx;
+using GemmaScope.Tokenizers;
+
+var here = AppContext.GetData("EntryPointFileDirectoryPath") as string ?? Path.Combine(Environment.CurrentDirectory, "samples");
+var fixtures = Path.Combine(here, "..", "tests", "GemmaScope.Onnx.Tests", "Fixtures", "tiny-gemma2");
+string text = args.Length > 0 ? args[0] : "The Eiffel Tower is in Paris, and the cat sat on the mat.";
+string modelPath = args.Length > 4 ? args[1] : Path.Combine(fixtures, "torch", "model.onnx");
+string tokenizerPath = args.Length > 4 ? args[2] : Path.Combine(fixtures, "tokenizer.model");
+string saePath = args.Length > 4 ? args[3] : Path.Combine(here, "data", "tiny-gemma2-sae", "params.npz");
+int layer = args.Length > 4 ? int.Parse(args[4], System.Globalization.CultureInfo.InvariantCulture) : 2;
+
+var tokenizer = GemmaTokenizer.Load(tokenizerPath);
+using var model = GemmaModel.Load(modelPath, tokenizer);
+var site = HookPoint.ResidPost(layer);
+using var sae = JumpReLUSae.Load(saePath, new SaeLoadOptions { Config = new SaeConfig { HookName = site.Name } });
+
+var run = model.Run(text, capture: [site]);
+var acts = run.Activations(site);                 // [tokens × d_model]
+var features = sae.EncodeSparse(acts);
+var xhat = new float[acts.Length];
+sae.DecodeSparse(features, xhat);
+var tokens = run.Tokens()!;
+
+Console.WriteLine($"model {Path.GetFileName(Path.GetDirectoryName(modelPath))}/{Path.GetFileName(modelPath)}, {site.Name}, {sae}");
+Console.WriteLine($"text: \"{text}\" → {tokens.Count} tokens\n");
+for (int t = 0; t < tokens.Count; t++)
+{
+    if (t == 0)
+    {
+        Console.WriteLine($"{t,3} {Quote(tokens[t]),-12} (BOS: Gemma Scope SAEs were not trained on it; skipped)");
+        continue;
+    }
+
+    var f = features[t];
+    var x = acts.Slice(t * sae.InputSize, sae.InputSize);
+    var r = xhat.AsSpan(t * sae.InputSize, sae.InputSize);
+    double err = 0, norm = 0;
+    for (int i = 0; i < x.Length; i++)
+    {
+        err += (x[i] - r[i]) * (x[i] - r[i]);
+        norm += x[i] * x[i];
+    }
+
+    var top = string.Join("  ", f.TopK(4).Select(p => $"#{p.Feature}={p.Value:F2}"));
+    Console.WriteLine($"{t,3} {Quote(tokens[t]),-12} L0 {f.Count,3}  rel.err {Math.Sqrt(err / norm):F3}  {top}");
+}
+
+double meanL0 = 0;
+for (int t = 1; t < tokens.Count; t++)
+{
+    meanL0 += features.L0(t);
+}
+
+Console.WriteLine($"\nmean L0 (without BOS) {meanL0 / Math.Max(1, tokens.Count - 1):F2}");
+return 0;
+
+static string Quote(string s) => "'" + s.Replace("\n", "\\n", StringComparison.Ordinal) + "'";

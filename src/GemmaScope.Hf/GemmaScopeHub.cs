@@ -1,0 +1,32 @@
+namespace GemmaScope.Hf;
+
+/// <summary>
+/// One-line access to released Gemma Scope SAEs by their Gemma Scope / SAELens names:
+/// <code>using var sae = await GemmaScopeHub.LoadAsync("gemma-scope-2b-pt-res", "layer_20/width_16k/average_l0_71");</code>
+/// For many calls, or DI, use a <see cref="GemmaScopeHubClient"/> (see <see cref="GemmaScopeServiceCollectionExtensions.AddGemmaScope"/>).
+/// </summary>
+/// <remarks>Thread-safe. Environment variables (<c>HF_TOKEN</c>, <c>HF_ENDPOINT</c>, <c>HF_HOME</c>, <c>HF_HUB_CACHE</c>, <c>HF_HUB_OFFLINE</c>) are read on each call.</remarks>
+public static partial class GemmaScopeHub
+{
+    // One connection pool for all static calls; it never follows redirects itself (see GemmaScopeHubClient).
+    private static readonly Lazy<HttpClient> SharedHttp = new(GemmaScopeHubClient.CreateHttpClient);
+
+    /// <summary>Downloads (or finds in the cache) the <c>params.npz</c> of an SAE and returns its local path.</summary>
+    /// <param name="release">A release name such as <c>gemma-scope-2b-pt-res</c> or <c>gemma-scope-2b-pt-res-canonical</c>.</param>
+    /// <param name="saeId">An SAE id such as <c>layer_20/width_16k/average_l0_71</c> or <c>layer_20/width_16k/canonical</c>.</param>
+    /// <param name="options">Overrides of the <c>HF_*</c> environment variables.</param>
+    /// <param name="progress">Receives byte counts while downloading.</param>
+    /// <param name="cancellationToken">Cancels; a partial download is kept and resumed by the next call.</param>
+    /// <exception cref="ArgumentException">Unknown release or SAE; the message lists the closest names.</exception>
+    /// <exception cref="HuggingFaceHubException">The hub refused or failed, the bytes did not verify, or offline mode lacks the file.</exception>
+    public static async Task<string> DownloadAsync(
+        string release,
+        string saeId,
+        GemmaScopeHubOptions? options = null,
+        IProgress<DownloadProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        using var client = new GemmaScopeHubClient(SharedHttp.Value, options);
+        return await client.DownloadAsync(release, saeId, progress, cancellationToken).ConfigureAwait(false);
+    }
+}

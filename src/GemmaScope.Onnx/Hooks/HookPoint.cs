@@ -1,0 +1,136 @@
+using System.Globalization;
+
+namespace GemmaScope.Onnx;
+
+/// <summary>Which tensor of a Gemma 2 decoder block a <see cref="HookPoint"/> names.</summary>
+public enum HookKind
+{
+    /// <summary><c>blocks.{l}.hook_resid_pre</c>: the input of block l (for l = 0 the embedding × √d_model).</summary>
+    ResidPre,
+
+    /// <summary><c>blocks.{l}.hook_resid_mid</c>: resid_pre + attn_out, the input of <c>pre_feedforward_layernorm</c>.</summary>
+    ResidMid,
+
+    /// <summary><c>blocks.{l}.hook_resid_post</c>: the output of block l. Gemma Scope residual SAEs read this.</summary>
+    ResidPost,
+
+    /// <summary><c>blocks.{l}.hook_attn_out</c>: the output of <c>post_attention_layernorm</c>, before the residual add.</summary>
+    AttnOut,
+
+    /// <summary><c>blocks.{l}.hook_mlp_out</c>: the output of <c>post_feedforward_layernorm</c>. Gemma Scope MLP SAEs read this.</summary>
+    MlpOut,
+
+    /// <summary><c>blocks.{l}.attn.hook_z</c> flattened: the input of <c>o_proj</c>, [tokens, heads × head_dim]. Gemma Scope attention SAEs read this.</summary>
+    AttnZ,
+}
+
+/// <summary>
+/// A TransformerLens-style hook point of Gemma 2 (<c>blocks.{layer}.hook_resid_post</c> and so on).
+/// Immutable value; safe to share between threads.
+/// </summary>
+public sealed record HookPoint
+{
+    private HookPoint(int layer, HookKind kind)
+    {
+        Layer = layer;
+        Kind = kind;
+    }
+
+    /// <summary>The decoder block index, from 0.</summary>
+    public int Layer { get; }
+
+    /// <summary>Which tensor of the block.</summary>
+    public HookKind Kind { get; }
+
+    /// <summary>The TransformerLens name, e.g. <c>blocks.20.hook_resid_post</c>.</summary>
+    public string Name => Kind switch
+    {
+        HookKind.ResidPre => $"blocks.{Layer}.hook_resid_pre",
+        HookKind.ResidMid => $"blocks.{Layer}.hook_resid_mid",
+        HookKind.ResidPost => $"blocks.{Layer}.hook_resid_post",
+        HookKind.AttnOut => $"blocks.{Layer}.hook_attn_out",
+        HookKind.MlpOut => $"blocks.{Layer}.hook_mlp_out",
+        HookKind.AttnZ => $"blocks.{Layer}.attn.hook_z",
+        _ => throw new InvalidOperationException($"Unknown hook kind {Kind}."),
+    };
+
+    /// <summary>Creates a hook point; <paramref name="layer"/> must be non-negative (the model checks the upper bound).</summary>
+    public static HookPoint Create(int layer, HookKind kind)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(layer);
+        if (!Enum.IsDefined(kind))
+        {
+            throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown hook kind.");
+        }
+
+        return new HookPoint(layer, kind);
+    }
+
+    /// <summary><c>blocks.{layer}.hook_resid_pre</c>.</summary>
+    public static HookPoint ResidPre(int layer) => Create(layer, HookKind.ResidPre);
+
+    /// <summary><c>blocks.{layer}.hook_resid_mid</c>.</summary>
+    public static HookPoint ResidMid(int layer) => Create(layer, HookKind.ResidMid);
+
+    /// <summary><c>blocks.{layer}.hook_resid_post</c>.</summary>
+    public static HookPoint ResidPost(int layer) => Create(layer, HookKind.ResidPost);
+
+    /// <summary><c>blocks.{layer}.hook_attn_out</c>.</summary>
+    public static HookPoint AttnOut(int layer) => Create(layer, HookKind.AttnOut);
+
+    /// <summary><c>blocks.{layer}.hook_mlp_out</c>.</summary>
+    public static HookPoint MlpOut(int layer) => Create(layer, HookKind.MlpOut);
+
+    /// <summary><c>blocks.{layer}.attn.hook_z</c> (flattened to heads × head_dim).</summary>
+    public static HookPoint AttnZ(int layer) => Create(layer, HookKind.AttnZ);
+
+    /// <summary>Parses a TransformerLens hook name such as <c>blocks.20.hook_resid_post</c>.</summary>
+    /// <exception cref="FormatException">The name is not one of the supported hook points; the message lists them.</exception>
+    public static HookPoint Parse(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return TryParse(name, out var point)
+            ? point
+            : throw new FormatException(
+                $"'{name}' is not a supported hook point. Expected blocks.{{layer}}.hook_resid_pre, blocks.{{layer}}.hook_resid_mid, " +
+                "blocks.{layer}.hook_resid_post, blocks.{layer}.hook_attn_out, blocks.{layer}.hook_mlp_out or blocks.{layer}.attn.hook_z.");
+    }
+
+    /// <summary>Parses a TransformerLens hook name; false when it is not a supported hook point.</summary>
+    public static bool TryParse(string? name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out HookPoint? point)
+    {
+        point = null;
+        if (name is null || !name.StartsWith("blocks.", StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var rest = name.AsSpan("blocks.".Length);
+        int dot = rest.IndexOf('.');
+        if (dot <= 0 || !int.TryParse(rest[..dot], NumberStyles.None, CultureInfo.InvariantCulture, out int layer))
+        {
+            return false;
+        }
+
+        HookKind? kind = rest[(dot + 1)..] switch
+        {
+            "hook_resid_pre" => HookKind.ResidPre,
+            "hook_resid_mid" => HookKind.ResidMid,
+            "hook_resid_post" => HookKind.ResidPost,
+            "hook_attn_out" => HookKind.AttnOut,
+            "hook_mlp_out" => HookKind.MlpOut,
+            "attn.hook_z" => HookKind.AttnZ,
+            _ => null,
+        };
+        if (kind is null)
+        {
+            return false;
+        }
+
+        point = new HookPoint(layer, kind.Value);
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => Name;
+}

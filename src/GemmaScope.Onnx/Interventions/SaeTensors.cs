@@ -1,0 +1,133 @@
+namespace GemmaScope.Onnx;
+
+/// <summary>
+/// The five tensors of a Gemma Scope JumpReLU SAE, as the graph splice binds them (no copies: ONNX Runtime reads
+/// this memory directly). pre = x·W_enc + b_enc; f = pre·[pre &gt; threshold]; x̂ = f·W_dec + b_dec.
+/// </summary>
+public interface ISaeTensors
+{
+    /// <summary>d_in: the width of the hooked activation.</summary>
+    int InputSize { get; }
+
+    /// <summary>d_sae: the number of features.</summary>
+    int FeatureCount { get; }
+
+    /// <summary>W_enc, row-major [d_in, d_sae].</summary>
+    ReadOnlyMemory<float> EncoderWeights { get; }
+
+    /// <summary>b_enc [d_sae].</summary>
+    ReadOnlyMemory<float> EncoderBias { get; }
+
+    /// <summary>threshold [d_sae].</summary>
+    ReadOnlyMemory<float> Threshold { get; }
+
+    /// <summary>W_dec, row-major [d_sae, d_in].</summary>
+    ReadOnlyMemory<float> DecoderWeights { get; }
+
+    /// <summary>b_dec [d_in].</summary>
+    ReadOnlyMemory<float> DecoderBias { get; }
+}
+
+/// <summary>An <see cref="ISaeTensors"/> over caller-owned arrays or memory (checked for consistent sizes). Immutable.</summary>
+public sealed class SaeTensors : ISaeTensors
+{
+    private SaeTensors(int dIn, int dSae, ReadOnlyMemory<float> wEnc, ReadOnlyMemory<float> bEnc, ReadOnlyMemory<float> threshold,
+        ReadOnlyMemory<float> wDec, ReadOnlyMemory<float> bDec)
+    {
+        InputSize = dIn;
+        FeatureCount = dSae;
+        EncoderWeights = wEnc;
+        EncoderBias = bEnc;
+        Threshold = threshold;
+        DecoderWeights = wDec;
+        DecoderBias = bDec;
+    }
+
+    /// <inheritdoc/>
+    public int InputSize { get; }
+
+    /// <inheritdoc/>
+    public int FeatureCount { get; }
+
+    /// <inheritdoc/>
+    public ReadOnlyMemory<float> EncoderWeights { get; }
+
+    /// <inheritdoc/>
+    public ReadOnlyMemory<float> EncoderBias { get; }
+
+    /// <inheritdoc/>
+    public ReadOnlyMemory<float> Threshold { get; }
+
+    /// <inheritdoc/>
+    public ReadOnlyMemory<float> DecoderWeights { get; }
+
+    /// <inheritdoc/>
+    public ReadOnlyMemory<float> DecoderBias { get; }
+
+    /// <summary>Wraps the five tensors; sizes must agree with <paramref name="inputSize"/> × <paramref name="featureCount"/>.</summary>
+    /// <exception cref="ArgumentException">A tensor has the wrong length; the message names it, expected and actual.</exception>
+    public static SaeTensors Create(int inputSize, int featureCount, ReadOnlyMemory<float> encoderWeights, ReadOnlyMemory<float> encoderBias,
+        ReadOnlyMemory<float> threshold, ReadOnlyMemory<float> decoderWeights, ReadOnlyMemory<float> decoderBias)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inputSize);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(featureCount);
+        Check("W_enc", encoderWeights.Length, (long)inputSize * featureCount);
+        Check("b_enc", encoderBias.Length, featureCount);
+        Check("threshold", threshold.Length, featureCount);
+        Check("W_dec", decoderWeights.Length, (long)inputSize * featureCount);
+        Check("b_dec", decoderBias.Length, inputSize);
+        return new SaeTensors(inputSize, featureCount, encoderWeights, encoderBias, threshold, decoderWeights, decoderBias);
+    }
+
+    /// <summary>
+    /// The tensors of a loaded <see cref="JumpReLUSae"/>. A float32 SAE is bound without copying (ONNX Runtime reads its
+    /// memory map directly; keep the SAE undisposed while runs use it); a bfloat16 SAE's matrices are widened into float32 copies.
+    /// </summary>
+    /// <param name="sae">The SAE.</param>
+    public static SaeTensors From(JumpReLUSae sae)
+    {
+        ArgumentNullException.ThrowIfNull(sae);
+        ReadOnlyMemory<float> Matrix(SaeTensor t)
+        {
+            if (sae.Precision == SaePrecision.Float32)
+            {
+                return sae.GetFloat32Memory(t);
+            }
+
+            var wide = new float[checked(sae.InputSize * sae.FeatureCount)];
+            if (t == SaeTensor.DecoderWeights)
+            {
+                sae.CopyDecoderWeights(wide);
+            }
+            else
+            {
+                sae.CopyEncoderWeights(wide);
+            }
+
+            return wide;
+        }
+
+        return Create(sae.InputSize, sae.FeatureCount, Matrix(SaeTensor.EncoderWeights), sae.GetFloat32Memory(SaeTensor.EncoderBias),
+            sae.GetFloat32Memory(SaeTensor.Threshold), Matrix(SaeTensor.DecoderWeights), sae.GetFloat32Memory(SaeTensor.DecoderBias));
+    }
+
+    /// <summary>Row <paramref name="feature"/> of W_dec: the feature's direction in activation space.</summary>
+    public static ReadOnlySpan<float> DecoderRow(ISaeTensors sae, int feature)
+    {
+        ArgumentNullException.ThrowIfNull(sae);
+        if ((uint)feature >= (uint)sae.FeatureCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(feature), feature, $"The SAE has {sae.FeatureCount} features.");
+        }
+
+        return sae.DecoderWeights.Span.Slice(feature * sae.InputSize, sae.InputSize);
+    }
+
+    private static void Check(string name, int actual, long expected)
+    {
+        if (actual != expected)
+        {
+            throw new ArgumentException($"SAE tensor {name} has {actual} elements, expected {expected}.");
+        }
+    }
+}

@@ -1,0 +1,152 @@
+using System.Text;
+using GemmaScope.Onnx.Graph;
+
+namespace GemmaScope.Onnx.Runtime;
+
+/// <summary>
+/// How one run executes: the edited graphs (segments, cut at callback sites) and how to feed/fetch them. Built from the
+/// structural part of the request only (sites, SAE shapes, flags), so one plan and its sessions serve any SAE of the
+/// same shape, any steering vector and any clamp values. Immutable once built.
+/// </summary>
+internal sealed class RunPlan
+{
+    public sealed record SpliceSpec(HookPoint Site, string Tensor, string Prefix, int DIn, int DSae, bool Clamp, bool ErrorTerm, bool Features, bool ExcludeBos);
+
+    public sealed record SteerSpec(HookPoint Site, string Tensor, string Prefix, int Width);
+
+    public sealed record HookSpec(HookPoint Site, string Tensor, string CutInput);
+
+    public required string Key { get; init; }
+
+    public required ResolvedHook[] Captures { get; init; }
+
+    public required HookPoint[] CaptureSites { get; init; }
+
+    public required SpliceSpec[] Splices { get; init; }
+
+    public required SteerSpec[] Steers { get; init; }
+
+    /// <summary>Callback sites in graph order; segment k computes the (edited) tensor of hook k.</summary>
+    public required HookSpec[] Hooks { get; init; }
+
+    /// <summary>Output name per feature-capturing splice, and per capture.</summary>
+    public Dictionary<string, string> FeatureOutputs { get; } = new(StringComparer.Ordinal);
+
+    public Dictionary<HookPoint, string> CaptureOutputs { get; } = [];
+
+    /// <summary>Per hook: the tensor of the last segment that holds its value after in-graph edits.</summary>
+    public Dictionary<HookPoint, string> HookOutputs { get; } = [];
+
+    /// <summary>The cache key: every site by name and tensor (two sites may share a tensor, e.g. resid_post(l) and resid_pre(l+1)).</summary>
+    public static string MakeKey(IEnumerable<string> captureTensors, IEnumerable<SpliceSpec> splices, IEnumerable<SteerSpec> steers, IEnumerable<HookSpec> hooks, bool kv)
+    {
+        var sb = new StringBuilder();
+        sb.Append("kv=").Append(kv).Append('\n');
+        foreach (var c in captureTensors.Distinct().Order(StringComparer.Ordinal))
+        {
+            sb.Append("capture ").Append(c).Append('\n');
+        }
+
+        foreach (var s in splices)
+        {
+            sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"splice {s.Site.Name}={s.Tensor} {s.DIn}x{s.DSae} clamp={s.Clamp} err={s.ErrorTerm} f={s.Features} nobos={s.ExcludeBos}\n");
+        }
+
+        foreach (var s in steers)
+        {
+            sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"steer {s.Site.Name}={s.Tensor} {s.Width}\n");
+        }
+
+        foreach (var h in hooks)
+        {
+            sb.Append("hook ").Append(h.Site.Name).Append('=').Append(h.Tensor).Append('\n');
+        }
+
+        return sb.ToString();
+    }
+
+    /// <summary>Builds the segment graphs: one per callback hook, plus the final one that produces the logits.</summary>
+    public List<OnnxGraph> BuildSegments(OnnxGraph original, IReadOnlyList<ResolvedHook> allResolved, bool keepPresent)
+    {
+        var g = original.Clone();
+        foreach (var r in allResolved)
+        {
+            r.Materialize(g);
+        }
+
+        g.Reindex();
+        var edited = new HashSet<string>(Splices.Select(s => s.Tensor).Concat(Steers.Select(s => s.Tensor)).Concat(Hooks.Select(h => h.Tensor)), StringComparer.Ordinal);
+        foreach (var t in edited)
+        {
+            GraphEdits.Unfuse(g, t);
+        }
+
+        var head = new Dictionary<string, string>(StringComparer.Ordinal);
+        string Head(string t) => head.TryGetValue(t, out var h) ? h : t;
+        foreach (var s in Splices)
+        {
+            var (features, output) = GraphEdits.InsertSae(g, Head(s.Tensor), s.Prefix, s.DIn, s.DSae, s.Clamp, s.ErrorTerm, s.ExcludeBos);
+            head[s.Tensor] = output;
+            if (s.Features)
+            {
+                FeatureOutputs[s.Prefix] = features;
+            }
+        }
+
+        foreach (var s in Steers)
+        {
+            head[s.Tensor] = GraphEdits.InsertSteer(g, Head(s.Tensor), s.Prefix, s.Width);
+        }
+
+        foreach (var h in Hooks)
+        {
+            HookOutputs[h.Site] = Head(h.Tensor);
+        }
+
+        foreach (var t in edited)
+        {
+            if (g.ElementType(t) != (int)global::Onnx.TensorProto.Types.DataType.Float)
+            {
+                throw new NotSupportedException($"Interventions need float32 activations; tensor '{t}' in '{original.Path}' is ONNX type {g.ElementType(t)}. Capture works on any float type.");
+            }
+        }
+
+        for (int i = 0; i < Captures.Length; i++)
+        {
+            CaptureOutputs[CaptureSites[i]] = g.FloatOutputName(Captures[i].Tensor);
+        }
+
+        var segments = new List<OnnxGraph>();
+        for (int k = 0; k <= Hooks.Length; k++)
+        {
+            var seg = g.Clone();
+            for (int j = 0; j < k; j++)
+            {
+                GraphEdits.Cut(seg, HookOutputs[Hooks[j].Site], Hooks[j].CutInput);
+            }
+
+            var outputs = new List<string>();
+            if (k < Hooks.Length)
+            {
+                outputs.Add(HookOutputs[Hooks[k].Site]);
+            }
+            else
+            {
+                outputs.Add("logits");
+                if (keepPresent)
+                {
+                    outputs.AddRange(original.G.Output.Select(o => o.Name).Where(n => n.StartsWith("present", StringComparison.Ordinal)));
+                }
+
+                outputs.AddRange(CaptureOutputs.Values);
+                outputs.AddRange(FeatureOutputs.Values);
+            }
+
+            GraphEdits.SetOutputs(seg, outputs);
+            GraphEdits.Prune(seg);
+            segments.Add(seg);
+        }
+
+        return segments;
+    }
+}

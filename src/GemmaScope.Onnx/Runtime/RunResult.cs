@@ -1,0 +1,114 @@
+namespace GemmaScope.Onnx;
+
+/// <summary>
+/// The outputs of one <see cref="GemmaModel"/> run over a batch of sequences: captured activations, logits, per-token
+/// loss and (with a tokenizer) token strings. Sequences were right-padded to the batch's longest; every accessor
+/// returns only the real tokens of the sequence asked for. Immutable; safe to read from several threads.
+/// </summary>
+public sealed class RunResult
+{
+    private readonly Dictionary<HookPoint, (float[] Data, int Width)> _activations;
+    private readonly Dictionary<HookPoint, (float[] Data, int Width)> _features;
+    private readonly float[] _logits;
+    private readonly float[][] _loss;
+    private readonly int[][] _ids;
+    private readonly string[][]? _tokens;
+    private readonly int _paddedLength;
+
+    internal RunResult(Dictionary<HookPoint, (float[] Data, int Width)> activations, Dictionary<HookPoint, (float[] Data, int Width)> features, float[] logits, int vocab, int paddedLength,
+        int[][] ids, float[][] loss, string[][]? tokens)
+    {
+        _activations = activations;
+        _features = features;
+        _logits = logits;
+        VocabSize = vocab;
+        _paddedLength = paddedLength;
+        _ids = ids;
+        _loss = loss;
+        _tokens = tokens;
+    }
+
+    /// <summary>Number of sequences in the batch.</summary>
+    public int BatchSize => _ids.Length;
+
+    /// <summary>The vocabulary size (last dimension of the logits).</summary>
+    public int VocabSize { get; }
+
+    /// <summary>The hook points captured in this run.</summary>
+    public IReadOnlyCollection<HookPoint> Captured => _activations.Keys;
+
+    /// <summary>Number of real tokens of sequence <paramref name="sequence"/>.</summary>
+    public int TokenCount(int sequence = 0) => Ids(sequence).Length;
+
+    /// <summary>The token ids of a sequence (BOS included when it was added).</summary>
+    public ReadOnlySpan<int> Ids(int sequence = 0) => _ids[CheckSequence(sequence)];
+
+    /// <summary>Token strings of a sequence, one per id; null when the model was loaded without a tokenizer.</summary>
+    public IReadOnlyList<string>? Tokens(int sequence = 0) => _tokens?[CheckSequence(sequence)];
+
+    /// <summary>Width of a captured site's rows (d_model for residual/attn_out/mlp_out, heads × head_dim for attn.hook_z).</summary>
+    public int Width(HookPoint site) => Get(site).Width;
+
+    /// <summary>The activations at <paramref name="site"/> for one sequence, row-major [tokens × width].</summary>
+    /// <exception cref="KeyNotFoundException">The site was not captured in this run.</exception>
+    public ReadOnlySpan<float> Activations(HookPoint site, int sequence = 0)
+    {
+        var (data, width) = Get(site);
+        int s = CheckSequence(sequence);
+        return data.AsSpan(s * _paddedLength * width, _ids[s].Length * width);
+    }
+
+    /// <summary>Feature activations of the SAE spliced at <paramref name="site"/> (before clamping), [tokens × d_sae]; needs <see cref="SaeSplice.CaptureFeatures"/>.</summary>
+    public ReadOnlySpan<float> Features(HookPoint site, int sequence = 0)
+    {
+        ArgumentNullException.ThrowIfNull(site);
+        if (!_features.TryGetValue(site, out var f))
+        {
+            throw new KeyNotFoundException($"No SAE features were captured at {site.Name}; set SaeSplice.CaptureFeatures.");
+        }
+
+        int s = CheckSequence(sequence);
+        return f.Data.AsSpan(s * _paddedLength * f.Width, _ids[s].Length * f.Width);
+    }
+
+    /// <summary>Soft-capped logits of one sequence, row-major [tokens × vocab].</summary>
+    public ReadOnlySpan<float> Logits(int sequence = 0)
+    {
+        int s = CheckSequence(sequence);
+        return _logits.AsSpan(s * _paddedLength * VocabSize, _ids[s].Length * VocabSize);
+    }
+
+    /// <summary>Next-token cross-entropy (nats) at each position but the last: loss[t] = −log p(ids[t+1] | ids[..t]).</summary>
+    public ReadOnlySpan<float> Loss(int sequence = 0) => _loss[CheckSequence(sequence)];
+
+    /// <summary>Mean of <see cref="Loss"/> over a sequence.</summary>
+    public double MeanLoss(int sequence = 0)
+    {
+        var l = Loss(sequence);
+        double sum = 0;
+        foreach (var v in l)
+        {
+            sum += v;
+        }
+
+        return l.Length == 0 ? 0 : sum / l.Length;
+    }
+
+    private (float[] Data, int Width) Get(HookPoint site)
+    {
+        ArgumentNullException.ThrowIfNull(site);
+        return _activations.TryGetValue(site, out var a)
+            ? a
+            : throw new KeyNotFoundException($"Hook point {site.Name} was not captured in this run; captured: [{string.Join(", ", _activations.Keys)}].");
+    }
+
+    private int CheckSequence(int sequence)
+    {
+        if ((uint)sequence >= (uint)_ids.Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(sequence), sequence, $"The batch has {_ids.Length} sequences.");
+        }
+
+        return sequence;
+    }
+}

@@ -1,0 +1,221 @@
+using System.Buffers.Binary;
+using System.Text;
+using GemmaScope.Formats;
+using GemmaScope.Tests.Support;
+
+namespace GemmaScope.Tests.Formats;
+
+/// <summary>Every malformed input gets an exception that names the file, the tensor, what was expected and what was found.</summary>
+public class BadInputTests : IDisposable
+{
+    private const int DIn = 5, DSae = 7;
+    private readonly Fixtures.TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private static float[] Seq(int n, float start = 0.1f) => [.. Enumerable.Range(0, n).Select(i => start + (i * 0.01f))];
+
+    private static List<(string, byte[])> Members(int dIn = DIn, int dSae = DSae, int thrLen = DSae, string wEncName = "W_enc") =>
+    [
+        (wEncName + ".npy", TestNpz.Npy(Seq(dIn * dSae), [dIn, dSae])),
+        ("W_dec.npy", TestNpz.Npy(Seq(dSae * dIn), [dSae, dIn])),
+        ("b_enc.npy", TestNpz.Npy(Seq(dSae), [dSae])),
+        ("b_dec.npy", TestNpz.Npy(Seq(dIn), [dIn])),
+        ("threshold.npy", TestNpz.Npy(Seq(thrLen), [thrLen])),
+    ];
+
+    private string Write(string name, byte[] bytes)
+    {
+        var p = _dir.File(name);
+        File.WriteAllBytes(p, bytes);
+        return p;
+    }
+
+    private static SaeFormatException Fails(string path)
+    {
+        var e = Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(path).Dispose());
+        Assert.Contains(path, e.Message);
+        return e;
+    }
+
+    [Fact]
+    public void WellFormedTestArchiveLoads()
+    {
+        // The writer used below makes valid archives, so each failure is caused by the one defect introduced.
+        var p = Write("ok.npz", TestNpz.Zip(Members()));
+        using var sae = JumpReLUSae.Load(p);
+        Assert.Equal((DIn, DSae), (sae.InputSize, sae.FeatureCount));
+    }
+
+    [Fact]
+    public void MissingTensor()
+    {
+        var m = Members();
+        m.RemoveAt(4);
+        var e = Fails(Write("m.npz", TestNpz.Zip(m)));
+        Assert.Equal("threshold", e.Tensor);
+        Assert.Contains("missing", e.Message);
+        Assert.Contains("W_enc", e.Actual);
+    }
+
+    [Fact]
+    public void ThresholdOfWrongLength()
+    {
+        var e = Fails(Write("t.npz", TestNpz.Zip(Members(thrLen: DSae - 1))));
+        Assert.Equal("threshold", e.Tensor);
+        Assert.Equal($"[{DSae}]", e.Expected);
+        Assert.Equal($"[{DSae - 1}]", e.Actual);
+    }
+
+    [Fact]
+    public void DecoderShapeDisagrees()
+    {
+        var m = Members();
+        m[1] = ("W_dec.npy", TestNpz.Npy(Seq(DSae * DIn), [DIn, DSae]));
+        var e = Fails(Write("d.npz", TestNpz.Zip(m)));
+        Assert.Equal("W_dec", e.Tensor);
+        Assert.Equal($"[{DSae}, {DIn}]", e.Expected);
+        Assert.Equal($"[{DIn}, {DSae}]", e.Actual);
+    }
+
+    [Fact]
+    public void BothUpperAndLowerCaseNamesAreAmbiguous()
+    {
+        var m = Members();
+        m.Add(("w_enc.npy", TestNpz.Npy(Seq(DIn * DSae), [DIn, DSae])));
+        Assert.Contains("ambiguous", Fails(Write("a.npz", TestNpz.Zip(m))).Message);
+    }
+
+    [Fact]
+    public void NaNInWeights()
+    {
+        var w = Seq(DIn * DSae);
+        w[2 * DSae + 3] = float.NaN;
+        var m = Members();
+        m[0] = ("W_enc.npy", TestNpz.Npy(w, [DIn, DSae]));
+        var e = Fails(Write("n.npz", TestNpz.Zip(m)));
+        Assert.Equal("W_enc", e.Tensor);
+        Assert.Contains("[2, 3]", e.Actual);
+    }
+
+    [Fact]
+    public void InfinityInThresholdIsCaughtEvenWithoutFullValidation()
+    {
+        var t = Seq(DSae);
+        t[6] = float.PositiveInfinity;
+        var m = Members();
+        m[4] = ("threshold.npy", TestNpz.Npy(t, [DSae]));
+        var p = Write("i.npz", TestNpz.Zip(m));
+        var e = Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(p, new SaeLoadOptions { Validation = SaeValidation.StructureOnly }));
+        Assert.Equal("threshold", e.Tensor);
+    }
+
+    [Fact]
+    public void TruncatedFile()
+    {
+        var bytes = TestNpz.Zip(Members());
+        foreach (int keep in new[] { bytes.Length - 1, bytes.Length / 2, 100, 3 })
+        {
+            var e = Fails(Write($"tr{keep}.npz", bytes[..keep]));
+            Assert.NotNull(e.Message);
+        }
+    }
+
+    [Fact]
+    public void NotAZip()
+    {
+        var e = Fails(Write("x.npz", Encoding.ASCII.GetBytes("this is not an archive at all, just text")));
+        Assert.Contains("neither", e.Message);
+    }
+
+    [Fact]
+    public void ArrayDataShorterThanHeaderSays()
+    {
+        var m = Members();
+        var npy = TestNpz.Npy(Seq(DSae), [DSae + 4]);
+        m[2] = ("b_enc.npy", npy);
+        var e = Fails(Write("s.npz", TestNpz.Zip(m)));
+        Assert.Equal("b_enc", e.Tensor);
+        Assert.Contains("truncated", e.Message);
+    }
+
+    [Fact]
+    public void UInt16IsRefusedUnlessDeclaredBFloat16()
+    {
+        var raw = new byte[DSae * 2];
+        for (int j = 0; j < DSae; j++)
+        {
+            BinaryPrimitives.WriteUInt16LittleEndian(raw.AsSpan(j * 2), 0x3F80); // bf16 1.0
+        }
+
+        var m = Members();
+        m[4] = ("threshold.npy", TestNpz.Npy("<u2", [DSae], raw));
+        var p = Write("u.npz", TestNpz.Zip(m));
+        var e = Fails(p);
+        Assert.Equal("<u2", e.Actual);
+        using var sae = JumpReLUSae.Load(p, new SaeLoadOptions { UInt16AsBFloat16 = true });
+        Assert.Equal(DSae, sae.FeatureCount);
+    }
+
+    [Fact]
+    public void UnsupportedDType()
+    {
+        var m = Members();
+        m[3] = ("b_dec.npy", TestNpz.Npy("<i4", [DIn], new byte[DIn * 4]));
+        var e = Fails(Write("i4.npz", TestNpz.Zip(m)));
+        Assert.Equal("b_dec", e.Tensor);
+        Assert.Equal("<i4", e.Actual);
+    }
+
+    [Fact]
+    public void SafeTensorsHeaderLyingAboutOffsets()
+    {
+        using var sae = JumpReLUSae.Load(Write("ok.npz", TestNpz.Zip(Members())));
+        var st = _dir.File("ok.safetensors");
+        sae.Save(st);
+        var bytes = File.ReadAllBytes(st);
+        int n = (int)BinaryPrimitives.ReadUInt64LittleEndian(bytes);
+        var header = Encoding.UTF8.GetString(bytes, 8, n);
+
+        // b_dec ends where threshold begins; claim one float more and the span disagrees with the shape.
+        var lie = System.Text.RegularExpressions.Regex.Replace(header, "(\"b_dec\":\\{[^}]*\"data_offsets\":\\[)(\\d+),(\\d+)", m =>
+            $"{m.Groups[1].Value}{m.Groups[2].Value},{long.Parse(m.Groups[3].Value) + 4}");
+        Assert.NotEqual(header, lie);
+        var p = Write("lie.safetensors", [.. bytes[..8], .. Encoding.UTF8.GetBytes(lie.PadRight(n)), .. bytes[(8 + n)..]]);
+        var e = Fails(p);
+        Assert.Equal("b_dec", e.Tensor);
+
+        // Offsets past the end of the file (a truncated download).
+        var cut = Write("cut.safetensors", bytes[..^8]);
+        var e2 = Fails(cut);
+        Assert.Equal("threshold", e2.Tensor);
+        Assert.Contains("past the end", e2.Message);
+
+        // A header length larger than the file.
+        var big = (byte[])bytes.Clone();
+        BinaryPrimitives.WriteUInt64LittleEndian(big, (ulong)bytes.Length);
+        Fails(Write("len.safetensors", big));
+    }
+
+    [Fact]
+    public void MissingFileAndEmptyFolder()
+    {
+        Assert.Throws<FileNotFoundException>(() => JumpReLUSae.Load(_dir.File("nope.npz")));
+        var empty = Directory.CreateDirectory(_dir.File("empty")).FullName;
+        var e = Assert.Throws<FileNotFoundException>(() => JumpReLUSae.Load(empty));
+        Assert.Contains("params.npz", e.Message);
+    }
+
+    [Fact]
+    public void ConfigThatDisagreesWithWeights()
+    {
+        var folder = Directory.CreateDirectory(_dir.File("cfg")).FullName;
+        File.WriteAllBytes(Path.Combine(folder, "params.npz"), TestNpz.Zip(Members()));
+        File.WriteAllText(Path.Combine(folder, "cfg.json"), $"{{\"d_in\": {DIn + 1}, \"d_sae\": {DSae}, \"architecture\": \"jumprelu\"}}");
+        var e = Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(folder));
+        Assert.Equal($"{DIn}", e.Expected);
+        Assert.Equal($"{DIn + 1}", e.Actual);
+        File.WriteAllText(Path.Combine(folder, "cfg.json"), $"{{\"d_in\": {DIn}, \"d_sae\": {DSae}, \"architecture\": \"topk\"}}");
+        Assert.Contains("jumprelu", Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(folder)).Message);
+    }
+}

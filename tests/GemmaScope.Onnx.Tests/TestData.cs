@@ -1,0 +1,65 @@
+using GemmaScope.Onnx;
+using GemmaScope.Tests.Reference;
+
+namespace GemmaScope.Tests;
+
+internal static class TestData
+{
+    public static string FixtureDir => Path.Combine(AppContext.BaseDirectory, "Fixtures", "tiny-gemma2");
+
+    public static string ModelPath(string layout) => Path.Combine(FixtureDir, layout, "model.onnx");
+
+    private static readonly Lazy<Gemma2Reference> LazyReference = new(() => new Gemma2Reference(FixtureDir));
+
+    public static Gemma2Reference Reference => LazyReference.Value;
+
+    /// <summary>Random ids in [4, vocab) after BOS (2); seeded.</summary>
+    public static int[] RandomIds(int length, int seed)
+    {
+        var rng = new Random(seed);
+        var ids = new int[length];
+        ids[0] = 2;
+        for (int i = 1; i < length; i++)
+        {
+            ids[i] = rng.Next(4, 256);
+        }
+
+        return ids;
+    }
+
+    public static IEnumerable<HookPoint> AllSites(int layers)
+    {
+        for (int l = 0; l < layers; l++)
+        {
+            foreach (var kind in Enum.GetValues<HookKind>())
+            {
+                yield return HookPoint.Create(l, kind);
+            }
+        }
+    }
+
+    /// <summary>Asserts float32 results equal a float64 reference: |a − r| ≤ tol · (1 + max|r|) element-wise.</summary>
+    public static void AssertClose(ReadOnlySpan<float> actual, double[] expected, double tol, string what)
+    {
+        Assert.True(actual.Length == expected.Length, $"{what}: length {actual.Length}, expected {expected.Length}");
+        double scale = 1;
+        foreach (var e in expected)
+        {
+            scale = Math.Max(scale, Math.Abs(e));
+        }
+
+        double worst = 0;
+        int at = -1;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double err = Math.Abs(actual[i] - expected[i]);
+            if (!(err <= worst))
+            {
+                worst = err;
+                at = i;
+            }
+        }
+
+        Assert.True(worst <= tol * scale, $"{what}: max error {worst:G3} at {at} (actual {(at >= 0 ? actual[at] : 0)}, expected {(at >= 0 ? expected[at] : 0)}), allowed {tol * scale:G3}");
+    }
+}
