@@ -30,6 +30,12 @@ if (args.Length > 0 && args[0] == "quick")
     return;
 }
 
+if (args.Length > 0 && args[0] == "checks")
+{
+    Console.WriteLine(Checks.Run());
+    return;
+}
+
 if (args.Length > 0 && args[0] == "loadprobe")
 {
     var sw = Stopwatch.StartNew();
@@ -108,6 +114,13 @@ foreach (var summary in summaries)
     }
 
     table.AppendLine();
+}
+
+if (summaries.Any(s => s.Reports.Any(r => r.BenchmarkCase.Descriptor.Type == typeof(Encode16k))))
+{
+    table.AppendLine("Checks (same process, same weights):");
+    table.AppendLine();
+    table.Append(Checks.Run());
 }
 
 Console.WriteLine(table);

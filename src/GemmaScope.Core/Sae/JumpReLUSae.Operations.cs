@@ -15,7 +15,11 @@ public sealed unsafe partial class JumpReLUSae
     {
         var w = Weights;
         int tokens = Tokens(activations, nameof(activations));
-        CheckLength(features.Length, (long)tokens * FeatureCount, nameof(features), $"{tokens} tokens × {FeatureCount} features");
+        if (features.Length != (long)tokens * FeatureCount)
+        {
+            // Only here: the interpolated message would otherwise allocate on every call.
+            CheckLength(features.Length, (long)tokens * FeatureCount, nameof(features), $"{tokens} tokens × {FeatureCount} features");
+        }
         fixed (float* x = activations)
         fixed (float* f = features)
         {
@@ -44,7 +48,10 @@ public sealed unsafe partial class JumpReLUSae
         }
 
         int tokens = features.Length / FeatureCount;
-        CheckLength(reconstruction.Length, (long)tokens * InputSize, nameof(reconstruction), $"{tokens} tokens × {InputSize} inputs");
+        if (reconstruction.Length != (long)tokens * InputSize)
+        {
+            CheckLength(reconstruction.Length, (long)tokens * InputSize, nameof(reconstruction), $"{tokens} tokens × {InputSize} inputs");
+        }
         fixed (float* f = features)
         fixed (float* xhat = reconstruction)
         {

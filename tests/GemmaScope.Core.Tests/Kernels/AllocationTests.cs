@@ -1,0 +1,27 @@
+namespace GemmaScope.Tests.Kernels;
+
+/// <summary>After warm-up, dense encode and decode allocate nothing on the calling thread (scratch is per thread and reused).</summary>
+[Collection(KernelIsaCollection.Name)]
+public sealed class AllocationTests
+{
+    [Theory]
+    [InlineData(1)]
+    [InlineData(37)]
+    public void EncodeAndDecodeDoNotAllocateAfterWarmUp(int tokens)
+    {
+        using var data = new KernelTestData(33, 1000, bf16: false, threads: 1, seed: 4);
+        var x = KernelTestData.Fill(new Random(6), tokens * data.DIn, 1f);
+        var f = new float[tokens * data.DSae];
+        var xhat = new float[tokens * data.DIn];
+        data.Sae.Encode(x, f);
+        data.Sae.Decode(f, xhat);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 3; i++)
+        {
+            data.Sae.Encode(x, f);
+            data.Sae.Decode(f, xhat);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+}
