@@ -15,6 +15,11 @@ using GemmaScope.Benchmarks;
 //   (anything else)          BenchmarkDotNet in process (short job), then a markdown table to benchmark-table.md
 if (args.Length > 0 && args[0] == "quick")
 {
+    if (Environment.GetEnvironmentVariable("PF_DIST") is { } pd)
+    {
+        GemmaScope.Kernels.JumpReLUGemvKernel.PrefetchDistanceRows = int.Parse(pd, CultureInfo.InvariantCulture);
+    }
+
     if (Environment.GetEnvironmentVariable("PF_FROM") is { } pf)
     {
         GemmaScope.Kernels.JumpReLUGemvKernel.PrefetchFromTokens = int.Parse(pf, CultureInfo.InvariantCulture);

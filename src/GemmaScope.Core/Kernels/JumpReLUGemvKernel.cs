@@ -174,7 +174,7 @@ internal static unsafe class JumpReLUGemvKernel
         float* r1 = r0 + ld, r2 = r1 + ld, r3 = r2 + ld;
         TV x0 = TOps.Broadcast(x[0]), x1 = TOps.Broadcast(x[1]), x2 = TOps.Broadcast(x[2]), x3 = TOps.Broadcast(x[3]);
         int j = 0;
-        long ahead = PrefetchRows ? 4 * ld : 0;
+        long ahead = PrefetchRows ? PrefetchDistanceRows * ld : 0;
         for (; j < vec; j += width)
         {
             if (ahead != 0)
@@ -226,7 +226,7 @@ internal static unsafe class JumpReLUGemvKernel
         ushort* r1 = r0 + ld, r2 = r1 + ld, r3 = r2 + ld;
         TV x0 = TOps.Broadcast(x[0]), x1 = TOps.Broadcast(x[1]), x2 = TOps.Broadcast(x[2]), x3 = TOps.Broadcast(x[3]);
         int j = 0;
-        long ahead = PrefetchRows ? 4 * ld : 0;
+        long ahead = PrefetchRows ? PrefetchDistanceRows * ld : 0;
         for (; j < vec; j += width)
         {
             if (ahead != 0)
@@ -283,7 +283,7 @@ internal static unsafe class JumpReLUGemvKernel
         var x3 = Vector512.Create(x[3]);
         var hi = Vector512.Create(0xFFFF0000u);
         int j = 0;
-        long ahead = PrefetchRows ? 4 * ld : 0;
+        long ahead = PrefetchRows ? PrefetchDistanceRows * ld : 0;
         for (; j < vec; j += 32)
         {
             if (ahead != 0)
@@ -351,12 +351,15 @@ internal static unsafe class JumpReLUGemvKernel
 
     internal static int PrefetchFromTokens { get; set; } = 3;
 
+    /// <summary>How many rows ahead the GEMV prefetches (a multiple of its 4-row group).</summary>
+    internal static int PrefetchDistanceRows { get; set; } = 8;
+
     /// <summary>Whether to prefetch the next row group (helps from ~4 tokens, where the loop is not purely streaming).</summary>
     [ThreadStatic]
     private static bool PrefetchRows;
 
     /// <summary>
-    /// Touches the same columns of the next four rows, one chunk pass (4 rows × 4–8 KB) ahead: the hardware prefetcher
+    /// Touches the same columns PrefetchDistanceRows rows ahead (two 4-row groups: 8 rows × 4–8 KB of lead): the hardware prefetcher
     /// stops at page ends and the rows are 64 KB apart, so without this each page starts with a demand miss.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
