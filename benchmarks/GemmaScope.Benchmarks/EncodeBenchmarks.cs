@@ -60,6 +60,9 @@ public abstract class EncodeBenchmarksBase : IDisposable
     [Benchmark(Description = "GemmaScope bf16")]
     public void Bf16() => _bf16.Encode(_x, _f);
 
+    [Benchmark(Description = "GemmaScope fp32 EncodeSparse")]
+    public int Fp32Sparse() => _fp32.EncodeSparse(_x).TokenCount;
+
     public void Dispose()
     {
         _xOrt?.Dispose();
