@@ -45,7 +45,28 @@ internal static unsafe class JumpReLUGemmKernel
                 float* b = buffers + (q * stride), bias = b + ((long)dIn * nr), thr = bias + nr;
                 for (int m0 = 0; m0 < tokens; m0 += MR)
                 {
-                    Tile<TOps, TV>(x + ((long)m0 * dIn), dIn, Math.Min(MR, tokens - m0), b, dIn, bias, thr, f, dSae, m0, j0, cols, sink);
+                    float* a = x + ((long)m0 * dIn);
+                    switch (tokens - m0)
+                    {
+                        case 1:
+                            Tile<TOps, TV, Rows1>(a, dIn, b, dIn, bias, thr, f, dSae, m0, j0, cols, sink);
+                            break;
+                        case 2:
+                            Tile<TOps, TV, Rows2>(a, dIn, b, dIn, bias, thr, f, dSae, m0, j0, cols, sink);
+                            break;
+                        case 3:
+                            Tile<TOps, TV, Rows3>(a, dIn, b, dIn, bias, thr, f, dSae, m0, j0, cols, sink);
+                            break;
+                        case 4:
+                            Tile<TOps, TV, Rows4>(a, dIn, b, dIn, bias, thr, f, dSae, m0, j0, cols, sink);
+                            break;
+                        case 5:
+                            Tile<TOps, TV, Rows5>(a, dIn, b, dIn, bias, thr, f, dSae, m0, j0, cols, sink);
+                            break;
+                        default:
+                            Tile<TOps, TV, Rows6>(a, dIn, b, dIn, bias, thr, f, dSae, m0, j0, cols, sink);
+                            break;
+                    }
                 }
             }
         }
@@ -150,14 +171,16 @@ internal static unsafe class JumpReLUGemmKernel
     }
 
     /// <summary>
-    /// One MR × NR tile over all of d_in. Rows past <paramref name="rows"/> re-read the last valid row (no padding copy)
-    /// and are discarded.
+    /// One TRows × NR tile (TRows ≤ MR) over all of d_in.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile<TOps, TV>(float* a, int lda, int rows, float* b, int k, float* bias, float* thr, float* f, long ldf, int m0, int j0, int cols, SparseCollector? sink)
+    private static void Tile<TOps, TV, TRows>(float* a, int lda, float* b, int k, float* bias, float* thr, float* f, long ldf, int m0, int j0, int cols, SparseCollector? sink)
         where TOps : struct, ISimdOps<TV>
         where TV : struct
+        where TRows : struct, IRowCount
     {
+        // A compile-time row count: the JIT drops the FMAs and registers of absent rows in the last, partial tile.
+        int rows = TRows.Rows;
         int width = TOps.Width;
         float* tile = stackalloc float[MR * NV * 16];
         float* a0 = a;
@@ -179,16 +202,36 @@ internal static unsafe class JumpReLUGemmKernel
             TV b0 = TOps.Load(b), b1 = TOps.Load(b + width), b2 = TOps.Load(b + (2 * width)), b3 = TOps.Load(b + (3 * width));
             TV v = TOps.Broadcast(a0[p]);
             c00 = TOps.Fma(v, b0, c00); c01 = TOps.Fma(v, b1, c01); c02 = TOps.Fma(v, b2, c02); c03 = TOps.Fma(v, b3, c03);
-            v = TOps.Broadcast(a1[p]);
-            c10 = TOps.Fma(v, b0, c10); c11 = TOps.Fma(v, b1, c11); c12 = TOps.Fma(v, b2, c12); c13 = TOps.Fma(v, b3, c13);
-            v = TOps.Broadcast(a2[p]);
-            c20 = TOps.Fma(v, b0, c20); c21 = TOps.Fma(v, b1, c21); c22 = TOps.Fma(v, b2, c22); c23 = TOps.Fma(v, b3, c23);
-            v = TOps.Broadcast(a3[p]);
-            c30 = TOps.Fma(v, b0, c30); c31 = TOps.Fma(v, b1, c31); c32 = TOps.Fma(v, b2, c32); c33 = TOps.Fma(v, b3, c33);
-            v = TOps.Broadcast(a4[p]);
-            c40 = TOps.Fma(v, b0, c40); c41 = TOps.Fma(v, b1, c41); c42 = TOps.Fma(v, b2, c42); c43 = TOps.Fma(v, b3, c43);
-            v = TOps.Broadcast(a5[p]);
-            c50 = TOps.Fma(v, b0, c50); c51 = TOps.Fma(v, b1, c51); c52 = TOps.Fma(v, b2, c52); c53 = TOps.Fma(v, b3, c53);
+            if (TRows.Rows > 1)
+            {
+                v = TOps.Broadcast(a1[p]);
+                c10 = TOps.Fma(v, b0, c10); c11 = TOps.Fma(v, b1, c11); c12 = TOps.Fma(v, b2, c12); c13 = TOps.Fma(v, b3, c13);
+            }
+
+            if (TRows.Rows > 2)
+            {
+                v = TOps.Broadcast(a2[p]);
+                c20 = TOps.Fma(v, b0, c20); c21 = TOps.Fma(v, b1, c21); c22 = TOps.Fma(v, b2, c22); c23 = TOps.Fma(v, b3, c23);
+            }
+
+            if (TRows.Rows > 3)
+            {
+                v = TOps.Broadcast(a3[p]);
+                c30 = TOps.Fma(v, b0, c30); c31 = TOps.Fma(v, b1, c31); c32 = TOps.Fma(v, b2, c32); c33 = TOps.Fma(v, b3, c33);
+            }
+
+            if (TRows.Rows > 4)
+            {
+                v = TOps.Broadcast(a4[p]);
+                c40 = TOps.Fma(v, b0, c40); c41 = TOps.Fma(v, b1, c41); c42 = TOps.Fma(v, b2, c42); c43 = TOps.Fma(v, b3, c43);
+            }
+
+            if (TRows.Rows > 5)
+            {
+                v = TOps.Broadcast(a5[p]);
+                c50 = TOps.Fma(v, b0, c50); c51 = TOps.Fma(v, b1, c51); c52 = TOps.Fma(v, b2, c52); c53 = TOps.Fma(v, b3, c53);
+            }
+
             b += 4 * width;
             p++;
         }
@@ -253,4 +296,40 @@ internal static unsafe class JumpReLUGemmKernel
             all &= all - 1;
         }
     }
+}
+
+/// <summary>A tile's row count as a type, so each count gets its own compiled microkernel.</summary>
+internal interface IRowCount
+{
+    static abstract int Rows { get; }
+}
+
+internal readonly struct Rows1 : IRowCount
+{
+    public static int Rows => 1;
+}
+
+internal readonly struct Rows2 : IRowCount
+{
+    public static int Rows => 2;
+}
+
+internal readonly struct Rows3 : IRowCount
+{
+    public static int Rows => 3;
+}
+
+internal readonly struct Rows4 : IRowCount
+{
+    public static int Rows => 4;
+}
+
+internal readonly struct Rows5 : IRowCount
+{
+    public static int Rows => 5;
+}
+
+internal readonly struct Rows6 : IRowCount
+{
+    public static int Rows => 6;
 }

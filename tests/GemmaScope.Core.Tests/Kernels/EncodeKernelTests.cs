@@ -110,6 +110,27 @@ public sealed class EncodeKernelTests
         Assert.Contains($"{n} active features", e.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(17)]
+    [InlineData(18)]
+    [InlineData(19)]
+    [InlineData(20)]
+    [InlineData(21)]
+    [InlineData(22)]
+    [InlineData(23)]
+    public void GemmPartialTilesOfEveryHeight(int tokens)
+    {
+        // Above the GEMV limits for both precisions, so the GEMM runs with a last tile of tokens mod 6 rows (5, 0, 1..5).
+        foreach (bool bf16 in new[] { false, true })
+        {
+            using var data = new KernelTestData(33, 1000, bf16, threads: 2, seed: 40 + tokens);
+            var x = KernelTestData.Fill(new Random(tokens), tokens * data.DIn, 1f);
+            var f = KernelTestData.Poisoned(tokens * data.DSae);
+            data.Sae.Encode(x, f);
+            data.CheckEncode(x, tokens, f, data.UsedWEnc, 1e-5);
+        }
+    }
+
     [Fact]
     public void LargerShapeCrossesGemmBlocks()
     {
