@@ -12,6 +12,12 @@ using GemmaScope.Tokenizers;
 
 var here = AppContext.GetData("EntryPointFileDirectoryPath") as string ?? Path.Combine(Environment.CurrentDirectory, "samples");
 var fixtures = Path.Combine(here, "..", "tests", "GemmaScope.Onnx.Tests", "Fixtures", "tiny-gemma2");
+if (args.Length is not (0 or 1 or 5))
+{
+    Console.Error.WriteLine("usage: dotnet run samples/quickstart.cs [\"text\" [model.onnx tokenizer.json|.model params.npz layer]]");
+    return 2;
+}
+
 string text = args.Length > 0 ? args[0] : "The Eiffel Tower is in Paris, and the cat sat on the mat.";
 string modelPath = args.Length > 4 ? args[1] : Path.Combine(fixtures, "torch", "model.onnx");
 string tokenizerPath = args.Length > 4 ? args[2] : Path.Combine(fixtures, "tokenizer.model");
@@ -34,7 +40,7 @@ Console.WriteLine($"model {Path.GetFileName(Path.GetDirectoryName(modelPath))}/{
 Console.WriteLine($"text: \"{text}\" → {tokens.Count} tokens\n");
 for (int t = 0; t < tokens.Count; t++)
 {
-    if (t == 0)
+    if (run.Ids()[t] == tokenizer.BeginningOfSentenceId)
     {
         Console.WriteLine($"{t,3} {Quote(tokens[t]),-12} (BOS: Gemma Scope SAEs were not trained on it; skipped)");
         continue;
@@ -55,12 +61,17 @@ for (int t = 0; t < tokens.Count; t++)
 }
 
 double meanL0 = 0;
-for (int t = 1; t < tokens.Count; t++)
+int counted = 0;
+for (int t = 0; t < tokens.Count; t++)
 {
-    meanL0 += features.L0(t);
+    if (run.Ids()[t] != tokenizer.BeginningOfSentenceId)
+    {
+        meanL0 += features.L0(t);
+        counted++;
+    }
 }
 
-Console.WriteLine($"\nmean L0 (without BOS) {meanL0 / Math.Max(1, tokens.Count - 1):F2}");
+Console.WriteLine($"\nmean L0 (without BOS) {meanL0 / Math.Max(1, counted):F2}");
 return 0;
 
 static string Quote(string s) => "'" + s.Replace("\n", "\\n", StringComparison.Ordinal) + "'";

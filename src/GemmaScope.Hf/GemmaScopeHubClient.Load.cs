@@ -44,28 +44,39 @@ public sealed partial class GemmaScopeHubClient
 
     internal static JumpReLUSae LoadDownloaded(GemmaScopeSae sae, string path, SaeLoadOptions? loadOptions)
     {
+        var catalog = new SaeConfig
+        {
+            InputSize = sae.InputSize,
+            FeatureCount = sae.FeatureCount,
+            HookName = sae.HookName,
+            HookLayer = sae.Layer,
+            ModelName = sae.Release.ModelName,
+            NeuronpediaId = sae.NeuronpediaId,
+        };
+
+        // A caller's Config adds to the catalog's facts: its set fields win, the catalog fills the rest.
+        var given = loadOptions?.Config;
         var options = (loadOptions ?? SaeLoadOptions.Default) with
         {
-            Config = loadOptions?.Config ?? new SaeConfig
+            Config = given is null ? catalog : catalog with
             {
-                InputSize = sae.InputSize,
-                FeatureCount = sae.FeatureCount,
-                HookName = sae.HookName,
-                HookLayer = sae.Layer ?? 0,
-                ModelName = sae.Release.ModelName,
-                NeuronpediaId = sae.NeuronpediaId,
+                HookName = given.HookName ?? catalog.HookName,
+                HookLayer = given.HookLayer ?? catalog.HookLayer,
+                ModelName = given.ModelName ?? catalog.ModelName,
+                NeuronpediaId = given.NeuronpediaId ?? catalog.NeuronpediaId,
             },
         };
 
         // SAELens folds √d_in into embedding SAEs so that they read Gemma's scaled embedding (trained on the unscaled one).
+        // A caller who set InputScale explicitly (any value other than the default 1) keeps theirs.
         if (sae.Site == SaeSite.Embedding && options.InputScale == 1f)
         {
             options = options with { InputScale = MathF.Sqrt(sae.InputSize) };
         }
 
-        // Cache snapshots are symlinks into blobs/ (huggingface_hub's layout); the loader is given the blob itself, since
-        // a memory map sized from a link's own length (as FileInfo.Length reports it) would see only a few bytes.
-        var file = File.ResolveLinkTarget(path, returnFinalTarget: true)?.FullName ?? path;
+        // The snapshot path is what users see (errors name it); the mapped file is sized through its open handle, so the
+        // symlink into blobs/ loads as it is.
+        var file = path;
         var loaded = JumpReLUSae.Load(file, options);
         if (loaded.InputSize != sae.InputSize || loaded.FeatureCount != sae.FeatureCount)
         {

@@ -350,6 +350,7 @@ public sealed class GemmaTokenizer : Tokenizer
     {
         EncodeScratch s = EncodeScratch.Get();
         BpeEncoder.Encode(_data, _cache, text, addSpecialTokens, normalize, s, s.Output);
+        s.TrimAfterEncode();
         return s.Output;
     }
 

@@ -29,7 +29,12 @@ public static class Npy
             Data = map.Pointer + header.DataOffset,
         };
         map.CheckRange(header.DataOffset, t.ByteCount, name);
-        if (t.ElementCount > Array.MaxLength)
+        if (map.Length != header.DataOffset + t.ByteCount)
+        {
+            throw new SaeFormatException(map.Path, name, "file has trailing bytes after the array (header and size disagree)", $"{header.DataOffset + t.ByteCount} bytes", $"{map.Length} bytes");
+        }
+
+        if (t.ElementCount > Array.MaxLength || header.Shape.Any(d => d > int.MaxValue))
         {
             throw new SaeFormatException(map.Path, name, "array too large for a managed array", $"<= {Array.MaxLength} elements", t.ElementCount.ToString());
         }

@@ -49,6 +49,10 @@ internal static unsafe class NpzReader
 
             var name = System.Text.Encoding.UTF8.GetString(cd.Slice(p + 46, nameLen));
             ReadZip64Extra(cd.Slice(p + 46 + nameLen, extraLen), ref size, ref compSize, ref localOffset);
+            if (size < 0 || compSize < 0 || localOffset < 0)
+            {
+                throw new SaeFormatException(path, name, "zip64 sizes or offset out of range", "values below 2^63", $"size {(ulong)size}, compressed {(ulong)compSize}, offset {(ulong)localOffset}");
+            }
             p += 46 + nameLen + extraLen + commentLen;
 
             if (!name.EndsWith(".npy", StringComparison.Ordinal))
@@ -130,9 +134,11 @@ internal static unsafe class NpzReader
 
     private static byte[] Inflate(MappedFile file, long offset, long compSize, long size, string name)
     {
-        if (size > Array.MaxLength)
+        // Deflate expands at most 1032:1; a larger claim is a lie that would make us allocate for nothing.
+        if (size > Array.MaxLength || size > (compSize * 1032) + 1024)
         {
-            throw new SaeFormatException(file.Path, name, "deflated member too large to inflate in memory", $"< {Array.MaxLength} bytes", $"{size} bytes");
+            throw new SaeFormatException(file.Path, name, "deflated member too large to inflate in memory, or larger than its compressed bytes can hold",
+                $"<= min({Array.MaxLength}, 1032 × {compSize}) bytes", $"{size} bytes");
         }
 
         var buffer = GC.AllocateUninitializedArray<byte>((int)size, pinned: true);

@@ -32,14 +32,19 @@ internal sealed unsafe class RawTensor
             long n = 1;
             foreach (var d in Shape)
             {
-                n = checked(n * d);
+                if (d < 0 || (d != 0 && n > long.MaxValue / 8 / d))
+                {
+                    throw new SaeFormatException(File, Name, "shape is negative or too large to address", "a shape whose byte size fits in 63 bits", ShapeText);
+                }
+
+                n *= d;
             }
 
             return n;
         }
     }
 
-    public long ByteCount => checked(ElementCount * DType.Size());
+    public long ByteCount => ElementCount * DType.Size();
 
     public string ShapeText => "[" + string.Join(", ", Shape) + "]";
 

@@ -77,7 +77,10 @@ public static class SafeTensors
 
                 var t = ParseEntry(path, prop, dataLength, out long begin, out long end, file.Pointer + dataStart);
                 spans.Add((begin, end, prop.Name));
-                tensors[prop.Name] = t;
+                if (!tensors.TryAdd(prop.Name, t))
+                {
+                    throw new SaeFormatException(path, prop.Name, "the header names this tensor twice");
+                }
             }
 
             spans.Sort((a, b) => a.Begin.CompareTo(b.Begin));

@@ -31,7 +31,7 @@ internal static unsafe class JumpReLUEncodeKernel
         var offsets = new int[tokens + 1];
         if (tokens == 0)
         {
-            return new SparseFeatureBatch(w.DSae, offsets, [], []);
+            return SparseFeatureBatch.FromTrusted(w.DSae, offsets, [], []);
         }
 
         var job = Run(w, x, tokens, null, sparse: true, maxThreads);
@@ -70,7 +70,7 @@ internal static unsafe class JumpReLUEncodeKernel
             }
         }
 
-        return new SparseFeatureBatch(w.DSae, offsets, indices, values);
+        return SparseFeatureBatch.FromTrusted(w.DSae, offsets, indices, values);
     }
 
     /// <summary>

@@ -20,18 +20,22 @@ public sealed unsafe partial class JumpReLUSae
             // Only here: the interpolated message would otherwise allocate on every call.
             CheckLength(features.Length, (long)tokens * FeatureCount, nameof(features), $"{tokens} tokens × {FeatureCount} features");
         }
+
         fixed (float* x = activations)
         fixed (float* f = features)
         {
             JumpReLUEncodeKernel.Encode(w, x, tokens, f, MaxDegreeOfParallelism);
         }
+
+        // The kernels read raw pointers; keep this SAE (and so its buffers' finalizers) alive until they are done.
+        GC.KeepAlive(this);
     }
 
     /// <summary>Encodes a batch into a new array of tokens × FeatureCount floats.</summary>
     /// <param name="activations">tokens × InputSize floats.</param>
     public float[] Encode(ReadOnlySpan<float> activations)
     {
-        var f = GC.AllocateUninitializedArray<float>(Tokens(activations, nameof(activations)) * FeatureCount);
+        var f = GC.AllocateUninitializedArray<float>(ArrayLength((long)Tokens(activations, nameof(activations)) * FeatureCount));
         Encode(activations, f);
         return f;
     }
@@ -52,18 +56,21 @@ public sealed unsafe partial class JumpReLUSae
         {
             CheckLength(reconstruction.Length, (long)tokens * InputSize, nameof(reconstruction), $"{tokens} tokens × {InputSize} inputs");
         }
+
         fixed (float* f = features)
         fixed (float* xhat = reconstruction)
         {
             DenseDecodeKernel.Decode(w, f, tokens, xhat, MaxDegreeOfParallelism);
         }
+
+        GC.KeepAlive(this);
     }
 
     /// <summary>Decodes a batch into a new array of tokens × InputSize floats.</summary>
     /// <param name="features">tokens × FeatureCount floats.</param>
     public float[] Decode(ReadOnlySpan<float> features)
     {
-        var xhat = GC.AllocateUninitializedArray<float>(features.Length / FeatureCount * InputSize);
+        var xhat = GC.AllocateUninitializedArray<float>(ArrayLength((long)(features.Length / FeatureCount) * InputSize));
         Decode(features, xhat);
         return xhat;
     }
@@ -73,8 +80,24 @@ public sealed unsafe partial class JumpReLUSae
     /// <param name="reconstruction">tokens × InputSize floats, overwritten.</param>
     public void Reconstruct(ReadOnlySpan<float> activations, Span<float> reconstruction)
     {
-        var sparse = EncodeSparse(activations);
-        DecodeSparse(sparse, reconstruction);
+        int tokens = Tokens(activations, nameof(activations));
+        CheckLength(reconstruction.Length, (long)tokens * InputSize, nameof(reconstruction), $"{tokens} tokens × {InputSize} inputs");
+        const int block = 16;
+        var scratch = ArrayPool<float>.Shared.Rent(Math.Min(block, Math.Max(tokens, 1)) * FeatureCount);
+        try
+        {
+            for (int t0 = 0; t0 < tokens; t0 += block)
+            {
+                int n = Math.Min(block, tokens - t0);
+                var f = scratch.AsSpan(0, n * FeatureCount);
+                Encode(activations.Slice(t0 * InputSize, n * InputSize), f);
+                Decode(f, reconstruction.Slice(t0 * InputSize, n * InputSize));
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(scratch);
+        }
     }
 
     /// <summary>The error term x − x̂ (what splicing with an error term adds back so the model's output is unchanged).</summary>
@@ -82,6 +105,11 @@ public sealed unsafe partial class JumpReLUSae
     /// <param name="error">tokens × InputSize floats, overwritten.</param>
     public void ReconstructionError(ReadOnlySpan<float> activations, Span<float> error)
     {
+        if (activations.Overlaps(error))
+        {
+            throw new ArgumentException("error must not overlap activations (the reconstruction is written there first)", nameof(error));
+        }
+
         Reconstruct(activations, error);
         TensorPrimitives.Subtract(activations, error, error);
     }
@@ -92,10 +120,15 @@ public sealed unsafe partial class JumpReLUSae
     {
         var w = Weights;
         int tokens = Tokens(activations, nameof(activations));
+        SparseFeatureBatch batch;
         fixed (float* x = activations)
         {
-            return JumpReLUEncodeKernel.EncodeSparse(w, x, tokens, MaxDegreeOfParallelism);
+            // Fused: active features are collected in the kernel's tile epilogue; no dense row is materialised.
+            batch = JumpReLUEncodeKernel.EncodeSparse(w, x, tokens, MaxDegreeOfParallelism);
         }
+
+        GC.KeepAlive(this);
+        return batch;
     }
 
     /// <summary>
@@ -115,6 +148,7 @@ public sealed unsafe partial class JumpReLUSae
             n = JumpReLUEncodeKernel.EncodeSparseToken(w, x, indices, values, MaxDegreeOfParallelism);
         }
 
+        GC.KeepAlive(this);
         if (n < 0)
         {
             throw new ArgumentException($"destinations hold {Math.Min(indices.Length, values.Length)} entries but this token has {-n} active features");
@@ -141,6 +175,8 @@ public sealed unsafe partial class JumpReLUSae
             var ft = features[t];
             SparseDecodeKernel.DecodeToken(w, ft.Indices, ft.Values, reconstruction.Slice(t * InputSize, InputSize));
         }
+
+        GC.KeepAlive(this);
     }
 
     /// <summary>Decodes one token's sparse features: x̂ = b_dec + Σ values[k]·W_dec[indices[k], :].</summary>
@@ -165,6 +201,7 @@ public sealed unsafe partial class JumpReLUSae
 
         CheckLength(reconstruction.Length, InputSize, nameof(reconstruction), "one token");
         SparseDecodeKernel.DecodeToken(w, indices, values, reconstruction);
+        GC.KeepAlive(this);
     }
 
     /// <summary>Copies feature <paramref name="feature"/>'s decoder direction W_dec[feature, :] (what steering adds).</summary>
@@ -177,6 +214,7 @@ public sealed unsafe partial class JumpReLUSae
         CheckLength(destination.Length, InputSize, nameof(destination), "one decoder row");
         destination.Clear();
         SparseDecodeKernel.AddRow(w, feature, 1f, destination);
+        GC.KeepAlive(this);
     }
 
     /// <summary>Feature <paramref name="feature"/>'s decoder direction as a new array.</summary>
@@ -252,12 +290,14 @@ public sealed unsafe partial class JumpReLUSae
         if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
         {
             SafeTensors.Write(path, tensors, new Dictionary<string, string> { ["cfg"] = cfg, ["format"] = "pt" });
+            GC.KeepAlive(this);
             return;
         }
 
         Directory.CreateDirectory(path);
         SafeTensors.Write(Path.Combine(path, "sae_weights.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
         File.WriteAllText(Path.Combine(path, "cfg.json"), cfg);
+        GC.KeepAlive(this);
     }
 
     /// <summary>Copies W_enc [InputSize, FeatureCount] as float32 (widening bfloat16), row-major.</summary>
@@ -284,6 +324,8 @@ public sealed unsafe partial class JumpReLUSae
         {
             destination[i] = BFloat16.ToSingle(src[i]);
         }
+
+        GC.KeepAlive(this);
     }
 
     /// <summary>
@@ -348,6 +390,9 @@ public sealed unsafe partial class JumpReLUSae
         {
         }
     }
+
+    private static int ArrayLength(long n) => n <= Array.MaxLength
+        ? (int)n : throw new ArgumentException($"the result would need {n} floats, more than one array holds; use the span overload in smaller batches");
 
     /// <summary>Wraps unmanaged bytes as <see cref="Memory{T}"/> for the writer, without copying.</summary>
     private sealed class UnmanagedBytes(byte* p, long length) : MemoryManager<byte>

@@ -21,6 +21,7 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
     private readonly List<IDisposable> _owned;
     private readonly SaeWeights _w;
     private volatile bool _disposed;
+    private int _disposeCount;
 
     private JumpReLUSae(SaeWeights weights, SaeConfig config, SaePrecision precision, int maxThreads, string? source, List<IDisposable> owned)
     {
@@ -334,7 +335,7 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
     /// <summary>Releases the memory map and any converted copies.</summary>
     public void Dispose()
     {
-        if (_disposed)
+        if (Interlocked.Exchange(ref _disposeCount, 1) != 0)
         {
             return;
         }

@@ -49,14 +49,44 @@ public sealed record SaeConfig
             throw new Formats.SaeFormatException(file, null, "cfg.json is not valid JSON", null, e.Message, e);
         }
 
+        try
+        {
+            return Read(node, file);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException)
+        {
+            throw new Formats.SaeFormatException(file, null, "cfg.json is malformed (duplicate keys?)", null, e.Message, e);
+        }
+    }
+
+    private static SaeConfig Read(JsonNode? node, string file)
+    {
         if (node is not JsonObject o)
         {
             throw new Formats.SaeFormatException(file, null, "cfg.json is not a JSON object");
         }
 
-        static string? Str(JsonObject o, string k) => o[k] is JsonValue v && v.TryGetValue(out string? s) ? s : null;
-        static int? Int(JsonObject o, string k) => o[k] is JsonValue v && v.TryGetValue(out int i) ? i : null;
-        static bool? Bool(JsonObject o, string k) => o[k] is JsonValue v && v.TryGetValue(out bool b) ? b : null;
+        // A key that is present with the wrong type is an error, not a silent default.
+        string? Str(JsonObject o, string k) => o[k] switch
+        {
+            null => null,
+            JsonValue v when v.TryGetValue(out string? s) => s,
+            var other => throw WrongType(k, "a string", other),
+        };
+        int? Int(JsonObject o, string k) => o[k] switch
+        {
+            null => null,
+            JsonValue v when v.TryGetValue(out int i) => i,
+            var other => throw WrongType(k, "an integer", other),
+        };
+        bool? Bool(JsonObject o, string k) => o[k] switch
+        {
+            null => null,
+            JsonValue v when v.TryGetValue(out bool b) => b,
+            var other => throw WrongType(k, "true or false", other),
+        };
+        Formats.SaeFormatException WrongType(string key, string expected, JsonNode actual) =>
+            new(file, "cfg.json " + key, "value has the wrong type", expected, actual.ToJsonString());
         var meta = o["metadata"] as JsonObject;
         return new SaeConfig
         {

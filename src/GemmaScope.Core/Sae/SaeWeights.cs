@@ -34,12 +34,12 @@ internal readonly unsafe struct SaeWeights
 /// <summary>64-byte aligned native memory that an SAE owns (converted or copied weights).</summary>
 internal sealed unsafe class NativeBuffer : IDisposable
 {
-    private void* _p;
+    private nint _p;
 
     public NativeBuffer(long bytes)
     {
         Bytes = bytes;
-        _p = HugePages.Alloc(bytes);
+        _p = (nint)HugePages.Alloc(bytes);
         GC.AddMemoryPressure(Math.Max(bytes, 1));
     }
 
@@ -47,7 +47,7 @@ internal sealed unsafe class NativeBuffer : IDisposable
 
     public long Bytes { get; }
 
-    public void* Pointer => _p;
+    public void* Pointer => (void*)_p;
 
     public void Dispose()
     {
@@ -57,10 +57,10 @@ internal sealed unsafe class NativeBuffer : IDisposable
 
     private void Free()
     {
-        if (_p != null)
+        var p = Interlocked.Exchange(ref _p, 0);
+        if (p != 0)
         {
-            NativeMemory.AlignedFree(_p);
-            _p = null;
+            NativeMemory.AlignedFree((void*)p);
             GC.RemoveMemoryPressure(Math.Max(Bytes, 1));
         }
     }

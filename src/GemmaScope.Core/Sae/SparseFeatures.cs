@@ -85,7 +85,7 @@ public sealed class SparseFeatureBatch
     private readonly int[] _indices;
     private readonly float[] _values;
 
-    /// <summary>Creates a batch from compressed-row arrays (not copied; do not modify them afterwards).</summary>
+    /// <summary>Creates a batch from compressed-row arrays; they are validated and copied, so later changes do not affect it.</summary>
     /// <param name="featureCount">The SAE's width (d_sae).</param>
     /// <param name="offsets">tokens + 1 offsets, starting at 0, non-decreasing.</param>
     /// <param name="indices">Feature indices, increasing within each token.</param>
@@ -117,10 +117,23 @@ public sealed class SparseFeatureBatch
         }
 
         FeatureCount = featureCount;
+        _offsets = (int[])offsets.Clone();
+        _indices = (int[])indices.Clone();
+        _values = (float[])values.Clone();
+    }
+
+    private SparseFeatureBatch(int featureCount, int[] offsets, int[] indices, float[] values, bool trusted)
+    {
+        _ = trusted;
+        FeatureCount = featureCount;
         _offsets = offsets;
         _indices = indices;
         _values = values;
     }
+
+    /// <summary>Wraps arrays the library has just built (valid by construction, owned by no one else).</summary>
+    internal static SparseFeatureBatch FromTrusted(int featureCount, int[] offsets, int[] indices, float[] values) =>
+        new(featureCount, offsets, indices, values, trusted: true);
 
     /// <summary>Number of tokens.</summary>
     public int TokenCount => _offsets.Length - 1;

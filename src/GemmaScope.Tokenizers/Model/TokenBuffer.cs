@@ -57,7 +57,41 @@ internal sealed class EncodeScratch
     public char[] Normalized = new char[256];
     public readonly TokenBuffer Output = new();
 
-    public static EncodeScratch Get() => t_instance ??= new EncodeScratch();
+    /// <summary>Above this many entries a thread's buffers are dropped after use, so one huge text does not pin memory for the thread's life.</summary>
+    private const int KeepLimit = 1 << 16;
+
+    /// <summary>This thread's scratch; a previous call's oversized output buffer is not kept.</summary>
+    public static EncodeScratch Get()
+    {
+        var s = t_instance;
+        if (s is null || s.Output.Ids.Length > KeepLimit)
+        {
+            t_instance = s = new EncodeScratch();
+        }
+
+        return s;
+    }
+
+    /// <summary>Releases oversized merge working arrays once an encode is done (the output stays until the next call).</summary>
+    public void TrimAfterEncode()
+    {
+        if (Id.Length > KeepLimit)
+        {
+            Id = new int[256];
+            Start = new int[256];
+            End = new int[256];
+            Prev = new int[256];
+            Next = new int[256];
+            PairRank = new int[256];
+            PairResult = new int[256];
+            Heap = new long[768];
+        }
+
+        if (Normalized.Length > KeepLimit)
+        {
+            Normalized = new char[256];
+        }
+    }
 
     public void EnsureSymbols(int n)
     {

@@ -218,4 +218,97 @@ public class BadInputTests : IDisposable
         File.WriteAllText(Path.Combine(folder, "cfg.json"), $"{{\"d_in\": {DIn}, \"d_sae\": {DSae}, \"architecture\": \"topk\"}}");
         Assert.Contains("jumprelu", Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(folder)).Message);
     }
+
+    /// <summary>A deflated npz made by System.IO.Compression, with the central directory entry of <paramref name="member"/> patched.</summary>
+    private static byte[] DeflatedWithPatch(List<(string, byte[])> members, string member, int fieldOffset, uint value)
+    {
+        var ms = new MemoryStream();
+        using (var zip = new System.IO.Compression.ZipArchive(ms, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
+        {
+            foreach (var (name, data) in members)
+            {
+                using var e = zip.CreateEntry(name, System.IO.Compression.CompressionLevel.Optimal).Open();
+                e.Write(data);
+            }
+        }
+
+        var bytes = ms.ToArray();
+        var nameBytes = Encoding.ASCII.GetBytes(member);
+        for (int i = 0; i + 46 < bytes.Length; i++)
+        {
+            if (BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(i)) == 0x02014b50 && bytes.AsSpan(i + 46, nameBytes.Length).SequenceEqual(nameBytes))
+            {
+                BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(i + fieldOffset), value);
+                return bytes;
+            }
+        }
+
+        throw new InvalidOperationException("member not found");
+    }
+
+    [Fact]
+    public void DeflatedArchiveLoads_AndItsHeaderLiesAreCaught()
+    {
+        var ok = Write("deflated.npz", DeflatedWithPatch(Members(), "W_enc.npy", 0, 0x02014b50));
+        using (var sae = JumpReLUSae.Load(ok))
+        {
+            Assert.Equal(DSae, sae.FeatureCount);
+        }
+
+        // An uncompressed size no deflate stream of this length can produce: refused before allocating it.
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Fails(Write("big.npz", DeflatedWithPatch(Members(), "b_enc.npy", 24, 0x7FFFFFC7)));
+        Assert.Equal("b_enc", e.Tensor);
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 100_000_000, "must not allocate the claimed size");
+
+        // A local header offset past the end of the file.
+        var e2 = Fails(Write("off.npz", DeflatedWithPatch(Members(), "threshold.npy", 42, 0x7FFFFFF0)));
+        Assert.Contains("outside the file", e2.Message);
+
+        // A claimed size smaller than the real data: the npy inside disagrees.
+        Fails(Write("small.npz", DeflatedWithPatch(Members(), "b_dec.npy", 24, 20)));
+    }
+
+    [Fact]
+    public void ShapeThatOverflowsIsAFormatError()
+    {
+        var m = Members();
+        m[2] = ("b_enc.npy", TestNpz.Npy("<f4", [1 << 30, 1 << 30, 1 << 30], []));
+        var e = Fails(Write("ov.npz", TestNpz.Zip(m)));
+        Assert.Equal("b_enc", e.Tensor);
+    }
+
+    [Fact]
+    public void SafeTensorsNamingATensorTwice()
+    {
+        var data = new byte[8];
+        var header = "{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}";
+        var h = Encoding.UTF8.GetBytes(header);
+        var len = new byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)h.Length);
+        var e = Fails(Write("dup.safetensors", [.. len, .. h, .. data]));
+        Assert.Equal("b", e.Tensor);
+        Assert.Contains("twice", e.Message);
+    }
+
+    [Fact]
+    public void ConfigValuesOfTheWrongTypeOrDuplicatedAreRefused()
+    {
+        var folder = Directory.CreateDirectory(_dir.File("cfgtype")).FullName;
+        File.WriteAllBytes(Path.Combine(folder, "params.npz"), TestNpz.Zip(Members()));
+        File.WriteAllText(Path.Combine(folder, "cfg.json"), $"{{\"d_in\": \"{DIn}\"}}");
+        var e = Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(folder));
+        Assert.Equal("cfg.json d_in", e.Tensor);
+        File.WriteAllText(Path.Combine(folder, "cfg.json"), $"{{\"d_in\": {DIn}, \"d_in\": {DIn}}}");
+        Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(folder));
+    }
+
+    [Fact]
+    public void NpyWithTrailingBytesIsRefused()
+    {
+        var p = Write("a.npy", [.. TestNpz.Npy([1f, 2f, 3f], [3]), 0, 0, 0, 0, 0, 0, 0, 0]);
+        Assert.Throws<SaeFormatException>(() => GemmaScope.Formats.Npy.ReadFloat32(p));
+        var good = Write("b.npy", TestNpz.Npy([1f, 2f, 3f], [3]));
+        Assert.Equal([1f, 2f, 3f], GemmaScope.Formats.Npy.ReadFloat32(good).Data);
+    }
 }

@@ -97,7 +97,10 @@ public class SemanticsTests
 
         var recon = Reference.Poisoned(denseDecode.Length);
         sae.Reconstruct(x, recon);
-        Assert.Equal(sparseDecode, recon);
+        Reference.Close(sparseDecode.Select(v => (double)v).ToArray(), recon, 1e-5, "reconstruct", 29);
+        var r = Reference.Random(29, 301, 5).Ref;
+        Reference.Close(r.Decode(r.Encode(x)), recon, 1e-4, "reconstruct vs float64", 29);
+        Assert.Throws<ArgumentException>(() => sae.ReconstructionError(x, x));
         var err = Reference.Poisoned(denseDecode.Length);
         sae.ReconstructionError(x, err);
         for (int k = 0; k < err.Length; k++)
@@ -116,6 +119,16 @@ public class SemanticsTests
         Assert.True(l0 >= 2);
         var e = Assert.Throws<ArgumentException>(() => sae.EncodeSparse(x, new int[1], new float[1]));
         Assert.Contains($"{l0} active", e.Message);
+    }
+
+    [Fact]
+    public void SparseBatchCopiesItsInputs()
+    {
+        int[] idx = [3];
+        var batch = new SparseFeatureBatch(7, [0, 1], idx, [2f]);
+        idx[0] = 200_000_000;
+        Assert.Equal(3, batch[0].Indices[0]);
+        Assert.Throws<ArgumentException>(() => new SparseFeatureBatch(7, [0, 1], [7], [1f]));
     }
 
     [Fact]
