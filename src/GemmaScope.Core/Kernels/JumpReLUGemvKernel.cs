@@ -40,7 +40,8 @@ internal static unsafe class JumpReLUGemvKernel
         int chunk = ChunkFor(tokens, w.IsBFloat16);
         // Measured: prefetching the next row group pays for bf16 from 2 tokens (where the loop is not purely
         // memory-bound) and for fp32 from 3 tokens; at 1 token (both types) and 2 fp32 tokens the hardware prefetcher
-        // alone streams faster (bf16, 1 token, 1 thread: ~35 vs ~30 GF/s with 8 rows per pass).
+        // alone streams faster (bf16, 1 token, 1 thread: ~35 vs ~30 GF/s with 8 rows per pass; Rows8Bf16Pairs
+        // prefetches along its rows instead).
         PrefetchRows = (w.IsBFloat16 && tokens > 1) || tokens >= PrefetchFromTokens;
         float* acc = KernelScratch.Get((long)tokens * chunk);
         for (int jc = c0; jc < c1; jc += chunk)
@@ -343,8 +344,14 @@ internal static unsafe class JumpReLUGemvKernel
         var x7 = Vector512.Create(x[7]);
         var hi = Vector512.Create(0xFFFF0000u);
         int j = 0;
+        // Prefetch 1 KB ahead along each row (not rows ahead, which measured slower): ~6 % faster at one thread,
+        // as it starts each next page before the hardware prefetcher would. Near the end of the last rows this
+        // touches up to 1 KB past the matrix, which a prefetch hint may do (it never faults).
+        const int ahead = 512;
         for (; j < vec; j += 32)
         {
+            Prefetch(r0 + ahead + j, r1 + ahead + j, r2 + ahead + j, r3 + ahead + j);
+            Prefetch(r4 + ahead + j, r5 + ahead + j, r6 + ahead + j, r7 + ahead + j);
             var p0 = Vector512.Load((uint*)(r0 + j));
             var p1 = Vector512.Load((uint*)(r1 + j));
             var p2 = Vector512.Load((uint*)(r2 + j));
