@@ -275,7 +275,8 @@ public sealed unsafe partial class JumpReLUSae
         var w = Weights;
         bool bf16 = w.IsBFloat16;
         long enc = (long)InputSize * FeatureCount;
-        ReadOnlyMemory<byte> Bytes(void* p, long count) => new UnmanagedBytes((byte*)p, count).Memory;
+        ReadOnlyMemory<byte> Bytes(void* p, long count) => count <= int.MaxValue
+            ? new OwnedMemory<byte>(this, (byte*)p, (int)count).Memory : throw new NotSupportedException("tensor over 2 GiB");
         var mdt = bf16 ? TensorDType.BFloat16 : TensorDType.Float32;
         int es = bf16 ? 2 : 4;
         var tensors = new List<SafeTensors.TensorToWrite>
@@ -363,16 +364,17 @@ public sealed unsafe partial class JumpReLUSae
             throw new NotSupportedException($"{tensor} has {n} elements, more than one Memory<float> can address");
         }
 
-        return new SaeMemory(this, p, (int)n).Memory;
+        return new OwnedMemory<float>(this, p, (int)n).Memory;
     }
 
-    /// <summary>Float32 memory owned by an SAE; refuses use after the SAE is disposed.</summary>
-    private sealed class SaeMemory(JumpReLUSae owner, float* p, int length) : MemoryManager<float>
+    /// <summary>Memory inside an SAE's buffers or map, without copying; refuses use after the SAE is disposed.</summary>
+    private sealed class OwnedMemory<T>(JumpReLUSae owner, T* p, int length) : MemoryManager<T>
+        where T : unmanaged
     {
-        public override Span<float> GetSpan()
+        public override Span<T> GetSpan()
         {
             ObjectDisposedException.ThrowIf(owner._disposed, owner);
-            return new Span<float>(p, length);
+            return new Span<T>(p, length);
         }
 
         public override MemoryHandle Pin(int elementIndex = 0)
@@ -393,21 +395,4 @@ public sealed unsafe partial class JumpReLUSae
 
     private static int ArrayLength(long n) => n <= Array.MaxLength
         ? (int)n : throw new ArgumentException($"the result would need {n} floats, more than one array holds; use the span overload in smaller batches");
-
-    /// <summary>Wraps unmanaged bytes as <see cref="Memory{T}"/> for the writer, without copying.</summary>
-    private sealed class UnmanagedBytes(byte* p, long length) : MemoryManager<byte>
-    {
-        public override Span<byte> GetSpan() => length > int.MaxValue
-            ? throw new NotSupportedException("tensor over 2 GiB") : new Span<byte>(p, (int)length);
-
-        public override MemoryHandle Pin(int elementIndex = 0) => new(p + elementIndex);
-
-        public override void Unpin()
-        {
-        }
-
-        protected override void Dispose(bool disposing)
-        {
-        }
-    }
 }
