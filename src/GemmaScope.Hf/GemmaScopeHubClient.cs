@@ -57,7 +57,7 @@ public sealed partial class GemmaScopeHubClient : IDisposable
 
     /// <summary>
     /// Looks an SAE up: in the compiled-in catalog first; an id of the right shape that the catalog lacks is looked for in the
-    /// hub's listing of its folder (fetched once, then read from the cache).
+    /// hub's listing of its folder (fetched once, then read from the cache; fetched again when the cached one lacks the id).
     /// </summary>
     /// <param name="release">A release name such as <c>gemma-scope-2b-pt-res</c> or <c>gemma-scope-2b-pt-res-canonical</c>.</param>
     /// <param name="saeId">An id such as <c>layer_20/width_16k/average_l0_71</c> or <c>layer_20/width_16k/canonical</c>.</param>
@@ -82,7 +82,18 @@ public sealed partial class GemmaScopeHubClient : IDisposable
         string why;
         try
         {
-            listed = await ListAverageL0Async(rel.RepoId, parts.Folder, refresh: false, cancellationToken).ConfigureAwait(false);
+            bool cached;
+            (listed, cached) = await ListAverageL0Async(rel.RepoId, parts.Folder, refresh: false, cancellationToken).ConfigureAwait(false);
+
+            // A cached listing of a branch goes stale as the hub gains SAEs: on a miss, ask the hub again (once). A listing at a
+            // commit cannot change, and offline mode must not ask.
+            var settings = _downloader.Settings;
+            if (cached && !settings.Offline && !HubRevision.IsCommitHash(settings.Revision)
+                && (parts.AverageL0 is int wanted ? !listed.Contains(wanted) : listed.Count == 0))
+            {
+                (listed, _) = await ListAverageL0Async(rel.RepoId, parts.Folder, refresh: true, cancellationToken).ConfigureAwait(false);
+            }
+
             why = $" The hub's listing of {rel.RepoId}/{parts.Folder} does not have it either.";
         }
         catch (HuggingFaceHubException e) when (e.StatusCode == HttpStatusCode.NotFound)
@@ -130,7 +141,7 @@ public sealed partial class GemmaScopeHubClient : IDisposable
                 nameof(folder));
         }
 
-        var listed = await ListAverageL0Async(rel.RepoId, folder, refresh, cancellationToken).ConfigureAwait(false);
+        var (listed, _) = await ListAverageL0Async(rel.RepoId, folder, refresh, cancellationToken).ConfigureAwait(false);
         return listed.ConvertAll(n => string.Create(CultureInfo.InvariantCulture, $"{folder}/average_l0_{n}")).AsReadOnly();
     }
 
@@ -191,14 +202,14 @@ public sealed partial class GemmaScopeHubClient : IDisposable
             Timeout = Timeout.InfiniteTimeSpan, // metadata requests have their own timeout; downloads of gigabytes must not have one
         };
 
-    // The average_l0 numbers under one folder, from the cached listing or the hub's tree API.
-    private async Task<List<int>> ListAverageL0Async(string repoId, string folder, bool refresh, CancellationToken ct)
+    // The average_l0 numbers under one folder, from the cached listing (Cached = true) or the hub's tree API.
+    private async Task<(List<int> Numbers, bool Cached)> ListAverageL0Async(string repoId, string folder, bool refresh, CancellationToken ct)
     {
         var settings = _downloader.Settings;
         var cachePath = new HubCacheLayout(settings.CacheDirectory, repoId).TreeListingPath(settings.Revision, folder);
         if (!refresh && File.Exists(cachePath))
         {
-            return ReadListing(cachePath);
+            return (ReadListing(cachePath), true);
         }
 
         if (settings.Offline)
@@ -221,7 +232,7 @@ public sealed partial class GemmaScopeHubClient : IDisposable
 
         var list = numbers.ToList();
         HubCacheLayout.WriteAllTextAtomic(cachePath, JsonSerializer.Serialize(list));
-        return list;
+        return (list, false);
     }
 
     private static List<int> ReadListing(string path)
