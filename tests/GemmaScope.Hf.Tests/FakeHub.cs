@@ -244,6 +244,7 @@ internal sealed class FakeHub : IAsyncDisposable
         await ctx.Response.Body.FlushAsync();
         if (cut >= 0)
         {
+            await Task.Delay(100); // let the bytes reach the client: a reset can discard what it has not read yet
             ctx.Abort(); // the connection drops half-way, like a flaky network
             return;
         }

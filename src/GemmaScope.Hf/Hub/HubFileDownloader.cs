@@ -32,11 +32,13 @@ internal sealed class HubFileDownloader
     // Uri.ToString() ends a bare authority with '/'; the endpoint may also carry a path (a mirror under /hf).
     private string EndpointBase => Settings.Endpoint.ToString().TrimEnd('/');
 
-    public async Task<string> DownloadAsync(string repoId, string path, IProgress<DownloadProgress>? progress, CancellationToken ct)
+    public Task<string> DownloadAsync(string repoId, string path, IProgress<DownloadProgress>? progress, CancellationToken ct) =>
+        DownloadAsync(repoId, path, Settings.Revision, progress, ct);
+
+    public async Task<string> DownloadAsync(string repoId, string path, string revision, IProgress<DownloadProgress>? progress, CancellationToken ct)
     {
         HubCacheLayout.ValidateRepoPath(path, nameof(path));
         var cache = new HubCacheLayout(Settings.CacheDirectory, repoId);
-        var revision = Settings.Revision;
 
         // A commit names immutable content: a cached file for it needs no request (huggingface_hub does the same).
         if (HubRevision.IsCommitHash(revision) && cache.TryGetCached(revision, path, out _) is { } pinned)
@@ -71,6 +73,16 @@ internal sealed class HubFileDownloader
             cache.WriteRef(revision, meta.Commit);
         }
 
+        return await FetchAsync(cache, repoId, path, meta, progress, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The snapshot file for metadata from <see cref="HeadAsync"/>: already there, or linked to a cached blob, or downloaded
+    /// (under the blob's lock; resumed, verified, renamed, linked).
+    /// </summary>
+    public async Task<string> FetchAsync(
+        HubCacheLayout cache, string repoId, string path, FileMetadata meta, IProgress<DownloadProgress>? progress, CancellationToken ct)
+    {
         var snapshot = cache.SnapshotPath(meta.Commit, path);
         if (File.Exists(snapshot))
         {
@@ -120,7 +132,11 @@ internal sealed class HubFileDownloader
         return entries;
     }
 
-    private async Task<FileMetadata> HeadAsync(string repoId, string path, string revision, CancellationToken ct)
+    /// <summary>
+    /// HEAD of <c>{endpoint}/{repo}/resolve/{revision}/{path}</c> (relative redirects followed): commit, ETag, size, and where
+    /// the bytes are. Throws <see cref="HuggingFaceHubException"/> with the hub's status for a refusal.
+    /// </summary>
+    public async Task<FileMetadata> HeadAsync(string repoId, string path, string revision, CancellationToken ct)
     {
         var url = new Uri(EndpointBase + "/" + repoId + "/resolve/" + Uri.EscapeDataString(revision) + "/" + EscapePath(path));
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -134,7 +150,7 @@ internal sealed class HubFileDownloader
         var status = (int)response.StatusCode;
         if (status is < 200 or >= 400)
         {
-            throw StatusError(response, repoId, path, $"file '{path}' at revision '{revision}'");
+            throw StatusError(response, repoId, path, $"file '{path}' at revision '{revision}'", revision);
         }
 
         var commit = Header(response, "X-Repo-Commit");
@@ -449,7 +465,8 @@ internal sealed class HubFileDownloader
         return Convert.ToHexStringLower(hash);
     }
 
-    private static bool IsConnectionFailure(Exception e, CancellationToken ct) =>
+    /// <summary>True for a failure to reach or keep talking to the server (not a status, not the caller's cancellation).</summary>
+    internal static bool IsConnectionFailure(Exception e, CancellationToken ct) =>
         !ct.IsCancellationRequested && e is HttpRequestException { StatusCode: null } or IOException and not HuggingFaceHubException
             or OperationCanceledException; // a metadata timeout, not the caller's cancellation
 
@@ -508,7 +525,8 @@ internal sealed class HubFileDownloader
         return null;
     }
 
-    private sealed record FileMetadata(string Commit, string ETag, long? Size, Uri Location);
+    /// <summary>What the hub's HEAD said of one file: the commit it resolved to, its ETag (LFS: SHA-256), size, and where the bytes are.</summary>
+    internal sealed record FileMetadata(string Commit, string ETag, long? Size, Uri Location);
 
     // A transfer that went quiet: an IOException, so that it counts as a broken connection and is resumed.
     private sealed class StalledDownloadException(string message, Exception inner) : IOException(message, inner);
