@@ -27,13 +27,22 @@ public sealed partial class GemmaModel : IDisposable
     private readonly ConcurrentDictionary<string, Lazy<InferenceSession[]>> _sessions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RunPlan> _plans = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<HookPoint, int> _widths = new();
+    private readonly Building.CheckpointWeights? _weights;
+    private readonly PrePackedWeightsContainer? _prepacked;
     private bool _disposed;
 
-    private GemmaModel(OnnxGraph graph, Tokenizer? tokenizer, GemmaModelOptions options)
+    private GemmaModel(OnnxGraph graph, Tokenizer? tokenizer, GemmaModelOptions options, Building.CheckpointWeights? weights = null)
     {
         _graph = graph;
         _tokenizer = tokenizer;
         _options = options;
+        _weights = weights;
+        if (weights is not null)
+        {
+            // Every session of a built model shares one set of prepacked (MLAS-packed) weights.
+            _prepacked = new PrePackedWeightsContainer();
+        }
+
         _resolver = new HookResolver(graph, options.TensorNames);
         foreach (var required in new[] { "input_ids" })
         {
@@ -49,7 +58,7 @@ public sealed partial class GemmaModel : IDisposable
         }
     }
 
-    /// <summary>The ONNX file this model was loaded from.</summary>
+    /// <summary>The ONNX file this model was loaded from, or the checkpoint folder of a model built by <see cref="FromPretrained"/>.</summary>
     public string ModelPath => _graph.Path;
 
     /// <summary>Number of decoder layers found in the graph.</summary>
@@ -400,8 +409,9 @@ public sealed partial class GemmaModel : IDisposable
         HookKind.AttnZ => 1,
         HookKind.AttnOut => 2,
         HookKind.ResidMid => 3,
-        HookKind.MlpOut => 4,
-        _ => 5,
+        HookKind.Ln2Normalized => 4,
+        HookKind.MlpOut => 5,
+        _ => 6,
     };
 
     private OrtValue? InterventionInput(RunPlan plan, Interventions iv, string name)
@@ -480,6 +490,8 @@ public sealed partial class GemmaModel : IDisposable
         }
 
         _sessions.Clear();
+        _prepacked?.Dispose();
+        _weights?.Dispose();
     }
 
     private int[] Tokenize(string text)
@@ -574,6 +586,25 @@ public sealed partial class GemmaModel : IDisposable
             }
 
             _options.ConfigureSession?.Invoke(so);
+
+            if (_weights is not null)
+            {
+                var g = edited ?? _graph;
+                if (_weights.Binding == Building.WeightBinding.Initializers)
+                {
+                    foreach (var init in g.G.Initializer)
+                    {
+                        if (_weights.IsBound(init.Name))
+                        {
+                            so.AddInitializer(init.Name, _weights.Value(init.Name));
+                        }
+                    }
+                }
+
+                so.AddSessionConfigEntry(ExternalDataFolderKey, _weights.Checkpoint.Folder);
+
+                return new InferenceSession(g.ToBytes(), so, _prepacked!);
+            }
 
             if (edited is null)
             {
