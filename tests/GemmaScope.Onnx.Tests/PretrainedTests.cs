@@ -111,3 +111,131 @@ public class PretrainedTests
         TestData.AssertClose(run.Logits(), expected.Logits, Tol, $"window + {extra}: logits");
     }
 }
+
+/// <summary>Running without logits stops the graph after the last layer needed (TransformerLens's stop_at_layer).</summary>
+public class StopAtLayerTests
+{
+    [Theory]
+    [InlineData("single")]
+    [InlineData("torch")] // the same pruning works on a loaded ONNX export
+    public void ACaptureWithoutLogitsEqualsTheFullRunAndSkipsLaterLayersAndTheLmHead(string layout)
+    {
+        using var model = layout == "torch" ? GemmaModel.Load(TestData.ModelPath("torch")) : GemmaModel.FromPretrained(TestData.CheckpointDir(layout));
+        var ids = TestData.RandomIds(9, seed: 21);
+        HookPoint[] sites = [HookPoint.ResidPost(1), HookPoint.AttnZ(1), HookPoint.MlpOut(0)];
+        var full = model.Run(ids, capture: sites);
+        var stopped = model.Run(ids, capture: sites, logits: false);
+        foreach (var site in sites)
+        {
+            Assert.Equal(full.Activations(site).ToArray(), stopped.Activations(site).ToArray());
+        }
+
+        Assert.False(stopped.HasLogits);
+        Assert.True(full.HasLogits);
+        Assert.Throws<InvalidOperationException>(() => stopped.Logits());
+        Assert.Throws<InvalidOperationException>(() => stopped.Loss());
+
+        var nodes = model.CaptureGraphNodes(sites, logits: false);
+        var withLogits = model.CaptureGraphNodes(sites, logits: true);
+        Assert.Contains(withLogits, n => n.StartsWith("/lm_head/", StringComparison.Ordinal));
+        Assert.Contains(withLogits, n => n.StartsWith("/model/layers.3/", StringComparison.Ordinal));
+        Assert.DoesNotContain(nodes, n => n.StartsWith("/lm_head/", StringComparison.Ordinal));
+        Assert.DoesNotContain(nodes, n => n.StartsWith("/model/layers.2/", StringComparison.Ordinal));
+        Assert.DoesNotContain(nodes, n => n.StartsWith("/model/layers.3/", StringComparison.Ordinal));
+        Assert.Contains(nodes, n => n.StartsWith("/model/layers.1/", StringComparison.Ordinal));
+        Assert.Throws<ArgumentException>(() => model.Run(ids, logits: false));
+    }
+
+    [Fact]
+    public void SplicesAndCallbacksWorkWithoutLogits()
+    {
+        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"));
+        var ids = TestData.RandomIds(8, seed: 22);
+        var site = HookPoint.ResidPost(1);
+        var sae = InterventionTests.RandomSae(model.Width(site), 24, seed: 23);
+        var iv = new Interventions
+        {
+            Splice = [new SaeSplice(site, sae) { CaptureFeatures = true }],
+            Hooks = [new ActivationHook(HookPoint.ResidPost(0), (x, tokens, width) => x[..width].Clear())],
+        };
+        var full = model.Run(ids, capture: [HookPoint.ResidPost(2)], interventions: iv);
+        var stopped = model.Run(ids, capture: [HookPoint.ResidPost(2)], interventions: iv, logits: false);
+        Assert.Equal(full.Activations(HookPoint.ResidPost(2)).ToArray(), stopped.Activations(HookPoint.ResidPost(2)).ToArray());
+        Assert.Equal(full.Features(site).ToArray(), stopped.Features(site).ToArray());
+    }
+}
+
+public class PretrainedGenerationTests
+{
+    [Fact]
+    public void WithKvCacheEqualsRecomputingThePrefixWithAndWithoutInterventions()
+    {
+        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"));
+        var prompt = TestData.RandomIds(5, seed: 40);
+        var site = HookPoint.ResidPost(1);
+        var sae = InterventionTests.RandomSae(model.Width(site), 40, seed: 41);
+        // 12 new tokens after 5: past the sliding window (4) with the cache too. Sampled at a high temperature so
+        // that equal sequences need equal logits at every step.
+        var o = new GenerationOptions { MaxNewTokens = 12, EosId = null, Temperature = 8f, Seed = 3 };
+        var steer = new Interventions { Steer = [Steering.Feature(site, sae, 1, 20f)] };
+        var row = SaeTensors.DecoderRow(sae, 1).ToArray();
+        var callback = new Interventions
+        {
+            Hooks = [new ActivationHook(site, (x, tokens, width) =>
+            {
+                for (int i = 0; i < tokens * width; i++)
+                {
+                    x[i] += 20f * row[i % width];
+                }
+            })],
+        };
+        Assert.Equal(model.Generate(prompt, o, steer).NewIds, model.Generate(prompt, o, callback).NewIds);
+        Assert.NotEqual(model.Generate(prompt, o).NewIds, model.Generate(prompt, o, steer).NewIds);
+        foreach (var iv in new[] { Interventions.None, steer, callback, new Interventions { Splice = [new SaeSplice(site, sae)] } })
+        {
+            var cached = model.Generate(prompt, o, iv);
+            var recomputed = model.Generate(prompt, o with { UseKvCache = false }, iv);
+            Assert.True(cached.UsedKvCache);
+            Assert.False(recomputed.UsedKvCache);
+            Assert.True(cached.NewIds.Distinct().Count() > 3, "the sampled sequence must vary");
+            Assert.Equal(recomputed.NewIds, cached.NewIds);
+        }
+    }
+
+    [Fact]
+    public void GreedyGenerationWithTheCacheFollowsTheReferenceArgmax()
+    {
+        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"));
+        var prompt = TestData.RandomIds(4, seed: 42);
+        var result = model.Generate(prompt, new GenerationOptions { MaxNewTokens = 8, EosId = null });
+        Assert.True(result.UsedKvCache);
+        var ids = prompt.ToList();
+        var reference = TestData.Reference;
+        for (int s = 0; s < 8; s++)
+        {
+            var logits = reference.Forward([.. ids]).Logits;
+            int best = 0;
+            for (int v = 1; v < reference.Vocab; v++)
+            {
+                if (logits[((ids.Count - 1) * reference.Vocab) + v] > logits[((ids.Count - 1) * reference.Vocab) + best])
+                {
+                    best = v;
+                }
+            }
+
+            ids.Add(best);
+        }
+
+        Assert.Equal(ids.Skip(prompt.Length), result.NewIds);
+    }
+
+    [Fact]
+    public void TheTokenizerBesideTheCheckpointIsLoaded()
+    {
+        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"));
+        Assert.NotNull(model.Tokenizer);
+        var run = model.Run("hello world");
+        Assert.Equal(2, run.Ids()[0]);
+        Assert.NotNull(run.Tokens());
+    }
+}
