@@ -13,13 +13,14 @@ public sealed partial class GemmaScopeHubClient
     private const long MaxIndexBytes = 64L << 20; // real indexes are tens of kilobytes
 
     // Downloaded when the repository has them; a 404 is remembered in .no_exist/ as huggingface_hub does.
-    private static readonly string[] OptionalModelFiles = ["generation_config.json", "tokenizer.json", "tokenizer_config.json"];
+    // tokenizer.model (SentencePiece, 4 MB for Gemma) is what GemmaTokenizer reads when a repository has no tokenizer.json.
+    private static readonly string[] OptionalModelFiles = ["generation_config.json", "tokenizer.json", "tokenizer_config.json", "tokenizer.model"];
 
     /// <summary>
     /// Downloads (or finds in the cache) a Hugging Face model checkpoint and returns its local snapshot folder, ready for
     /// <c>GemmaModel.FromPretrained</c>: <c>config.json</c>, <c>model.safetensors.index.json</c> and every shard it names
     /// (or <c>model.safetensors</c> when there is no index), and, when the repository has them, <c>generation_config.json</c>,
-    /// <c>tokenizer.json</c> and <c>tokenizer_config.json</c>.
+    /// <c>tokenizer.json</c>, <c>tokenizer_config.json</c> and <c>tokenizer.model</c>.
     /// </summary>
     /// <remarks>
     /// A branch or tag is resolved to one commit first (one HEAD request) and every file is taken from that commit, so a push

@@ -167,6 +167,41 @@ internal sealed unsafe class Checkpoint : IDisposable
         }
     }
 
+    /// <summary>
+    /// The folder ONNX Runtime is told to read external data from: the common folder of the shards' real paths. A
+    /// huggingface_hub cache snapshot holds symlinks into <c>../../blobs/</c>, and ONNX Runtime refuses an external-data
+    /// path whose real location leaves that folder, so declarations use real paths (<see cref="DataLocation"/>).
+    /// </summary>
+    public string DataFolder => _dataFolder ??= CommonFolder(_files.Select(f => RealPath(f.Path)));
+
+    /// <summary>A shard's external-data location: its real path relative to <see cref="DataFolder"/>.</summary>
+    public string DataLocation(string file) => Path.GetRelativePath(DataFolder, RealPath(file));
+
+    private string? _dataFolder;
+
+    private static string RealPath(string path) => File.ResolveLinkTarget(path, returnFinalTarget: true)?.FullName ?? Path.GetFullPath(path);
+
+    private static string CommonFolder(IEnumerable<string> files)
+    {
+        string? common = null;
+        foreach (var file in files)
+        {
+            var dir = Path.GetDirectoryName(file)!;
+            while (common is not null && !(dir + Path.DirectorySeparatorChar).StartsWith(common + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            {
+                common = Path.GetDirectoryName(common) ?? Path.GetPathRoot(common)!;
+                if (common == Path.GetPathRoot(common))
+                {
+                    break;
+                }
+            }
+
+            common ??= dir;
+        }
+
+        return common ?? string.Empty;
+    }
+
     public void Dispose()
     {
         foreach (var f in _files)

@@ -56,7 +56,7 @@ internal sealed unsafe class CheckpointWeights : IDisposable
 
         // The declaration points into the safetensors file. With Initializers binding ONNX Runtime uses the bound
         // OrtValue instead and never reads it (the path must still exist: ONNX Runtime checks it at load).
-        proto.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = Path.GetRelativePath(_ck.Folder, file) });
+        proto.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = _ck.DataLocation(file) });
         proto.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         proto.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = (t.ElementCount * 4).ToString(System.Globalization.CultureInfo.InvariantCulture) });
         if (Binding == WeightBinding.Initializers)
