@@ -5,7 +5,7 @@ namespace GemmaScope.Hf;
 /// <code>using var sae = await GemmaScopeHub.LoadAsync("gemma-scope-2b-pt-res", "layer_20/width_16k/average_l0_71");</code>
 /// For many calls, or DI, use a <see cref="GemmaScopeHubClient"/> (see <see cref="GemmaScopeServiceCollectionExtensions.AddGemmaScope"/>).
 /// </summary>
-/// <remarks>Thread-safe. Environment variables (<c>HF_TOKEN</c>, <c>HF_ENDPOINT</c>, <c>HF_HOME</c>, <c>HF_HUB_CACHE</c>, <c>HF_HUB_OFFLINE</c>) are read on each call.</remarks>
+/// <remarks>Thread-safe. Environment variables (<c>HF_TOKEN</c>, <c>HF_ENDPOINT</c>, <c>HF_HOME</c>, <c>HF_HUB_CACHE</c>, <c>HF_HUB_OFFLINE</c>, <c>HF_HUB_DOWNLOAD_TIMEOUT</c>) are read on each call.</remarks>
 public static partial class GemmaScopeHub
 {
     // One connection pool for all static calls; it never follows redirects itself (see GemmaScopeHubClient).
