@@ -13,6 +13,9 @@ namespace GemmaScope.Hf;
 /// </remarks>
 public sealed partial class GemmaScopeHubClient : IDisposable
 {
+    // How long a cached tree listing of a branch is used before it is fetched again (a miss refetches it at once anyway).
+    internal static readonly TimeSpan ListingTimeToLive = TimeSpan.FromDays(1);
+
     private readonly HttpClient _http;
     private readonly bool _ownsHttp;
     private readonly HubFileDownloader _downloader;
@@ -126,7 +129,8 @@ public sealed partial class GemmaScopeHubClient : IDisposable
     /// <summary>
     /// The SAE ids the hub lists in one folder of a release, e.g. (<c>gemma-scope-2b-pt-res</c>, <c>layer_20/width_16k</c>) ->
     /// <c>layer_20/width_16k/average_l0_22</c>, …, ascending by average L0. The listing is fetched from the hub's tree API once
-    /// and then read from the cache (<paramref name="refresh"/> fetches it again).
+    /// and then read from the cache for a day (<paramref name="refresh"/> fetches it again at once; offline, the cache is used
+    /// at any age).
     /// </summary>
     /// <exception cref="ArgumentException">Unknown release, or a folder that is not <c>layer_{l}/width_{w}</c> or <c>embedding/width_{w}</c>.</exception>
     /// <exception cref="HuggingFaceHubException">The hub refused the listing (e.g. 404: no such folder), or offline mode has none cached.</exception>
@@ -207,7 +211,11 @@ public sealed partial class GemmaScopeHubClient : IDisposable
     {
         var settings = _downloader.Settings;
         var cachePath = new HubCacheLayout(settings.CacheDirectory, repoId).TreeListingPath(settings.Revision, folder);
-        if (!refresh && File.Exists(cachePath))
+        var cached = File.Exists(cachePath);
+
+        // A listing at a commit never changes; one of a branch is fetched again once it is older than its time to live.
+        if (cached && (settings.Offline || (!refresh && (HubRevision.IsCommitHash(settings.Revision)
+            || DateTime.UtcNow - File.GetLastWriteTimeUtc(cachePath) < ListingTimeToLive))))
         {
             return (ReadListing(cachePath), true);
         }
@@ -218,7 +226,16 @@ public sealed partial class GemmaScopeHubClient : IDisposable
                 $"Offline mode (HF_HUB_OFFLINE or options.Offline): no cached listing of {repoId}/{folder} at revision '{settings.Revision}' ({cachePath} is missing).");
         }
 
-        var entries = await _downloader.ListTreeAsync(repoId, folder, ct).ConfigureAwait(false);
+        List<HubTreeEntry> entries;
+        try
+        {
+            entries = await _downloader.ListTreeAsync(repoId, folder, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (cached && HubFileDownloader.IsConnectionFailure(e, ct))
+        {
+            return (ReadListing(cachePath), true); // the hub is unreachable: an old listing beats none
+        }
+
         var numbers = new SortedSet<int>();
         var prefix = folder + "/average_l0_";
         foreach (var entry in entries)

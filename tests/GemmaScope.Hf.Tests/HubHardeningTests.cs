@@ -119,6 +119,39 @@ public sealed class HubHardeningTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_cached_listing_older_than_a_day_is_fetched_again_and_a_fresh_one_is_not()
+    {
+        _hub.AddFile(Repo, "layer_20/width_16k/average_l0_22/params.npz", RandomBytes(64, seed: 22));
+        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        await client.ListSaeIdsAsync(Release, "layer_20/width_16k");
+        _hub.AddFile(Repo, "layer_20/width_16k/average_l0_999/params.npz", RandomBytes(64, seed: 999));
+
+        Assert.Single(await client.ListSaeIdsAsync(Release, "layer_20/width_16k")); // fresh: from the cache
+        var listing = Directory.EnumerateFiles(Path.Combine(RepoFolder(_dir), ".gemmascope"), "*.json", SearchOption.AllDirectories).Single();
+        File.SetLastWriteTimeUtc(listing, DateTime.UtcNow - TimeSpan.FromDays(2));
+        var aged = await client.ListSaeIdsAsync(Release, "layer_20/width_16k");
+
+        Assert.Equal(["layer_20/width_16k/average_l0_22", "layer_20/width_16k/average_l0_999"], aged);
+        Assert.Equal(2, _hub.Count("GET", "/api/models/"));
+    }
+
+    [Fact]
+    public async Task An_old_listing_is_used_when_the_hub_cannot_be_reached()
+    {
+        _hub.AddFile(Repo, "layer_20/width_16k/average_l0_22/params.npz", RandomBytes(64, seed: 22));
+        using (var client = new GemmaScopeHubClient(Options(_hub, _dir)))
+        {
+            await client.ListSaeIdsAsync(Release, "layer_20/width_16k");
+        }
+
+        var listing = Directory.EnumerateFiles(Path.Combine(RepoFolder(_dir), ".gemmascope"), "*.json", SearchOption.AllDirectories).Single();
+        File.SetLastWriteTimeUtc(listing, DateTime.UtcNow - TimeSpan.FromDays(2));
+        using var unreachable = new GemmaScopeHubClient(Options(_hub, _dir) with { Endpoint = "http://127.0.0.1:1" });
+
+        Assert.Single(await unreachable.ListSaeIdsAsync(Release, "layer_20/width_16k").WaitAsync(Bound));
+    }
+
+    [Fact]
     public async Task An_endpoint_ending_with_a_slash_never_produces_a_double_slash()
     {
         var content = RandomBytes(2000, seed: 34);
