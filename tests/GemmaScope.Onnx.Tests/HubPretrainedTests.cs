@@ -80,6 +80,21 @@ public sealed class HubPretrainedTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_unsupported_model_type_is_refused_from_config_json_before_any_weight_is_downloaded()
+    {
+        const string Llama = "meta-llama/tiny";
+        _hub.AddFile(Llama, "config.json", "{\"model_type\": \"llama\"}"u8.ToArray(), lfs: false);
+        _hub.AddFile(Llama, "model.safetensors", new byte[200_000]);
+        using var hub = Client();
+
+        var e = await Assert.ThrowsAsync<GemmaScope.Formats.SaeFormatException>(() => GemmaModel.FromPretrainedAsync(Llama, hub: hub).WaitAsync(Bound));
+
+        Assert.Contains("model_type", e.Message, StringComparison.Ordinal);
+        Assert.Contains("llama", e.Message, StringComparison.Ordinal);
+        Assert.Equal(0, _hub.Count("GET", "/cdn/"));
+    }
+
+    [Fact]
     public async Task Offline_the_cached_checkpoint_loads_with_zero_requests()
     {
         using (var online = Client())

@@ -23,7 +23,10 @@ public sealed partial class GemmaModel
     /// <returns>The model; dispose it to release its sessions and memory maps.</returns>
     /// <exception cref="DirectoryNotFoundException"><paramref name="repoIdOrPath"/> is neither an existing folder nor a repository id.</exception>
     /// <exception cref="HuggingFaceHubException">The download failed (gated repository, not found, a shard missing, offline without the files, …).</exception>
-    /// <exception cref="GemmaScope.Formats.SaeFormatException">The checkpoint is malformed (see <see cref="FromPretrained"/>).</exception>
+    /// <exception cref="GemmaScope.Formats.SaeFormatException">
+    /// The checkpoint is malformed (see <see cref="FromPretrained"/>); an unsupported <c>model_type</c> is refused from
+    /// <c>config.json</c>, before the weights are downloaded.
+    /// </exception>
     public static async Task<GemmaModel> FromPretrainedAsync(
         string repoIdOrPath,
         GemmaModelOptions? options = null,
@@ -43,9 +46,25 @@ public sealed partial class GemmaModel
                 $"'{repoIdOrPath}' is not an existing folder, nor a Hugging Face repository id like 'google/gemma-2-2b'.");
         }
 
-        var folder = hub is null
-            ? await GemmaScopeHub.DownloadModelAsync(repoIdOrPath, options: null, progress, cancellationToken).ConfigureAwait(false)
-            : await hub.DownloadModelAsync(repoIdOrPath, revision: null, progress, cancellationToken).ConfigureAwait(false);
+        var owned = hub is null ? new GemmaScopeHubClient() : null;
+        var client = hub ?? owned!;
+        string folder;
+        try
+        {
+            if (!client.IsOffline)
+            {
+                // config.json first: a model this library cannot build is refused before gigabytes of weights come down.
+                var config = await client.DownloadFileAsync(repoIdOrPath, "config.json", progress: null, cancellationToken).ConfigureAwait(false);
+                Building.GemmaArchitecture.FromConfig(config);
+            }
+
+            folder = await client.DownloadModelAsync(repoIdOrPath, revision: null, progress, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            owned?.Dispose();
+        }
+
         return FromPretrained(folder, options);
     }
 
