@@ -167,7 +167,7 @@ public sealed class HubModelDownloadTests : IAsyncLifetime
         var files = Publish(shards: 2);
         _hub.StallAfterBytes = 1000;
         _hub.StallTimes = 1;
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir) with { DownloadTimeout = TimeSpan.FromMilliseconds(300) });
+        using var client = new GemmaScopeHubClient(Options(_hub, _dir) with { DownloadTimeout = TimeSpan.FromSeconds(1) });
 
         var folder = await client.DownloadModelAsync(Model).WaitAsync(Bound);
 
