@@ -1,5 +1,6 @@
 namespace GemmaScope;
 
+[System.Diagnostics.DebuggerDisplay("{ToString(),nq}")]
 public sealed partial class JumpReLUSae
 {
     /// <summary>
