@@ -48,6 +48,18 @@ public class InterventionSemanticsTests
         TestData.AssertClose(features[m..], D(expectedFeatures.AsSpan(m)), Tol, $"{layout} features with negative thresholds");
         Assert.DoesNotContain(features.ToArray(), v => v < 0);
 
+        // The storable forms hold the same numbers.
+        var sparse = run.GetFeatures(site);
+        Assert.Equal((ids.Length, m, 0), (sparse.TokenCount, sparse.FeatureCount, sparse.L0(0)));
+        var dense = new float[ids.Length * m];
+        sparse.ToDense(dense);
+        Assert.Equal(features.ToArray(), dense);
+        var logits = run.GetLogits();
+        Assert.Equal(new nint[] { ids.Length, run.VocabSize }, logits.Lengths.ToArray());
+        Assert.Equal(run.Logits()[run.VocabSize + 7], logits[1, 7]);
+        Assert.Equal(run.Loss().ToArray(), run.GetLoss());
+        Assert.Equal(ids, run.GetIds());
+
         // The test is not vacuous: some pre-activations lie in (θ, 0] (a splice without "pre > 0" lets them through).
         var x = run.Activations(site);
         int between = 0;
