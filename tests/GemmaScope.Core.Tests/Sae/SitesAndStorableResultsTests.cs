@@ -59,6 +59,12 @@ public class SitesAndStorableResultsTests : IDisposable
         Assert.Throws<ArgumentException>(() => sae.Encode(captured, allowOtherSite: true));
         Assert.Throws<ArgumentException>(() => sae.Reconstruct(captured, allowOtherSite: true));
         Assert.Throws<ArgumentException>(() => sae.Encode(captured.ToTensor()));
+
+        // A flat span that is not whole rows is refused by every span overload (naming InputSize).
+        var ragged = new float[(28 * 3) + 5];
+        Assert.Contains("InputSize 28", Assert.Throws<ArgumentException>(() => sae.Encode(ragged)).Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => sae.EncodeSparse(ragged));
+        Assert.Throws<ArgumentException>(() => sae.Reconstruct(ragged, new float[ragged.Length]));
     }
 
     [Fact]
