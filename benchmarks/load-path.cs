@@ -131,11 +131,11 @@ static (long Hwm, long Rss) Memory()
     {
         if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
         {
-            hwm = long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+            hwm = long.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
         }
         else if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
         {
-            rss = long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+            rss = long.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
         }
     }
 

@@ -167,6 +167,22 @@ internal sealed unsafe class Checkpoint : IDisposable
         }
     }
 
+    /// <summary>
+    /// Unmaps every shard none of whose tensors is used in place (a bf16 checkpoint once widened), so its pages leave
+    /// the resident set. <see cref="Get"/> must not be called for their tensors afterwards.
+    /// </summary>
+    public void ReleaseFilesExcept(IReadOnlySet<string> inUse)
+    {
+        for (int i = _files.Count - 1; i >= 0; i--)
+        {
+            if (!inUse.Contains(_files[i].Path))
+            {
+                _files[i].Dispose();
+                _files.RemoveAt(i);
+            }
+        }
+    }
+
     public void Dispose()
     {
         foreach (var f in _files)

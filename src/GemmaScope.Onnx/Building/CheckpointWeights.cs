@@ -29,6 +29,7 @@ internal sealed unsafe class CheckpointWeights : IDisposable
     private readonly Checkpoint _ck;
     private readonly Dictionary<string, OrtValue> _values = new(StringComparer.Ordinal);
     private readonly List<nint> _native = [];
+    private readonly HashSet<string> _inPlace = new(StringComparer.Ordinal);
 
     public CheckpointWeights(Checkpoint checkpoint, WeightBinding binding)
     {
@@ -95,6 +96,7 @@ internal sealed unsafe class CheckpointWeights : IDisposable
             if (t.DType == TensorDType.Float32)
             {
                 data = (float*)t.Data;
+                _inPlace.Add(t.File);
             }
             else
             {
@@ -107,6 +109,21 @@ internal sealed unsafe class CheckpointWeights : IDisposable
             v = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, t.Shape, (nint)data, t.ElementCount * 4);
             _values[name] = v;
             return v;
+        }
+    }
+
+    /// <summary>
+    /// Called once the graph is built (every value bound): unmaps the shards no bound value points into, e.g. a bf16
+    /// checkpoint after widening, so only the float32 copy stays resident.
+    /// </summary>
+    public void ReleaseUnusedFiles()
+    {
+        if (Binding == WeightBinding.Initializers)
+        {
+            lock (_values)
+            {
+                _ck.ReleaseFilesExcept(_inPlace);
+            }
         }
     }
 
