@@ -41,12 +41,20 @@ internal sealed unsafe class CheckpointWeights : IDisposable
 
     public Checkpoint Checkpoint => _ck;
 
+    /// <summary>The external-data folder for sessions (computed before any shard is unmapped).</summary>
+    public string DataRoot { get; private set; } = "";
+
     /// <summary>Bytes of float32 copies made for non-float32 checkpoints.</summary>
     public long WidenedBytes { get; private set; }
 
     /// <summary>The graph's declaration of a large weight: float32, [out, in] as stored, data outside the graph.</summary>
     public TensorProto Declare(string name)
     {
+        if (DataRoot.Length == 0)
+        {
+            DataRoot = _ck.DataRoot;
+        }
+
         var (t, file, offset) = _ck.Get(name);
         var proto = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float, DataLocation = TensorProto.Types.DataLocation.External };
         proto.Dims.Add(t.Shape);
@@ -55,9 +63,10 @@ internal sealed unsafe class CheckpointWeights : IDisposable
             throw new NotSupportedException($"{file}, tensor '{name}': external-data binding needs float32 weights; this one is {t.DTypeText}.");
         }
 
-        // The declaration points into the safetensors file. With Initializers binding ONNX Runtime uses the bound
-        // OrtValue instead and never reads it (the path must still exist: ONNX Runtime checks it at load).
-        proto.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = Path.GetRelativePath(_ck.Folder, file) });
+        // The declaration points into the safetensors file (relative to the checkpoint's data root, symlinks resolved).
+        // With Initializers binding ONNX Runtime uses the bound OrtValue instead and never reads it (the path must
+        // still exist: ONNX Runtime checks it at load).
+        proto.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = _ck.DataLocation(file) });
         proto.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         proto.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = (t.ElementCount * 4).ToString(System.Globalization.CultureInfo.InvariantCulture) });
         if (Binding == WeightBinding.Initializers)
