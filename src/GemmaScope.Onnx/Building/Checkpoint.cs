@@ -15,6 +15,7 @@ internal sealed unsafe class Checkpoint : IDisposable
     public const string IndexFile = "model.safetensors.index.json";
 
     private readonly List<MappedFile> _files = [];
+    private string? _dataRoot;
     private readonly Dictionary<string, (RawTensor Tensor, MappedFile File)> _tensors = new(StringComparer.Ordinal);
 
     private Checkpoint(string folder, GemmaArchitecture arch)
@@ -49,6 +50,70 @@ internal sealed unsafe class Checkpoint : IDisposable
             ck.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The folder ONNX Runtime resolves external data against: the deepest folder holding both the checkpoint folder and
+    /// every shard's real file. In a huggingface_hub cache the shards are symlinks into <c>blobs/</c>, and ONNX Runtime
+    /// refuses external data whose resolved path leaves its folder.
+    /// </summary>
+    public string DataRoot
+    {
+        get
+        {
+            if (_dataRoot is null)
+            {
+                string root = RealPath(Folder);
+                foreach (var f in _files)
+                {
+                    string dir = Path.GetDirectoryName(RealPath(f.Path))!;
+                    while (!IsUnder(dir, root))
+                    {
+                        root = Path.GetDirectoryName(root) ?? root;
+                        if (root == Path.GetPathRoot(root))
+                        {
+                            break;
+                        }
+                    }
+                }
+
+                _dataRoot = root;
+            }
+
+            return _dataRoot;
+        }
+    }
+
+    /// <summary>A shard's path relative to <see cref="DataRoot"/>, symlinks resolved.</summary>
+    public string DataLocation(string file) => Path.GetRelativePath(DataRoot, RealPath(file));
+
+    private static bool IsUnder(string path, string root) =>
+        path == root || path.StartsWith(root.EndsWith(Path.DirectorySeparatorChar) ? root : root + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+
+    // Resolves symbolic links in every component of a path (as ONNX Runtime's path check does).
+    private static string RealPath(string path)
+    {
+        string full = Path.GetFullPath(path);
+        string root = Path.GetPathRoot(full)!;
+        string current = root;
+        foreach (var part in full[root.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries))
+        {
+            string next = Path.Combine(current, part);
+            for (int hops = 0; hops < 40; hops++)
+            {
+                FileSystemInfo info = Directory.Exists(next) ? new DirectoryInfo(next) : new FileInfo(next);
+                if (info.LinkTarget is not { } target)
+                {
+                    break;
+                }
+
+                next = Path.GetFullPath(Path.IsPathRooted(target) ? target : Path.Combine(current, target));
+            }
+
+            current = next;
+        }
+
+        return current;
     }
 
     /// <summary>The tensor, its file's full path and the byte offset of its data in that file.</summary>
@@ -168,38 +233,19 @@ internal sealed unsafe class Checkpoint : IDisposable
     }
 
     /// <summary>
-    /// The folder ONNX Runtime is told to read external data from: the common folder of the shards' real paths. A
-    /// huggingface_hub cache snapshot holds symlinks into <c>../../blobs/</c>, and ONNX Runtime refuses an external-data
-    /// path whose real location leaves that folder, so declarations use real paths (<see cref="DataLocation"/>).
+    /// Unmaps every shard none of whose tensors is used in place (a bf16 checkpoint once widened), so its pages leave
+    /// the resident set. <see cref="Get"/> must not be called for their tensors afterwards.
     /// </summary>
-    public string DataFolder => _dataFolder ??= CommonFolder(_files.Select(f => RealPath(f.Path)));
-
-    /// <summary>A shard's external-data location: its real path relative to <see cref="DataFolder"/>.</summary>
-    public string DataLocation(string file) => Path.GetRelativePath(DataFolder, RealPath(file));
-
-    private string? _dataFolder;
-
-    private static string RealPath(string path) => File.ResolveLinkTarget(path, returnFinalTarget: true)?.FullName ?? Path.GetFullPath(path);
-
-    private static string CommonFolder(IEnumerable<string> files)
+    public void ReleaseFilesExcept(IReadOnlySet<string> inUse)
     {
-        string? common = null;
-        foreach (var file in files)
+        for (int i = _files.Count - 1; i >= 0; i--)
         {
-            var dir = Path.GetDirectoryName(file)!;
-            while (common is not null && !(dir + Path.DirectorySeparatorChar).StartsWith(common + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            if (!inUse.Contains(_files[i].Path))
             {
-                common = Path.GetDirectoryName(common) ?? Path.GetPathRoot(common)!;
-                if (common == Path.GetPathRoot(common))
-                {
-                    break;
-                }
+                _files[i].Dispose();
+                _files.RemoveAt(i);
             }
-
-            common ??= dir;
         }
-
-        return common ?? string.Empty;
     }
 
     public void Dispose()
