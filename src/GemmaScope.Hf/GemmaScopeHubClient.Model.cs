@@ -266,7 +266,7 @@ public sealed partial class GemmaScopeHubClient
         public async Task FetchAllAsync(CancellationToken ct)
         {
             _planned = true;
-            Report(_files.Count > 0 ? _files[^1].Path : string.Empty);
+            Report(_files.Find(f => f.Local is null)?.Path ?? string.Empty); // the first file to download, if any
             foreach (var file in _files)
             {
                 if (file.Local is null)
