@@ -69,9 +69,10 @@ internal static class TokenizerJsonLoader
         {
             throw new TokenizerFormatException(source, $"malformed or truncated JSON near byte {reader.BytesConsumed}: {e.Message}", e);
         }
-        catch (InvalidOperationException e) when (e.Source == "System.Text.Json")
+        catch (InvalidOperationException e)
         {
-            // A string that cannot be transcoded (an escaped lone surrogate, "\ud800").
+            // System.Text.Json cannot turn a string into UTF-16 (an escaped lone surrogate, "\ud800"); the loader
+            // itself throws only TokenizerFormatException.
             throw new TokenizerFormatException(source, $"malformed JSON string near byte {reader.BytesConsumed}: {e.Message}", e);
         }
     }
