@@ -67,13 +67,13 @@ internal static class TokenizerJsonLoader
         }
         catch (JsonException e)
         {
-            throw new TokenizerFormatException(source, $"malformed or truncated JSON near byte {reader.BytesConsumed}: {e.Message}", e);
+            throw new TokenizerFormatException(source, $"malformed or truncated JSON near byte {reader.BytesConsumed}: {Short(e.Message)}", e);
         }
         catch (InvalidOperationException e)
         {
             // System.Text.Json cannot turn a string into UTF-16 (an escaped lone surrogate, "\ud800"); the loader
             // itself throws only TokenizerFormatException.
-            throw new TokenizerFormatException(source, $"malformed JSON string near byte {reader.BytesConsumed}: {e.Message}", e);
+            throw new TokenizerFormatException(source, $"malformed JSON string near byte {reader.BytesConsumed}: {Short(e.Message)}", e);
         }
     }
 
@@ -305,6 +305,19 @@ internal static class TokenizerJsonLoader
             }
         }
 
+        // SentencePiece's byte fallback always has all 256 byte pieces; without one of them Hugging Face's BPE emits the
+        // pending <unk> after the byte tokens that follow it, an order this tokenizer does not reproduce.
+        if (byteFallback)
+        {
+            for (int value = 0; value < 256; value++)
+            {
+                if (!vocab.ContainsKey($"<0x{value:X2}>"))
+                {
+                    throw new TokenizerFormatException(source, $"model.byte_fallback is true, but the vocabulary lacks the byte token <0x{value:X2}> (all 256 are needed).");
+                }
+            }
+        }
+
         int unkId = -1;
         if (unkToken is not null && !vocab.TryGetValue(unkToken, out unkId))
         {
@@ -417,13 +430,20 @@ internal static class TokenizerJsonLoader
         bool seenSequence = false;
         foreach (var item in single.EnumerateArray())
         {
-            if (Prop(item, "Sequence") is not null)
+            // Each item is {"Sequence": {"id": "A", "type_id": n}} or {"SpecialToken": {"id": name, "type_id": n}}, with
+            // type_id a non-negative integer, as Hugging Face's deserializer requires.
+            if (Prop(item, "Sequence") is { } seq)
             {
+                if (Str(seq, "id") != "A" || !TypeIdOk(seq))
+                {
+                    throw new TokenizerFormatException(source, $"post_processor.single item {Short(item.GetRawText())} should be {{\"Sequence\": {{\"id\": \"A\", \"type_id\": n}}}}.");
+                }
+
                 seenSequence = true;
                 continue;
             }
 
-            if (Prop(item, "SpecialToken") is not { } st || Prop(st, "id") is not { ValueKind: JsonValueKind.String } idName)
+            if (Prop(item, "SpecialToken") is not { } st || Prop(st, "id") is not { ValueKind: JsonValueKind.String } idName || !TypeIdOk(st))
             {
                 throw new TokenizerFormatException(source, $"post_processor.single item {Short(item.GetRawText())} is not understood.");
             }
@@ -462,6 +482,9 @@ internal static class TokenizerJsonLoader
         return ([.. prefix], [.. suffix]);
     }
 
+    private static bool TypeIdOk(JsonElement piece) =>
+        Prop(piece, "type_id") is not { } t || (t.ValueKind == JsonValueKind.Number && t.TryGetUInt32(out _));
+
     /// <summary>The property of an object, or null when <paramref name="e"/> is not an object or lacks it.</summary>
     private static JsonElement? Prop(JsonElement e, string name) =>
         e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) ? v : null;
@@ -470,8 +493,8 @@ internal static class TokenizerJsonLoader
     private static string Str(JsonElement e, string name) =>
         Prop(e, name) is { ValueKind: JsonValueKind.String } v ? v.GetString()! : "";
 
-    /// <summary>At most 80 characters of <paramref name="s"/> for an error message.</summary>
-    private static string Short(string s) => s.Length <= 80 ? s : $"{s[..80]}… ({s.Length} characters)";
+    /// <summary>At most 160 characters of <paramref name="s"/> for an error message.</summary>
+    private static string Short(string s) => s.Length <= 160 ? s : $"{s[..160]}… ({s.Length} characters)";
 
     private static string? StringValue(ref Utf8JsonReader r, string what, string source, bool nullable)
     {
