@@ -305,15 +305,17 @@ internal static class TokenizerJsonLoader
             }
         }
 
-        // SentencePiece's byte fallback always has all 256 byte pieces; without one of them Hugging Face's BPE emits the
-        // pending <unk> after the byte tokens that follow it, an order this tokenizer does not reproduce.
+        // With byte fallback, a character whose UTF-8 bytes lack a byte token becomes <unk>, and Hugging Face's BPE then
+        // emits that <unk> after the byte tokens of the characters that follow it, an order this tokenizer does not
+        // reproduce. So every byte a character can need must have its token: an ASCII byte may instead be a piece of its
+        // own (Gemma has "\t" but no <0x09>).
         if (byteFallback)
         {
             for (int value = 0; value < 256; value++)
             {
-                if (!vocab.ContainsKey($"<0x{value:X2}>"))
+                if (!vocab.ContainsKey($"<0x{value:X2}>") && !(value < 0x80 && vocab.ContainsKey(((char)value).ToString())))
                 {
-                    throw new TokenizerFormatException(source, $"model.byte_fallback is true, but the vocabulary lacks the byte token <0x{value:X2}> (all 256 are needed).");
+                    throw new TokenizerFormatException(source, $"model.byte_fallback is true, but the vocabulary lacks the byte token <0x{value:X2}>.");
                 }
             }
         }
