@@ -161,4 +161,21 @@ public class TokenizerCorpusTests
         Refused("utf8.json", bytes, "UTF-8");
         Refused("surrogate.json", Json(vocab: VocabJson(VocabEntries()).Replace("\"hello\"", "\"\\ud800\"", StringComparison.Ordinal)));
     }
+
+    [Fact]
+    public void ByteFallbackMissingAByteToken()
+    {
+        // Without <0x7A>, 'z' becomes <unk>, which Hugging Face's BPE emits after the byte tokens that follow it
+        // ("zq!" -> q, !, <unk>): an order this tokenizer would not reproduce, so the file is refused (found by the fuzzer).
+        var v = VocabEntries().Select(e => e.Piece == "<0x7A>" ? ("<0xnull7A>", e.Id) : e);
+        Refused("nobyte.json", Json(vocab: VocabJson(v)), "<0x7A>");
+    }
+
+    [Fact]
+    public void PostProcessorTypeIdsThatHuggingFaceRefuses()
+    {
+        // Found by the fuzzer: Hugging Face's deserializer wants an unsigned integer type_id and a Sequence id "A".
+        Refused("typeid.json", Json(postProcessor: PostProcessor.Replace("\"type_id\":0}},{\"Sequence\"", "\"type_id\":2.0}},{\"Sequence\"", StringComparison.Ordinal)), "post_processor");
+        Refused("seqid.json", Json(postProcessor: PostProcessor.Replace("{\"Sequence\":{\"id\":\"A\"", "{\"Sequence\":{\"id\":\"C\"", StringComparison.Ordinal)), "post_processor");
+    }
 }
