@@ -192,6 +192,10 @@ public class TokenizerFuzzTests(ITestOutputHelper output)
 
         output.WriteLine($"tokenizer.json: {Mutations} mutations (seed 13004): {refused} refused with TokenizerFormatException, {unchanged} loaded encoding the probes as the original, " +
             $"{changedAsHf} loaded a changed tokenizer that encodes as Hugging Face's does, {unknownCharacter} loaded without byte fallback or <unk> (encoding an unknown probe character raises the documented error), {failures.Count} failures; largest allocation {maxAllocated} bytes");
+        output.WriteLine("  failures by kind: " + string.Join(", ", failures
+            .Select(f => f[(f.IndexOf("): ", StringComparison.Ordinal) + 3)..])
+            .Select(o => o.Split(':', ' ')[0])
+            .GroupBy(k => k).OrderByDescending(g => g.Count()).Select(g => $"{g.Count()} {g.Key}")));
         Assert.True(failures.Count == 0, $"{failures.Count} of {Mutations} mutations ended badly:\n{string.Join('\n', failures.Take(15))}");
         Assert.True(refused > Mutations / 2 && unchanged > 0);
     }

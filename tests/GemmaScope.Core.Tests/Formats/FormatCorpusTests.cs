@@ -101,16 +101,16 @@ public class FormatCorpusTests : IDisposable
     [Fact]
     public void Npz_OverlappingMembers()
     {
-        // "unused.npy" holds, inside its data, a complete local record of threshold.npy; the directory points
-        // threshold at it. Both members' bytes overlap.
+        // "notes.bin" (not an array, so never parsed) holds, inside its data, a complete local record of threshold.npy;
+        // the directory points threshold at it. Both members' bytes overlap.
         var inner = Zip([("threshold.npy", TestNpz.Npy(Threshold, [DSae]), 0)]);
         int innerRecordLength = 30 + 13 + 20 + TestNpz.Npy(Threshold, [DSae]).Length;
         var carrier = TestNpz.Npy("|u1", [innerRecordLength], inner.AsSpan(0, innerRecordLength));
-        var locals = Members().Take(4).Select(m => (m.Name, m.Data, 0)).Append(("unused.npy", carrier, 0)).ToList();
+        var locals = Members().Take(4).Select(m => (m.Name, m.Data, 0)).Append(("notes.bin", carrier, 0)).ToList();
         var bytes = Zip(locals, entries: list =>
         {
             var u = list[4];
-            long innerOffset = u.LocalOffset + 30 + 10 + 20 + (carrier.Length - innerRecordLength);
+            long innerOffset = u.LocalOffset + 30 + 9 + 20 + (carrier.Length - innerRecordLength);
             return [.. list, new Entry("threshold.npy", innerOffset, TestNpz.Npy(Threshold, [DSae]).Length, TestNpz.Npy(Threshold, [DSae]).Length, System.IO.Hashing.Crc32Compat.Compute(TestNpz.Npy(Threshold, [DSae])), 0)];
         });
         Refused("overlap.npz", bytes, "overlap");

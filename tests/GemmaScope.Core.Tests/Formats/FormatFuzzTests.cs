@@ -161,9 +161,16 @@ public class FormatFuzzTests(ITestOutputHelper output) : IDisposable
         Assert.True(work.Wait(TimeSpan.FromMinutes(3)), "the mutations did not finish: a load hangs");
         output.WriteLine($"{ext}: {Mutations} mutations (seed {seed}): {tally.Refused} refused with SaeFormatException, {tally.LoadedUnchanged} loaded equal to the original, " +
             $"{tally.LoadedChanged} loaded changed values matching an independent reading, {tally.Failures.Count} failures; largest allocation {tally.MaxAllocated} bytes");
+        output.WriteLine("  failures by kind: " + Kinds(tally.Failures));
         Assert.True(tally.Failures.Count == 0, $"{tally.Failures.Count} of {Mutations} mutations ended badly:\n{string.Join('\n', tally.Failures.Take(15))}");
         return tally;
     }
+
+    /// <summary>Failures counted by kind: the exception type, or MISREAD / ALLOCATED.</summary>
+    internal static string Kinds(List<string> failures) => string.Join(", ", failures
+        .Select(f => f[(f.IndexOf(": ", StringComparison.Ordinal) + 2)..])
+        .Select(o => o.StartsWith("ALLOCATED", StringComparison.Ordinal) ? "ALLOCATED" : o.Split(':', ' ')[0])
+        .GroupBy(k => k).OrderByDescending(g => g.Count()).Select(g => $"{g.Count()} {g.Key}"));
 
     [Fact]
     public void Npz_StoredMutations()
