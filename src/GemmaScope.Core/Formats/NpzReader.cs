@@ -13,9 +13,10 @@ namespace GemmaScope.Formats;
 /// The whole structure is checked before any array is read: the central directory holds exactly the entries and bytes
 /// the end record declares and ends where the end records begin; every local header carries its central entry's name
 /// and method; no two members' bytes overlap; names (less ".npy") are unique. Only the arrays asked for are parsed.
-/// Stored members are used in place from the memory map (their CRC-32 checked when asked: it reads every byte);
+/// Stored members are used in place from the memory map and not checksummed (that would read every page of a 300 MB
+/// file that a structure-only load leaves cold, and double a full load's time; downloads are verified by their hash);
 /// deflated ones (np.savez_compressed) are inflated on first use, after their .npy header agreed with the declared size,
-/// and their CRC-32 is always checked.
+/// and their CRC-32 is checked as they are inflated.
 /// </para>
 /// </summary>
 internal static unsafe class NpzReader
@@ -44,7 +45,7 @@ internal static unsafe class NpzReader
     /// The arrays named in <paramref name="wanted"/> (all when null), keyed by member name less ".npy", each with a
     /// <see cref="RawTensor.Loader"/> that inflates or checksums it on first use; inflated buffers go to <paramref name="owned"/>.
     /// </summary>
-    public static Dictionary<string, RawTensor> ReadAll(MappedFile file, bool uint16IsBFloat16, bool verifyStoredCrc, IReadOnlySet<string>? wanted, List<IDisposable> owned)
+    public static Dictionary<string, RawTensor> ReadAll(MappedFile file, bool uint16IsBFloat16, IReadOnlySet<string>? wanted, List<IDisposable> owned)
     {
         var path = file.Path;
         var members = ReadDirectory(file);
@@ -57,13 +58,13 @@ internal static unsafe class NpzReader
                 continue;
             }
 
-            result.Add(key, Open(file, m, key, uint16IsBFloat16, verifyStoredCrc, owned));
+            result.Add(key, Open(file, m, key, uint16IsBFloat16, owned));
         }
 
         return result;
     }
 
-    private static RawTensor Open(MappedFile file, Member m, string arrayName, bool uint16IsBFloat16, bool verifyStoredCrc, List<IDisposable> owned)
+    private static RawTensor Open(MappedFile file, Member m, string arrayName, bool uint16IsBFloat16, List<IDisposable> owned)
     {
         var path = file.Path;
         NpyHeader header;
@@ -98,17 +99,8 @@ internal static unsafe class NpzReader
 
         int dataOffset = header.DataOffset;
         Func<nint> loader = m.Method == 0
-            ? () =>
-            {
-                byte* p = file.Pointer + m.DataOffset;
-                if (verifyStoredCrc)
-                {
-                    CheckCrc(file, m, arrayName, p);
-                }
-
-                return (nint)(p + dataOffset);
-            }
-        : () =>
+            ? () => (nint)(file.Pointer + m.DataOffset + dataOffset)
+            : () =>
             {
                 var buffer = new NativeBuffer(m.Size);
                 owned.Add(buffer);

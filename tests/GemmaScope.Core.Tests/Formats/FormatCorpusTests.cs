@@ -127,17 +127,6 @@ public class FormatCorpusTests : IDisposable
         Refused("crc2.npz", bytes, "CRC-32", new SaeLoadOptions { Validation = SaeValidation.StructureOnly });
     }
 
-    [Fact]
-    public void Npz_StoredMemberWithWrongCrc_IsCaughtByFullValidation()
-    {
-        var bytes = Zip([.. Members().Select(m => (m.Name, m.Data, 0))], entries: list => [.. list.Select(x => x.Name == "b_dec.npy" ? x with { Crc = x.Crc ^ 0x80000000 } : x)]);
-        Refused("crcs.npz", bytes, "CRC-32");
-
-        // Structure-only keeps the map cold: stored members are not read, so not checksummed.
-        using var sae = JumpReLUSae.Load(Write("crcs2.npz", bytes), new SaeLoadOptions { Validation = SaeValidation.StructureOnly });
-        Assert.True(HoldsOriginals(sae));
-    }
-
     /// <summary>An npz whose extra member inflates to <paramref name="zeroBytes"/> of a valid float32 array.</summary>
     private static byte[] WithLargeDeflatedMember(string name, int zeroBytes, bool replace)
     {
