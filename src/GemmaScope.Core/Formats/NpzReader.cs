@@ -250,7 +250,7 @@ internal static unsafe class NpzReader
                 throw new SaeFormatException(path, key, "the archive holds this array twice");
             }
 
-            var lh = file.Slice(localOffset, 30, name);
+            var lh = file.Slice(localOffset, 30, key);
             if (BinaryPrimitives.ReadUInt32LittleEndian(lh) != LocalHeaderSig)
             {
                 throw new SaeFormatException(path, key, "corrupt zip local header", "signature 0x04034b50", $"offset {localOffset}");
@@ -259,7 +259,7 @@ internal static unsafe class NpzReader
             int localMethod = BinaryPrimitives.ReadUInt16LittleEndian(lh[8..]);
             int localNameLen = BinaryPrimitives.ReadUInt16LittleEndian(lh[26..]);
             int localExtraLen = BinaryPrimitives.ReadUInt16LittleEndian(lh[28..]);
-            var localName = file.Slice(localOffset + 30, localNameLen, name);
+            var localName = file.Slice(localOffset + 30, localNameLen, key);
             if (!localName.SequenceEqual(nameBytes))
             {
                 throw new SaeFormatException(path, key, "zip local header names a different member than the central directory",
@@ -272,7 +272,7 @@ internal static unsafe class NpzReader
             }
 
             long dataOffset = localOffset + 30 + localNameLen + localExtraLen;
-            file.CheckRange(dataOffset, compSize, name);
+            file.CheckRange(dataOffset, compSize, key);
             members.Add(new Member(name, method, crc, compSize, size, localOffset, dataOffset));
         }
 

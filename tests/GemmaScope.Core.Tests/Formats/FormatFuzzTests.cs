@@ -122,7 +122,7 @@ public class FormatFuzzTests(ITestOutputHelper output) : IDisposable
                 var path = _dir.File($"m{i % 8}.{ext}");
                 File.WriteAllBytes(path, bytes);
                 long gc = GC.GetAllocatedBytesForCurrentThread(), native = NativeBuffer.AllocatedOnThread;
-                string outcome;
+                string outcome, reason = "";
                 try
                 {
                     using var sae = JumpReLUSae.Load(path);
@@ -136,6 +136,7 @@ public class FormatFuzzTests(ITestOutputHelper output) : IDisposable
                 catch (SaeFormatException e) when (e.Message.Contains(path, StringComparison.Ordinal) && e.Message.Length < 1000)
                 {
                     outcome = "refused";
+                    reason = e.Message.Replace(path, "", StringComparison.Ordinal);
                 }
                 catch (Exception e)
                 {
@@ -147,6 +148,14 @@ public class FormatFuzzTests(ITestOutputHelper output) : IDisposable
                 if (allocated > AllocationBound)
                 {
                     outcome = $"ALLOCATED {allocated} bytes ({outcome})";
+                }
+
+                if (Environment.GetEnvironmentVariable("GEMMASCOPE_FUZZ_DUMP") is { Length: > 0 } dump)
+                {
+                    // For cross-checking outcomes with other readers (numpy): every mutated file and what happened to it.
+                    Directory.CreateDirectory(dump);
+                    File.WriteAllBytes(Path.Combine(dump, $"{seed}-{i}.{ext}"), bytes);
+                    File.AppendAllText(Path.Combine(dump, $"{seed}.outcomes"), $"{i}\t{outcome.Split('\n')[0]}\t{reason}\n");
                 }
 
                 switch (outcome)
