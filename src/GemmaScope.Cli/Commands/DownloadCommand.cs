@@ -32,6 +32,11 @@ internal static class DownloadCommand
         try
         {
             path = await hub.DownloadAsync(sae, bar, ct).ConfigureAwait(false);
+            if (sae.ConfigPath is { } config)
+            {
+                // Gemma Scope 2 keeps the SAE's configuration beside its weights.
+                await hub.DownloadFileAsync(sae.RepoId, config, null, ct).ConfigureAwait(false);
+            }
         }
         finally
         {

@@ -14,7 +14,7 @@ internal static class ListCommand
         var release = new Option<string?>("--release", "-r") { Description = "Only this release, e.g. gemma-scope-2b-pt-res or gemma-scope-2b-pt-res-canonical." };
         var layer = new Option<int?>("--layer", "-l") { Description = "Only SAEs reading this layer." };
         var site = new Option<string?>("--site", "-s") { Description = "Only SAEs at this site." };
-        site.AcceptOnlyFromAmong("res", "att", "mlp", "embedding");
+        site.AcceptOnlyFromAmong("res", "att", "mlp", "embedding", "transcoder");
         var width = new Option<string?>("--width", "-w") { Description = "Only this width: " + string.Join(", ", SaeWidths.Names) + "." };
         width.AcceptOnlyFromAmong([.. SaeWidths.Names]);
         var json = new Option<bool>("--json") { Description = "Write JSON (an array of SAEs) instead of a table." };
@@ -36,6 +36,7 @@ internal static class ListCommand
             "att" => SaeSite.AttentionOutput,
             "mlp" => SaeSite.MlpOutput,
             "embedding" => SaeSite.Embedding,
+            "transcoder" => SaeSite.Transcoder,
             _ => (SaeSite?)null,
         };
         var saes = releases.SelectMany(r => r.Saes)
@@ -52,6 +53,7 @@ internal static class ListCommand
                 ["layer"] = s.Layer,
                 ["site"] = SiteName(s.Site),
                 ["hookName"] = s.HookName,
+                ["outputHookName"] = s.OutputHookName,
                 ["width"] = s.Width,
                 ["inputSize"] = s.InputSize,
                 ["featureCount"] = s.FeatureCount,
@@ -85,6 +87,7 @@ internal static class ListCommand
         SaeSite.ResidualStream => "res",
         SaeSite.AttentionOutput => "att",
         SaeSite.MlpOutput => "mlp",
+        SaeSite.Transcoder => "transcoder",
         _ => "embedding",
     };
 }
