@@ -17,8 +17,12 @@ internal static class FeaturesCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model", "-m") { Description = "A Gemma 2 ONNX export: model.onnx or its folder.", Required = true };
-        var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json or tokenizer.model (default: found next to the model or one folder up)." };
+        var model = new Option<string>("--model", "-m")
+        {
+            Description = "A Gemma 2 ONNX export (model.onnx or its folder), a Hugging Face checkpoint folder (config.json + safetensors), or a hub repository id (google/gemma-2-2b).",
+            Required = true,
+        };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "For an ONNX export: tokenizer.json or tokenizer.model (default: found next to the model or one folder up)." };
         var sae = new Option<string>("--sae") { Description = "RELEASE/ID of the catalog (downloaded into the hub cache) or a local SAE file/folder.", Required = true };
         var hook = new Option<string?>("--hook") { Description = "The hook point to read, e.g. blocks.20.hook_resid_post (default: the SAE's own)." };
         var top = new Option<int>("--top", "-k") { Description = "Features shown per token.", DefaultValueFactory = _ => 5 };
@@ -47,8 +51,6 @@ internal static class FeaturesCommand
             throw new UsageException($"--top must be at least 1, not {a.Top}.");
         }
 
-        var modelPath = ResolveModel(a.Model);
-        var tokenizerPath = a.Tokenizer ?? FindTokenizer(modelPath);
         using var sae = await SaeSpec.LoadAsync(a.Sae, null, ct).ConfigureAwait(false);
         var hookName = a.Hook ?? sae.Config.HookName
             ?? throw new UsageException($"{a.Sae} does not record its hook point: pass --hook, e.g. --hook blocks.{sae.Config.HookLayer ?? 0}.hook_resid_post.");
@@ -57,12 +59,12 @@ internal static class FeaturesCommand
             throw new UsageException($"'{hookName}' is not a hook point the ONNX model exposes (blocks.{{l}}.hook_resid_post, hook_mlp_out, attn.hook_z, …).");
         }
 
-        var tokenizer = GemmaTokenizer.Load(tokenizerPath);
-        using var gemma = GemmaModel.Load(modelPath, tokenizer);
+        var (gemma, bosId) = await ModelSpec.LoadAsync(a.Model, a.Tokenizer, ct).ConfigureAwait(false);
+        using var disposeModel = gemma;
         var width = gemma.Width(site);
         if (width != sae.InputSize)
         {
-            throw new ArgumentException($"The SAE reads {sae.InputSize} values per token but {site.Name} of {modelPath} has {width}: wrong model, layer or site.");
+            throw new ArgumentException($"The SAE reads {sae.InputSize} values per token but {site.Name} of {a.Model} has {width}: wrong model, layer or site.");
         }
 
         var run = gemma.Run(a.Text, capture: [site]);
@@ -76,7 +78,7 @@ internal static class FeaturesCommand
         var rows = new List<TokenRow>(tokens.Count);
         for (var t = 0; t < tokens.Count; t++)
         {
-            var bos = ids[t] == tokenizer.BeginningOfSentenceId;
+            var bos = ids[t] == bosId;
             var f = features[t];
             var x = acts.AsSpan(t * sae.InputSize, sae.InputSize);
             var r = xhat.AsSpan(t * sae.InputSize, sae.InputSize);
@@ -204,40 +206,5 @@ internal static class FeaturesCommand
               (legend.Length > 0 ? $"<h3>Descriptions (Neuronpedia)</h3><ul>{legend}</ul>\n" : string.Empty) + "</body></html>\n";
         File.WriteAllText(path, html);
         Console.Error.WriteLine($"wrote {path}");
-    }
-
-    private static string ResolveModel(string model)
-    {
-        if (File.Exists(model))
-        {
-            return model;
-        }
-
-        if (Directory.Exists(model))
-        {
-            var inside = Path.Combine(model, "model.onnx");
-            return File.Exists(inside) ? inside : throw new FileNotFoundException($"{model} holds no model.onnx.");
-        }
-
-        throw new FileNotFoundException(
-            $"No such model file or folder: {model}. Pass a Gemma 2 ONNX export (model.onnx or its folder); hub repository ids are not loaded by this version.");
-    }
-
-    private static string FindTokenizer(string modelPath)
-    {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
-        foreach (var folder in new[] { dir, Path.GetDirectoryName(dir) }.OfType<string>())
-        {
-            foreach (var name in new[] { "tokenizer.json", "tokenizer.model" })
-            {
-                var candidate = Path.Combine(folder, name);
-                if (File.Exists(candidate))
-                {
-                    return candidate;
-                }
-            }
-        }
-
-        throw new FileNotFoundException($"No tokenizer.json or tokenizer.model next to {modelPath} or one folder up: pass --tokenizer.");
     }
 }
