@@ -192,19 +192,9 @@ internal static class FeaturesCommand
 
     private static void WriteHtml(string path, SparseFeatureBatch features, IReadOnlyList<string> tokens, int top, string? npId, IReadOnlyDictionary<int, string> descriptions)
     {
-        Func<int, string>? url = npId is null ? null : f => GemmaScopeCatalog.NeuronpediaFeatureUrl(npId, f).ToString();
-        var table = FeatureHtml.TopFeaturesTable(features, tokens, top, url);
-        var legend = new System.Text.StringBuilder();
-        foreach (var (f, d) in descriptions.OrderBy(p => p.Key))
-        {
-            legend.Append(CultureInfo.InvariantCulture, $"<li>#{f}: {System.Net.WebUtility.HtmlEncode(d)}</li>");
-        }
-
-        var html = table.StartsWith("<!doctype", StringComparison.OrdinalIgnoreCase)
-            ? table
-            : $"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>gemmascope features</title></head><body>\n{table}\n" +
-              (legend.Length > 0 ? $"<h3>Descriptions (Neuronpedia)</h3><ul>{legend}</ul>\n" : string.Empty) + "</body></html>\n";
-        File.WriteAllText(path, html);
+        // A complete document (doctype, UTF-8) with Neuronpedia links and the descriptions beside the features.
+        var options = new FeatureHtmlOptions { NeuronpediaId = npId, Descriptions = descriptions };
+        File.WriteAllText(path, FeatureHtml.TopFeaturesTable(features, tokens, top, options: options));
         Console.Error.WriteLine($"wrote {path}");
     }
 }
