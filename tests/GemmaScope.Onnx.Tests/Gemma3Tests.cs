@@ -256,6 +256,17 @@ public class Gemma3Tests
         Assert.False(tokenizer.AddsBeginningOfSentence); // tokenizer_config.json's add_bos_token: false applied
     }
 
+    [Theory]
+    [InlineData("torch")]
+    [InlineData("built")]
+    public void HookEmbedIsTheFirstBlocksInputOnExportsAndBuiltGraphs(string kind)
+    {
+        using var model = kind == "torch" ? GemmaModel.Load(TestData.ModelPath("torch")) : GemmaModel.FromPretrained(Dir("text"));
+        var run = model.Run(TestData.RandomIds(6, seed: 65), capture: [HookPoint.Embed, HookPoint.ResidPre(0), HookPoint.ResidPre(1)]);
+        Assert.Equal(run.Activations(HookPoint.ResidPre(0)).ToArray(), run.Activations(HookPoint.Embed).ToArray());
+        Assert.NotEqual(run.Activations(HookPoint.ResidPre(1)).ToArray(), run.Activations(HookPoint.Embed).ToArray());
+    }
+
     [Fact]
     public void EveryHookNameTheCatalogUsesParses()
     {
