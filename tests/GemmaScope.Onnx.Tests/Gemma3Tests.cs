@@ -111,6 +111,52 @@ public class Gemma3Tests
     }
 
     [Fact]
+    public void TheNewerModelLanguageModelNamingGivesTheSameOutputs()
+    {
+        // transformers ≥ 4.52 saves Gemma3ForConditionalGeneration as model.language_model.* / model.vision_tower.*
+        using var dir = new TempCheckpoint(Dir("multimodal"));
+        string file = Path.Combine(dir.Path, "model.safetensors");
+        RenameTensors(file, n => n.StartsWith("language_model.model.", StringComparison.Ordinal)
+            ? "model.language_model." + n["language_model.model.".Length..]
+            : "model." + n);
+        using var text = GemmaModel.FromPretrained(Dir("text"));
+        using var renamed = GemmaModel.FromPretrained(dir.Path);
+        var ids = TestData.RandomIds(9, seed: 66);
+        var sites = TestData.AllSites(7, withLn2: true).ToArray();
+        var a = text.Run(ids, capture: sites);
+        var b = renamed.Run(ids, capture: sites);
+        foreach (var site in sites)
+        {
+            Assert.Equal(a.Activations(site).ToArray(), b.Activations(site).ToArray());
+        }
+
+        Assert.Equal(a.Logits().ToArray(), b.Logits().ToArray());
+    }
+
+    // Rewrites a safetensors header with new tensor names; data offsets are relative to the data, so the data is kept.
+    private static void RenameTensors(string file, Func<string, string> rename)
+    {
+        var bytes = File.ReadAllBytes(file);
+        long n = BitConverter.ToInt64(bytes, 0);
+        var header = System.Text.Json.Nodes.JsonNode.Parse(bytes.AsSpan(8, (int)n))!.AsObject();
+        var renamed = new System.Text.Json.Nodes.JsonObject();
+        foreach (var (name, value) in header.ToList())
+        {
+            header.Remove(name);
+            renamed[name == "__metadata__" ? name : rename(name)] = value;
+        }
+
+        var h = System.Text.Encoding.UTF8.GetBytes(renamed.ToJsonString());
+        var padded = new byte[(h.Length + 7) / 8 * 8];
+        Array.Fill(padded, (byte)' ');
+        h.CopyTo(padded, 0);
+        using var f = File.Create(file);
+        f.Write(BitConverter.GetBytes((long)padded.Length));
+        f.Write(padded);
+        f.Write(bytes.AsSpan(8 + (int)n));
+    }
+
+    [Fact]
     public void GenerationWithTheKvCacheEqualsRecomputingThePrefix()
     {
         using var model = GemmaModel.FromPretrained(Dir("text"));
