@@ -8,7 +8,8 @@ namespace GemmaScope.Onnx.Building;
 /// Builds the Gemma forward as an ONNX graph from a <see cref="GemmaArchitecture"/>, with Hugging Face's semantics:
 /// h = embed[ids] · (float)√d; per layer h += post_attn_norm(attn(input_norm(h))); h += post_ff_norm(down(gelu_tanh(gate(x)) · up(x)))
 /// with x = pre_ff_norm(h); logits = softcap(final_norm(h) · embedᵀ). RMSNorm(x) = x / √(mean(x²) + eps) · (1 + w) in float32.
-/// Attention: RoPE (rotate-half), grouped-query heads, scores · query_pre_attn_scalar^-½, soft-capped, causal (+ window on
+/// Attention: [Gemma 3: RMSNorm (1 + w) of each q and k head over head_dim], RoPE (rotate-half; base and linear position
+/// scale per layer), grouped-query heads, scores · query_pre_attn_scalar^-½, [Gemma 2: soft-capped], causal (+ window on
 /// sliding layers) and key-padding masks, softmax in float32.
 /// Hook points are tensors named with TransformerLens names (<c>blocks.{l}.hook_resid_pre</c>, …), so hook resolution is
 /// a name lookup. Projection weights stay [out, in] as stored and are read by <c>FusedMatMul(transB = 1)</c>: no
