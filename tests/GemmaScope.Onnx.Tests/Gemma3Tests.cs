@@ -252,6 +252,40 @@ public class Gemma3Tests
     }
 
     [Fact]
+    public void FieldsAGemma3ConfigOmitsTakeGemma3TextConfigsDefaults()
+    {
+        // image-text configs write only what differs from Gemma3TextConfig's defaults; the fixture's values equal these three
+        using var dir = new TempCheckpoint(Dir("multimodal"));
+        dir.EditConfig(c =>
+        {
+            var t = c["text_config"]!.AsObject();
+            t.Remove("rope_theta");
+            t.Remove("rope_local_base_freq");
+            t.Remove("rms_norm_eps");
+        });
+        using var a = GemmaModel.FromPretrained(Dir("multimodal"));
+        using var b = GemmaModel.FromPretrained(dir.Path);
+        var ids = TestData.RandomIds(8, seed: 67);
+        Assert.Equal(a.Run(ids).Logits().ToArray(), b.Run(ids).Logits().ToArray());
+
+        dir.EditConfig(c => c["text_config"]!.AsObject().Remove("vocab_size")); // default 262,208: disagrees with the weights
+        var e = Assert.Throws<SaeFormatException>(() => GemmaModel.FromPretrained(dir.Path));
+        Assert.Contains("model.embed_tokens.weight", e.Message, StringComparison.Ordinal);
+        Assert.Contains("262208", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("use_bidirectional_attention")] // EmbeddingGemma
+    [InlineData("attention_bias")]
+    public void OtherGemma3ForwardsAreRefusedNamingTheField(string field)
+    {
+        using var dir = new TempCheckpoint(Dir("text"));
+        dir.EditConfig(c => c[field] = true);
+        var e = Assert.Throws<SaeFormatException>(() => GemmaModel.FromPretrained(dir.Path));
+        Assert.Contains(field, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void AnImageTextConfigWithoutTextConfigIsRefused()
     {
         using var dir = new TempCheckpoint(Dir("multimodal"));

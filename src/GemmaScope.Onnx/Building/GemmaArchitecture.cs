@@ -202,6 +202,15 @@ internal sealed record GemmaArchitecture
                 throw new SaeFormatException(configPath, "hidden_activation", "unsupported activation", "\"gelu_pytorch_tanh\"", $"\"{act.GetString()}\"");
             }
 
+            // EmbeddingGemma (gemma3_text with bidirectional attention) and biased projections are other forwards: refused.
+            foreach (var flag in new[] { "use_bidirectional_attention", "attention_bias" })
+            {
+                if (c.TryGetProperty(flag, out var f) && f.ValueKind == JsonValueKind.True)
+                {
+                    throw new SaeFormatException(configPath, flag, $"unsupported: GemmaModel.FromPretrained builds causal Gemma decoders without projection biases", "false", "true");
+                }
+            }
+
             if (c.TryGetProperty("tie_word_embeddings", out var tie) && tie.ValueKind == JsonValueKind.False)
             {
                 throw new SaeFormatException(configPath, "tie_word_embeddings", "untied embeddings are not supported (Gemma ties the LM head to the embedding)", "true", "false");
