@@ -133,6 +133,66 @@ public class Gemma3Tests
         Assert.Equal(a.Logits().ToArray(), b.Logits().ToArray());
     }
 
+    [Fact]
+    public void ABf16CheckpointEqualsTheReferenceOnTheRoundedWeights()
+    {
+        // released Gemma 3 checkpoints are bf16: widened to float32 once, then the same forward
+        using var dir = new TempCheckpoint(Dir("text"));
+        ToBFloat16(Path.Combine(dir.Path, "model.safetensors"));
+        var reference = Gemma2Reference.FromCheckpoint(dir.Path); // reads the BF16 values
+        var ids = TestData.RandomIds(12, seed: 68);
+        var expected = reference.Forward(ids);
+        using var model = GemmaModel.FromPretrained(dir.Path);
+        var sites = TestData.AllSites(7, withLn2: true).ToArray();
+        var run = model.Run(ids, capture: sites);
+        foreach (var site in sites)
+        {
+            TestData.AssertClose(run.Activations(site), expected.Hooks[site.Name], Tol, $"bf16 {site.Name}");
+        }
+
+        TestData.AssertClose(run.Logits(), expected.Logits, Tol, "bf16 logits");
+        var f32 = CSharp.Value.Forward(ids).Logits;
+        Assert.True(f32.Zip(expected.Logits).Max(p => Math.Abs(p.First - p.Second)) > 1e-3, "the rounding must matter");
+    }
+
+    // Rewrites an F32 safetensors file as BF16 (round to nearest even), tensor order and names kept.
+    private static void ToBFloat16(string file)
+    {
+        var bytes = File.ReadAllBytes(file);
+        long n = BitConverter.ToInt64(bytes, 0);
+        var header = System.Text.Json.Nodes.JsonNode.Parse(bytes.AsSpan(8, (int)n))!.AsObject();
+        var data = new List<byte>();
+        foreach (var (name, value) in header.ToList())
+        {
+            if (name == "__metadata__")
+            {
+                continue;
+            }
+
+            var off = value!["data_offsets"]!.AsArray().Select(x => (long)x!).ToArray();
+            long begin = data.Count;
+            for (long i = off[0]; i < off[1]; i += 4)
+            {
+                uint u = BitConverter.ToUInt32(bytes, (int)(8 + n + i));
+                u = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+                data.Add((byte)u);
+                data.Add((byte)(u >> 8));
+            }
+
+            value["dtype"] = "BF16";
+            value["data_offsets"] = new System.Text.Json.Nodes.JsonArray(begin, (long)data.Count);
+        }
+
+        var h = System.Text.Encoding.UTF8.GetBytes(header.ToJsonString());
+        var padded = new byte[(h.Length + 7) / 8 * 8];
+        Array.Fill(padded, (byte)' ');
+        h.CopyTo(padded, 0);
+        using var f = File.Create(file);
+        f.Write(BitConverter.GetBytes((long)padded.Length));
+        f.Write(padded);
+        f.Write(data.ToArray());
+    }
+
     // Rewrites a safetensors header with new tensor names; data offsets are relative to the data, so the data is kept.
     private static void RenameTensors(string file, Func<string, string> rename)
     {

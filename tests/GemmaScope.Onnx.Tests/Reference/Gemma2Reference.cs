@@ -78,7 +78,7 @@ internal sealed class Gemma2Reference
     }
 
     /// <summary>
-    /// From a Hugging Face checkpoint folder (config.json + a float32 model.safetensors, read here with a minimal parser of
+    /// From a Hugging Face checkpoint folder (config.json + an F32 or BF16 model.safetensors, read here with a minimal parser of
     /// its own); an image-text (gemma3) folder's text weights are read under their language_model prefix.
     /// </summary>
     public static Gemma2Reference FromCheckpoint(string folder)
@@ -96,7 +96,7 @@ internal sealed class Gemma2Reference
         return new Gemma2Reference(w, Path.Combine(folder, "config.json"));
     }
 
-    // safetensors: u64 header length, JSON header {name: {dtype, shape, data_offsets [begin, end)}}, then the data. F32 only.
+    // safetensors: u64 header length, JSON header {name: {dtype, shape, data_offsets [begin, end)}}, then the data. F32 or BF16.
     private static Dictionary<string, (int[] Shape, float[] Data)> ReadSafeTensors(string path)
     {
         var bytes = File.ReadAllBytes(path);
@@ -110,15 +110,30 @@ internal sealed class Gemma2Reference
                 continue;
             }
 
-            if (e.Value.GetProperty("dtype").GetString() != "F32")
-            {
-                throw new NotSupportedException($"{path}: {e.Name} is not F32");
-            }
-
+            string dtype = e.Value.GetProperty("dtype").GetString()!;
             var shape = e.Value.GetProperty("shape").EnumerateArray().Select(x => x.GetInt32()).ToArray();
             var off = e.Value.GetProperty("data_offsets").EnumerateArray().Select(x => x.GetInt64()).ToArray();
-            var data = new float[(off[1] - off[0]) / 4];
-            Buffer.BlockCopy(bytes, (int)(8 + n + off[0]), data, 0, data.Length * 4);
+            long at = 8 + n + off[0];
+            float[] data;
+            if (dtype == "F32")
+            {
+                data = new float[(off[1] - off[0]) / 4];
+                Buffer.BlockCopy(bytes, (int)at, data, 0, data.Length * 4);
+            }
+            else if (dtype == "BF16")
+            {
+                // bfloat16 = the upper 16 bits of a float32: exact
+                data = new float[(off[1] - off[0]) / 2];
+                for (int i = 0; i < data.Length; i++)
+                {
+                    data[i] = BitConverter.UInt32BitsToSingle((uint)BitConverter.ToUInt16(bytes, (int)at + (2 * i)) << 16);
+                }
+            }
+            else
+            {
+                throw new NotSupportedException($"{path}: {e.Name} is {dtype}, not F32 or BF16");
+            }
+
             result[e.Name] = (shape, data);
         }
 
