@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace GemmaScope.Onnx;
 
-/// <summary>Which tensor of a Gemma 2 decoder block a <see cref="HookPoint"/> names.</summary>
+/// <summary>Which tensor of a Gemma 2 or Gemma 3 decoder block a <see cref="HookPoint"/> names.</summary>
 public enum HookKind
 {
     /// <summary><c>blocks.{l}.hook_resid_pre</c>: the input of block l (for l = 0 the embedding × √d_model).</summary>
@@ -43,7 +43,7 @@ public enum HookKind
 }
 
 /// <summary>
-/// A TransformerLens-style hook point of Gemma 2 (<c>blocks.{layer}.hook_resid_post</c> and so on).
+/// A TransformerLens-style hook point of Gemma 2 or Gemma 3 (<c>blocks.{layer}.hook_resid_post</c> and so on).
 /// Immutable value; safe to share between threads.
 /// </summary>
 public sealed record HookPoint
@@ -150,7 +150,7 @@ public sealed record HookPoint
         return TryParse(hookName, out var point)
             ? point
             : throw new ArgumentException(
-                $"{sae} reads '{hookName}', which is not a hook point of a Gemma 2 block (blocks.{{layer}}.hook_resid_pre|resid_mid|resid_post|attn_out|mlp_out, blocks.{{layer}}.attn.hook_z, blocks.{{layer}}.ln2.hook_normalized, blocks.{{layer}}.hook_mlp_in, hook_embed).",
+                $"{sae} reads '{hookName}', which is not a hook point of a Gemma block (blocks.{{layer}}.hook_resid_pre|resid_mid|resid_post|attn_out|mlp_out, blocks.{{layer}}.attn.hook_z, blocks.{{layer}}.ln2.hook_normalized, blocks.{{layer}}.hook_mlp_in, hook_embed).",
                 nameof(sae));
     }
 
