@@ -45,6 +45,9 @@ internal static unsafe class ScreenedEncodeKernel
     [ThreadStatic]
     private static Job? _job;
 
+    internal static long DiagScreen;
+    internal static long DiagRecompute;
+
     /// <summary>Whether the int8 screen runs with AVX-VNNI at the current (possibly forced) width; otherwise portable code.</summary>
     public static bool UsesVnni => AvxVnni.IsSupported && KernelSelector.Current is KernelIsa.Vector512 or KernelIsa.Vector256;
 
@@ -279,6 +282,7 @@ internal static unsafe class ScreenedEncodeKernel
                 var ctx = new Ctx(W, S, X, F, Tokens, xq, tok, oi, ov, oc);
                 for (int b = b0; b < b1; b++)
                 {
+                    long T0 = System.Diagnostics.Stopwatch.GetTimestamp();
                     st.Block.Clear();
                     if (Vnni)
                     {
@@ -290,11 +294,14 @@ internal static unsafe class ScreenedEncodeKernel
                     }
 
                     st.AppendSortedByColumn(b * ScreenedWeights.BlockCols);
+                    long T1 = System.Diagnostics.Stopwatch.GetTimestamp();
+                    Interlocked.Add(ref DiagScreen, T1 - T0);
                     if (st.Pending.Count >= 256 || b == b1 - 1)
                     {
                         st.Candidates += st.Pending.Count;
                         Recompute(ctx, st.Pending, sink);
                         st.Pending.Clear();
+                        Interlocked.Add(ref DiagRecompute, System.Diagnostics.Stopwatch.GetTimestamp() - T1);
                     }
                 }
             }
