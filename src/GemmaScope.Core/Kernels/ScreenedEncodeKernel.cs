@@ -769,24 +769,26 @@ internal static unsafe class ScreenedEncodeKernel
         r[0] = s0; r[1] = s1; r[2] = s2; r[3] = s3; r[4] = s4; r[5] = s5; r[6] = s6; r[7] = s7;
     }
 
-    /// <summary>Eight arbitrary (token, column) pairs, two passes of four chains (eight pointers each fit in registers).</summary>
+    /// <summary>Eight arbitrary (token, column) pairs, eight chains (a few pointers may live on the stack).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ChainsGeneral(float* x, long* xo, float* wt, long* wo, int n, float* r)
     {
-        for (int h = 0; h < 8; h += 4)
+        float* x0 = x + xo[0], x1 = x + xo[1], x2 = x + xo[2], x3 = x + xo[3], x4 = x + xo[4], x5 = x + xo[5], x6 = x + xo[6], x7 = x + xo[7];
+        float* w0 = wt + wo[0], w1 = wt + wo[1], w2 = wt + wo[2], w3 = wt + wo[3], w4 = wt + wo[4], w5 = wt + wo[5], w6 = wt + wo[6], w7 = wt + wo[7];
+        float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f, s4 = 0f, s5 = 0f, s6 = 0f, s7 = 0f;
+        for (int i = 0; i < n; i++)
         {
-            float* x0 = x + xo[h], x1 = x + xo[h + 1], x2 = x + xo[h + 2], x3 = x + xo[h + 3];
-            float* w0 = wt + wo[h], w1 = wt + wo[h + 1], w2 = wt + wo[h + 2], w3 = wt + wo[h + 3];
-            float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
-            for (int i = 0; i < n; i++)
-            {
-                s0 = MathF.FusedMultiplyAdd(x0[i], w0[i], s0);
-                s1 = MathF.FusedMultiplyAdd(x1[i], w1[i], s1);
-                s2 = MathF.FusedMultiplyAdd(x2[i], w2[i], s2);
-                s3 = MathF.FusedMultiplyAdd(x3[i], w3[i], s3);
-            }
-
-            r[h] = s0; r[h + 1] = s1; r[h + 2] = s2; r[h + 3] = s3;
+            s0 = MathF.FusedMultiplyAdd(x0[i], w0[i], s0);
+            s1 = MathF.FusedMultiplyAdd(x1[i], w1[i], s1);
+            s2 = MathF.FusedMultiplyAdd(x2[i], w2[i], s2);
+            s3 = MathF.FusedMultiplyAdd(x3[i], w3[i], s3);
+            s4 = MathF.FusedMultiplyAdd(x4[i], w4[i], s4);
+            s5 = MathF.FusedMultiplyAdd(x5[i], w5[i], s5);
+            s6 = MathF.FusedMultiplyAdd(x6[i], w6[i], s6);
+            s7 = MathF.FusedMultiplyAdd(x7[i], w7[i], s7);
         }
+
+        r[0] = s0; r[1] = s1; r[2] = s2; r[3] = s3; r[4] = s4; r[5] = s5; r[6] = s6; r[7] = s7;
     }
 
     /// <summary>Per-part lists: the current block's candidates, and those pending recompute (sorted by column).</summary>

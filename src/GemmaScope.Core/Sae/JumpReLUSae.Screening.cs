@@ -19,7 +19,7 @@ public sealed unsafe partial class JumpReLUSae
     {
         if (options.Screening)
         {
-            sae._screen = ScreenedWeights.Build(sae._w);
+            sae._screen = ScreenedWeights.Build(sae._w, sae.MaxDegreeOfParallelism);
             sae._owned.Add(sae._screen);
         }
 

@@ -99,7 +99,7 @@ internal sealed unsafe class ScreenedWeights : IDisposable
     }
 
     /// <summary>Builds the screening copy of an fp32 SAE (it owns its buffers).</summary>
-    public static ScreenedWeights Build(in SaeWeights w)
+    public static ScreenedWeights Build(in SaeWeights w, int maxThreads)
     {
         if (w.IsBFloat16 || w.WEnc == null)
         {
@@ -132,7 +132,7 @@ internal sealed unsafe class ScreenedWeights : IDisposable
 
         // Column blocks in parallel: each worker reads its columns' segments of every row and owns their outputs.
         int blocks = mPad / BlockCols;
-        Parallel.For(0, blocks, blk =>
+        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, maxThreads) }, blk =>
         {
             int j0 = blk * BlockCols, cols = Math.Min(BlockCols, m - j0);
             Span<double> e2 = stackalloc double[BlockCols], n2 = stackalloc double[BlockCols], w2 = stackalloc double[BlockCols];
