@@ -242,6 +242,60 @@ public class Screened16k : IDisposable
         }
     }
 
+    /// <summary>
+    /// CPU-time comparison for a shared, oversubscribed machine, where wall-clock time mostly measures the scheduler:
+    /// one thread for everyone (ORT's intra-op pool of 1 and our MaxDegreeOfParallelism 1 run on the calling thread),
+    /// process CPU time per call, methods interleaved round-robin, median of the rounds. Still shares caches and memory
+    /// bandwidth with the other jobs.
+    /// </summary>
+    public static string CpuTime(int[] tokenCounts, string[] kinds, int rounds)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine(Report(1, tokenCounts));
+        sb.AppendLine("| activations | tokens | ORT MatMul (CPU ms/call) | ORT JumpReLU graph | GemmaScope fp32 dense | GemmaScope screened | screened vs ORT MatMul | screened vs ORT graph | screened vs our dense |");
+        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        var proc = Process.GetCurrentProcess();
+        foreach (var kind in kinds)
+        {
+            foreach (int tokens in tokenCounts)
+            {
+                var b = new Screened16k { Tokens = tokens, Threads = 1, Activations = kind };
+                b.Setup();
+                (string Name, Action Act)[] ms = [("ort", b.OrtMatMul), ("graph", b.OrtGraph), ("dense", b.Fp32), ("screened", b.Screened)];
+                var samples = new List<double>[ms.Length];
+                int reps = Math.Max(1, 32 / tokens);
+                for (int k = 0; k < ms.Length; k++)
+                {
+                    samples[k] = [];
+                    ms[k].Act();
+                }
+
+                for (int r = 0; r < rounds; r++)
+                {
+                    for (int k = 0; k < ms.Length; k++)
+                    {
+                        proc.Refresh();
+                        var c0 = proc.TotalProcessorTime;
+                        for (int q = 0; q < reps; q++)
+                        {
+                            ms[k].Act();
+                        }
+
+                        proc.Refresh();
+                        samples[k].Add((proc.TotalProcessorTime - c0).TotalMilliseconds / reps);
+                    }
+                }
+
+                var med = samples.Select(l => l.Order().ElementAt(l.Count / 2)).ToArray();
+                sb.AppendLine(CultureInfo.InvariantCulture, $"| {kind} | {tokens} | {med[0]:F2} | {med[1]:F2} | {med[2]:F2} | {med[3]:F2} | {med[0] / med[3]:F2}x | {med[1] / med[3]:F2}x | {med[2] / med[3]:F2}x |");
+                Console.WriteLine(sb.ToString().Split('\n')[^2]);
+                b.Dispose();
+            }
+        }
+
+        return sb.ToString();
+    }
+
     private static string CpuModel()
     {
         try
