@@ -176,7 +176,8 @@ internal sealed unsafe class ScreenedWeights : IDisposable
                 }
             }
 
-            double g = Gamma(n + 1) + Gamma(MaxOutliers + 3);
+            // Covers the int8 screen ((γ_{n+1} + γ_35)·|b|) and the fp32 filter (2γ_{n+2}·|b| + u·|b|); see the kernel.
+            double g = (2 * Gamma(n + 2)) + Gamma(MaxOutliers + 3) + Unit;
             for (int c = 0; c < BlockCols; c++)
             {
                 int j = j0 + c;

@@ -64,6 +64,31 @@ public sealed class ScreenedEncodeTests
     }
 
     [Fact]
+    public void FilterWithoutItsBoundIsCaught()
+    {
+        // The fp32 filter's bound is tiny (≈ 1e-4 relative) but needed: without it, features one ulp above their
+        // threshold are dropped whenever the SIMD dot rounds below the sequential chain.
+        var c = new Case(517, 333, seed: 11, threads: 1);
+        var x = new float[8 * 517];
+        var rng = new Random(5);
+        for (int i = 0; i < x.Length; i++)
+        {
+            x[i] = (float)((rng.NextDouble() * 2) - 1);
+        }
+
+        Assert.Empty(c.Check(x, 8));
+        try
+        {
+            ScreenedEncodeKernel.FilterBoundScale = 0f;
+            Assert.NotEmpty(c.Check(x, 8));
+        }
+        finally
+        {
+            ScreenedEncodeKernel.FilterBoundScale = 1f;
+        }
+    }
+
+    [Fact]
     public void ScreeningReportsItsMemoryAndRejectsBFloat16()
     {
         var c = new Case(203, 150, seed: 3, threads: 1);
