@@ -99,6 +99,21 @@ internal static unsafe class JumpReLUEncodeKernel
         return n <= cap ? n : -n;
     }
 
+    /// <summary>
+    /// Fewest tokens for which the packed copy (when the SAE keeps one) is used; below it the streaming GEMV reads
+    /// W_enc in place. Settable for tuning and tests.
+    /// </summary>
+    internal static int PackedFromTokens { get; set; } = 2;
+
+    /// <summary>The path and width the next encode of <paramref name="tokens"/> tokens takes, for benchmark reports.</summary>
+    internal static string Describe(in SaeWeights w, int tokens)
+    {
+        var isa = KernelSelector.Current;
+        string path = w.Packed is not null && tokens >= PackedFromTokens ? "packed GEMM"
+            : tokens <= (w.IsBFloat16 ? JumpReLUGemvKernel.MaxTokensBf16 : JumpReLUGemvKernel.MaxTokens) ? "GEMV" : "GEMM (per-call pack)";
+        return $"{path}, {isa}";
+    }
+
     private static EncodeJob Run(in SaeWeights w, float* x, int tokens, float* f, bool sparse, int maxThreads)
     {
         var job = _job ??= new EncodeJob();
@@ -107,15 +122,17 @@ internal static unsafe class JumpReLUEncodeKernel
         job.F = f;
         job.Tokens = tokens;
         job.Isa = KernelSelector.Current;
-        job.Gemv = tokens <= (w.IsBFloat16 ? JumpReLUGemvKernel.MaxTokensBf16 : JumpReLUGemvKernel.MaxTokens);
         int width = job.Isa switch { KernelIsa.Vector512 => 16, KernelIsa.Vector256 => 8, KernelIsa.Vector128 => 4, _ => 1 };
-        int units = job.Gemv
-            ? (w.DSae + 15) / 16
+        job.Packed = w.Packed is { } cache && tokens >= PackedFromTokens ? cache.Get(w, width, maxThreads) : null;
+        job.Gemv = job.Packed is null && tokens <= (w.IsBFloat16 ? JumpReLUGemvKernel.MaxTokensBf16 : JumpReLUGemvKernel.MaxTokens);
+        int units = job.Packed is { } pk ? pk.Panels
+            : job.Gemv ? (w.DSae + 15) / 16
             : (w.DSae + (JumpReLUGemmKernel.NV * width) - 1) / (JumpReLUGemmKernel.NV * width);
         job.Units = units;
         job.Parts = Math.Clamp(maxThreads, 1, units);
         job.PrepareSinks(sparse);
         KernelWorkers.Run(job, job.Parts);
+        job.Packed = null;
         return job;
     }
 
@@ -137,6 +154,8 @@ internal static unsafe class JumpReLUEncodeKernel
         public KernelIsa Isa { get; set; }
 
         public bool Gemv { get; set; }
+
+        public PackedEncoder? Packed { get; set; }
 
         /// <summary>GEMV: 16-column groups; GEMM: column slivers.</summary>
         public int Units { get; set; }
@@ -205,7 +224,11 @@ internal static unsafe class JumpReLUEncodeKernel
             where TOps : struct, ISimdOps<TV>
             where TV : struct
         {
-            if (Gemv)
+            if (Packed is { } pk)
+            {
+                JumpReLUPackedGemmKernel.Run<TOps, TV>(w, pk, X, Tokens, F, sink, u0, u1);
+            }
+            else if (Gemv)
             {
                 JumpReLUGemvKernel.Run<TOps, TV>(w, X, Tokens, F, sink, u0 * 16, Math.Min(u1 * 16, w.DSae));
             }

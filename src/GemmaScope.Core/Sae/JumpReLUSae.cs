@@ -54,6 +54,12 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
     /// <summary>Bytes of weights used in place from the file's memory map (zero pages are read only when touched).</summary>
     public long MappedBytes => WeightBytes - CopiedBytes;
 
+    /// <summary>
+    /// Bytes of the panel-major encoder copy (<see cref="SaeLoadOptions.PackEncoder"/>): 0 until the first Encode of
+    /// more than one token builds it, then about the size of W_enc in <see cref="Precision"/>. Not part of <see cref="CopiedBytes"/>.
+    /// </summary>
+    public long PackedEncoderBytes => _w.Packed?.Bytes ?? 0;
+
     private long WeightBytes => (2L * _w.DIn * _w.DSae * (_w.IsBFloat16 ? 2 : 4)) + ((2L * _w.DSae) + _w.DIn) * 4;
 
     /// <summary>The file the weights came from, or null for in-memory SAEs.</summary>
@@ -293,6 +299,13 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
             BDec = TensorConvert.AsFloat32(bDec, 1f, owned),
             Threshold = TensorConvert.AsFloat32(thr, 1f, owned),
         };
+        if (options.PackEncoder)
+        {
+            var packed = new PackedEncoderCache();
+            owned.Add(packed);
+            w = w with { Packed = packed };
+        }
+
         CheckFinite(file, "b_enc", w.BEnc, dSae);
         CheckFinite(file, "b_dec", w.BDec, dIn);
         CheckFinite(file, "threshold", w.Threshold, dSae);

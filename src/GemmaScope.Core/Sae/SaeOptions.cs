@@ -52,6 +52,16 @@ public sealed record SaeLoadOptions
     /// </summary>
     public float InputScale { get; init; } = 1f;
 
+    /// <summary>
+    /// Keep a second, panel-major copy of W_enc for encoding more than one token, built once by the first such Encode
+    /// (not at load, so <c>Load</c> stays fast and one-token users never pay). It lets every token tile read W_enc as a
+    /// sequential stream instead of repacking it on each call, which is what makes 2–256 token batches fast. Cost: the
+    /// size of W_enc again in the working precision (4·d_in·d_sae bytes fp32, 2·d_in·d_sae bf16: 151 MB / 75 MB for
+    /// 2304 × 16384, 1.9 GB / 0.94 GB for 3584 × 131072; see <see cref="JumpReLUSae.PackedEncoderBytes"/>) and the
+    /// time to write it once (~ one pass over W_enc). Default true; false repacks per call and holds no copy.
+    /// </summary>
+    public bool PackEncoder { get; init; } = true;
+
     /// <summary>Configuration to use when the file carries none (npz files carry none); fields present in the file win.</summary>
     public SaeConfig? Config { get; init; }
 }
