@@ -35,7 +35,35 @@ internal static unsafe class JumpReLUEncodeKernel
         }
 
         var job = Run(w, x, tokens, null, sparse: true, maxThreads);
-        var counts = offsets.AsSpan(1);
+        int total = Count(job, tokens, offsets);
+        var indices = GC.AllocateUninitializedArray<int>(total);
+        var values = GC.AllocateUninitializedArray<float>(total);
+        Gather(job, tokens, offsets, indices, values);
+        return SparseFeatureBatch.FromTrusted(w.DSae, offsets, indices, values);
+    }
+
+    /// <summary>Sparse encode into a caller-owned buffer, which grows as needed and is otherwise reused (no allocation once large enough).</summary>
+    public static void EncodeSparse(in SaeWeights w, float* x, int tokens, int maxThreads, SparseFeatureBuffer destination)
+    {
+        var offsets = destination.PrepareOffsets(w.DSae, tokens);
+        if (tokens == 0)
+        {
+            destination.Commit(0);
+            return;
+        }
+
+        var job = Run(w, x, tokens, null, sparse: true, maxThreads);
+        int total = Count(job, tokens, offsets);
+        var (indices, values) = destination.PrepareEntries(total);
+        Gather(job, tokens, offsets, indices, values);
+        destination.Commit(total);
+    }
+
+    /// <summary>Fills offsets[0..tokens] from the parts' per-token counts; returns the total.</summary>
+    private static int Count(EncodeJob job, int tokens, Span<int> offsets)
+    {
+        offsets[..(tokens + 1)].Clear();
+        var counts = offsets.Slice(1, tokens);
         for (int p = 0; p < job.Parts; p++)
         {
             foreach (int t in job.Sinks[p].Tokens)
@@ -49,10 +77,13 @@ internal static unsafe class JumpReLUEncodeKernel
             offsets[t + 1] += offsets[t];
         }
 
-        var indices = GC.AllocateUninitializedArray<int>(offsets[tokens]);
-        var values = GC.AllocateUninitializedArray<float>(offsets[tokens]);
+        return offsets[tokens];
+    }
+
+    private static void Gather(EncodeJob job, int tokens, ReadOnlySpan<int> offsets, Span<int> indices, Span<float> values)
+    {
         var cursor = job.Cursor(tokens);
-        offsets.AsSpan(0, tokens).CopyTo(cursor);
+        offsets[..tokens].CopyTo(cursor);
 
         // Parts cover increasing column ranges and each lists a token's features in increasing order, so appending
         // part by part keeps every token's indices sorted.
@@ -69,8 +100,6 @@ internal static unsafe class JumpReLUEncodeKernel
                 values[at] = vs[q];
             }
         }
-
-        return SparseFeatureBatch.FromTrusted(w.DSae, offsets, indices, values);
     }
 
     /// <summary>

@@ -189,6 +189,40 @@ public sealed class EncodeKernelTests
         }
     }
 
+    [Theory]
+    [InlineData("Vector512", 1)]
+    [InlineData("Vector256", 2)]
+    [InlineData("Vector128", 1)]
+    [InlineData("Scalar", 2)]
+    public void SparseIntoReusedBufferMatchesFloat64(string isa, int threads)
+    {
+        // One buffer across batches that grow and shrink: each result must be the batch's own, nothing left over.
+        using var data = new KernelTestData(37, 1003, bf16: false, threads, seed: 90);
+        var buffer = new SparseFeatureBuffer();
+        foreach (int tokens in new[] { 13, 1, 40, 3 })
+        {
+            var x = KernelTestData.Fill(new Random(91 + tokens), tokens * data.DIn, 1f);
+            using (new ForcedIsa(Enum.Parse<KernelIsa>(isa)))
+            {
+                data.Sae.EncodeSparse(x, buffer);
+            }
+
+            Assert.Equal(tokens, buffer.TokenCount);
+            Assert.Equal(buffer.Offsets[tokens], buffer.Indices.Length);
+            var dense = KernelTestData.Poisoned(tokens * data.DSae);
+            buffer.ToBatch().ToDense(dense);
+            data.CheckEncode(x, tokens, dense, data.UsedWEnc, 1e-5);
+            for (int t = 0; t < tokens; t++)
+            {
+                var idx = buffer[t].Indices;
+                for (int k = 1; k < idx.Length; k++)
+                {
+                    Assert.True(idx[k - 1] < idx[k], $"token {t}: indices not increasing at {k}");
+                }
+            }
+        }
+    }
+
     [Fact]
     public void KBlockSplitsDInEquallyWithinHalfOfL2()
     {
