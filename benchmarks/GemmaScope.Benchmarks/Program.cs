@@ -68,19 +68,31 @@ foreach (var summary in summaries)
     string type = reports[0].BenchmarkCase.Descriptor.Type.Name;
     if (type.StartsWith("Encode", StringComparison.Ordinal))
     {
-        table.AppendLine("| d_sae | tokens | threads | implementation | mean | GFLOP/s | tokens/s | vs ORT graph | vs ORT MatMul |");
-        table.AppendLine("| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |");
+        table.AppendLine(CultureInfo.InvariantCulture, $"CPU: {CpuModel()}; kernel width {GemmaScope.Kernels.KernelSelector.Current}; {GemmaScope.Kernels.CacheSizes.Describe()}; threads as listed (ours = ORT's intra-op)");
+        table.AppendLine();
+        table.AppendLine("| d_in × d_sae | tokens | threads | implementation | mean | GFLOP/s | vs ORT MatMul | vs ORT graph |");
+        table.AppendLine("| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |");
         foreach (var g in reports.GroupBy(r => (P(r, "DSae"), P(r, "Tokens"), P(r, "Threads"))))
         {
-            double graph = g.First(r => r.BenchmarkCase.Descriptor.WorkloadMethod.Name == "OrtGraph").ResultStatistics!.Mean;
+            double graph = g.FirstOrDefault(r => r.BenchmarkCase.Descriptor.WorkloadMethod.Name == "OrtGraph")?.ResultStatistics!.Mean ?? double.NaN;
             double matmul = g.First(r => r.BenchmarkCase.Descriptor.WorkloadMethod.Name == "OrtMatMul").ResultStatistics!.Mean;
             var (dSae, tokens, threads) = g.Key;
             foreach (var r in g)
             {
                 double ns = r.ResultStatistics!.Mean;
-                double gflops = 2.0 * tokens * Workloads.DIn * dSae / ns;
-                table.AppendLine(CultureInfo.InvariantCulture, $"| {dSae} | {tokens} | {threads} | {r.BenchmarkCase.Descriptor.WorkloadMethodDisplayInfo} | {Time(ns)} | {gflops:F1} | {tokens / (ns * 1e-9):N0} | {graph / ns:F2}x | {matmul / ns:F2}x |");
+                int dIn = Workloads.DInFor(dSae);
+                double gflops = 2.0 * tokens * dIn * dSae / ns;
+                string vsGraph = double.IsNaN(graph) ? "–" : $"{graph / ns:F2}x";
+                table.AppendLine(CultureInfo.InvariantCulture, $"| {dIn} × {dSae} | {tokens} | {threads} | {r.BenchmarkCase.Descriptor.WorkloadMethodDisplayInfo} | {Time(ns)} | {gflops:F1} | {matmul / ns:F2}x | {vsGraph} |");
             }
+        }
+
+        table.AppendLine();
+        table.AppendLine("Kernel paths (d_sae, tokens, threads):");
+        table.AppendLine();
+        foreach (var (k, v) in Workloads.Paths)
+        {
+            table.AppendLine(CultureInfo.InvariantCulture, $"- {k}: {v}");
         }
     }
     else
@@ -131,6 +143,25 @@ if (summaries.Any(s => s.Reports.Any(r => r.BenchmarkCase.Descriptor.Type == typ
 Console.WriteLine(table);
 File.WriteAllText(Path.Combine(Directory.GetCurrentDirectory(), "benchmark-table.md"), table.ToString());
 
+static string CpuModel()
+{
+    try
+    {
+        foreach (var line in File.ReadLines("/proc/cpuinfo"))
+        {
+            if (line.StartsWith("model name", StringComparison.Ordinal))
+            {
+                return line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim() + $", {Environment.ProcessorCount} logical CPUs";
+            }
+        }
+    }
+    catch (IOException)
+    {
+    }
+
+    return System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString();
+}
+
 static int P(BenchmarkReport r, string name) => Convert.ToInt32(r.BenchmarkCase.Parameters[name], CultureInfo.InvariantCulture);
 
 static string Time(double ns) => ns >= 1e6 ? $"{ns / 1e6:F2} ms" : $"{ns / 1e3:F1} us";
@@ -139,10 +170,18 @@ static void Quick(int dSae, int threads, int[] tokenCounts)
 {
     foreach (int tokens in tokenCounts)
     {
-        var b = new Encode16k { Tokens = tokens, Threads = threads, DSae = dSae };
+        EncodeBenchmarksBase b = dSae >= 131072
+            ? new Encode131k { Tokens = tokens, Threads = threads, DSae = dSae }
+            : new Encode16k { Tokens = tokens, Threads = threads, DSae = dSae };
         b.Setup();
         var line = new StringBuilder(FormattableString.Invariant($"tokens {tokens,5} threads {threads}:"));
-        foreach (var (name, act) in new (string, Action)[] { ("ortGraph", b.OrtGraph), ("ortMatMul", b.OrtMatMul), ("fp32", b.Fp32), ("bf16", b.Bf16) })
+        var cases = new List<(string, Action)> { ("ortMatMul", b.OrtMatMul), ("fp32", b.Fp32), ("bf16", b.Bf16) };
+        if (b is Encode16k g)
+        {
+            cases.Insert(0, ("ortGraph", g.OrtGraph));
+        }
+
+        foreach (var (name, act) in cases)
         {
             act();
             int n = 0;
@@ -154,7 +193,7 @@ static void Quick(int dSae, int threads, int[] tokenCounts)
             }
 
             double ns = sw.Elapsed.TotalNanoseconds / n;
-            line.Append(FormattableString.Invariant($"  {name} {2.0 * tokens * Workloads.DIn * dSae / ns,6:F1} GF/s"));
+            line.Append(FormattableString.Invariant($"  {name} {2.0 * tokens * Workloads.DInFor(dSae) * dSae / ns,6:F1} GF/s"));
         }
 
         Console.WriteLine(line);

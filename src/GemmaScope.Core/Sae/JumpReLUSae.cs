@@ -144,10 +144,13 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
         int featureCount = bEnc.Length;
         const string src = "<arrays>";
         var owned = new List<IDisposable>();
+
+        // bf16 converts the matrices into copies of its own, so their float32 staging copies are freed after Build.
+        var staging = options.Precision == SaePrecision.BFloat16 ? new List<IDisposable>() : owned;
         var tensors = new Dictionary<string, RawTensor>
         {
-            ["W_enc"] = Copy(src, "W_enc", wEnc, wEnc.Length % inputSize == 0 ? [inputSize, wEnc.Length / inputSize] : [wEnc.Length], owned),
-            ["W_dec"] = Copy(src, "W_dec", wDec, wDec.Length % inputSize == 0 ? [wDec.Length / inputSize, inputSize] : [wDec.Length], owned),
+            ["W_enc"] = Copy(src, "W_enc", wEnc, wEnc.Length % inputSize == 0 ? [inputSize, wEnc.Length / inputSize] : [wEnc.Length], staging),
+            ["W_dec"] = Copy(src, "W_dec", wDec, wDec.Length % inputSize == 0 ? [wDec.Length / inputSize, inputSize] : [wDec.Length], staging),
             ["b_enc"] = Copy(src, "b_enc", bEnc, [featureCount], owned),
             ["b_dec"] = Copy(src, "b_dec", bDec, [bDec.Length], owned),
             ["threshold"] = Copy(src, "threshold", threshold, [threshold.Length], owned),
@@ -164,6 +167,16 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
             }
 
             throw;
+        }
+        finally
+        {
+            if (!ReferenceEquals(staging, owned))
+            {
+                foreach (var o in staging)
+                {
+                    o.Dispose();
+                }
+            }
         }
     }
 
