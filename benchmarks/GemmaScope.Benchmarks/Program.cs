@@ -35,6 +35,19 @@ if (args.Length > 0 && args[0] == "quick")
     return;
 }
 
+if (args.Length > 0 && args[0] == "interleaved")
+{
+    if (Environment.GetEnvironmentVariable("PACKED_FROM") is { } pf1)
+    {
+        GemmaScope.Kernels.JumpReLUEncodeKernel.PackedFromTokens = int.Parse(pf1, CultureInfo.InvariantCulture);
+    }
+
+    Interleaved(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 16384, args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 2,
+        args.Length > 3 ? [.. args[3].Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture))] : [1, 4, 8, 16, 32, 64, 128, 256, 1024],
+        args.Length > 4 ? int.Parse(args[4], CultureInfo.InvariantCulture) : 7);
+    return;
+}
+
 if (args.Length > 0 && args[0] == "checks")
 {
     Console.WriteLine(Checks.Run());
@@ -165,6 +178,86 @@ static string CpuModel()
 static int P(BenchmarkReport r, string name) => Convert.ToInt32(r.BenchmarkCase.Parameters[name], CultureInfo.InvariantCulture);
 
 static string Time(double ns) => ns >= 1e6 ? $"{ns / 1e6:F2} ms" : $"{ns / 1e3:F1} us";
+
+// Rounds of ORT MatMul, ORT graph (16k), fp32, bf16, one after another, so load from other jobs on a shared machine falls on
+// all of them alike; per implementation the median and the minimum time per call over the rounds, and their ratios.
+static void Interleaved(int dSae, int threads, int[] tokenCounts, int rounds)
+{
+    int dIn = Workloads.DInFor(dSae);
+    Console.WriteLine(FormattableString.Invariant($"CPU: {CpuModel()}; kernel width {GemmaScope.Kernels.KernelSelector.Current}; {GemmaScope.Kernels.CacheSizes.Describe()}; {threads} threads (ours and ORT intra-op); {rounds} interleaved rounds"));
+    Console.WriteLine();
+    Console.WriteLine("| d_in × d_sae | tokens | threads | ORT MatMul median | fp32 / MatMul (median, min) | bf16 / MatMul (median, min) | ORT graph vs MatMul (median) | paths |");
+    Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    foreach (int tokens in tokenCounts)
+    {
+        EncodeBenchmarksBase b = dSae >= 131072
+            ? new Encode131k { Tokens = tokens, Threads = threads, DSae = dSae }
+            : new Encode16k { Tokens = tokens, Threads = threads, DSae = dSae };
+        b.Setup();
+        var cases = new List<(string Name, Action Act)> { ("matmul", b.OrtMatMul), ("fp32", b.Fp32), ("bf16", b.Bf16) };
+        if (b is Encode16k g)
+        {
+            cases.Add(("graph", g.OrtGraph));
+        }
+
+        if (Environment.GetEnvironmentVariable("AB_PACKED1") == "1")
+        {
+            // A/B for one token: the packed panels instead of the in-place GEMV, same process, same rounds.
+            int keep = GemmaScope.Kernels.JumpReLUEncodeKernel.PackedFromTokens;
+            void With1(Action a)
+            {
+                GemmaScope.Kernels.JumpReLUEncodeKernel.PackedFromTokens = 1;
+                a();
+                GemmaScope.Kernels.JumpReLUEncodeKernel.PackedFromTokens = keep;
+            }
+
+            cases.Add(("fp32 packed", () => With1(b.Fp32)));
+            cases.Add(("bf16 packed", () => With1(b.Bf16)));
+        }
+
+        // Calls per sample: about 30 ms of ORT work, at least one.
+        b.OrtMatMul();
+        var sw0 = Stopwatch.StartNew();
+        b.OrtMatMul();
+        int reps = Math.Max(1, (int)(30.0 / Math.Max(0.01, sw0.Elapsed.TotalMilliseconds)));
+        var times = cases.ToDictionary(c => c.Name, _ => new List<double>());
+        foreach (var c in cases)
+        {
+            c.Act();
+        }
+
+        for (int r = 0; r < rounds; r++)
+        {
+            foreach (var c in cases)
+            {
+                var sw = Stopwatch.StartNew();
+                for (int i = 0; i < reps; i++)
+                {
+                    c.Act();
+                }
+
+                times[c.Name].Add(sw.Elapsed.TotalMilliseconds / reps);
+            }
+        }
+
+        double Med(string n)
+        {
+            var l = times[n].Order().ToList();
+            return l[l.Count / 2];
+        }
+
+        double Min(string n) => times[n].Min();
+        string graph = times.ContainsKey("graph") ? FormattableString.Invariant($"{Med("matmul") / Med("graph"):F2}x") : "–";
+        Workloads.Paths.TryGetValue($"{dSae} {tokens,5} {threads}", out var path);
+        if (times.ContainsKey("fp32 packed"))
+        {
+            path += FormattableString.Invariant($"; A/B packed at this size: fp32 {Med("matmul") / Med("fp32 packed"):F2}x, {Min("matmul") / Min("fp32 packed"):F2}x; bf16 {Med("matmul") / Med("bf16 packed"):F2}x, {Min("matmul") / Min("bf16 packed"):F2}x");
+        }
+
+        Console.WriteLine(FormattableString.Invariant(
+            $"| {dIn} × {dSae} | {tokens} | {threads} | {Med("matmul"):F2} ms | {Med("matmul") / Med("fp32"):F2}x, {Min("matmul") / Min("fp32"):F2}x | {Med("matmul") / Med("bf16"):F2}x, {Min("matmul") / Min("bf16"):F2}x | {graph} | {path} |"));
+    }
+}
 
 static void Quick(int dSae, int threads, int[] tokenCounts)
 {

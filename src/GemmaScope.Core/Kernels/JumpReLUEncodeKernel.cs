@@ -132,13 +132,13 @@ internal static unsafe class JumpReLUEncodeKernel
     /// Fewest tokens for which the packed copy (when the SAE keeps one) is used; below it the streaming GEMV reads
     /// W_enc in place. Settable for tuning and tests.
     /// </summary>
-    internal static int PackedFromTokens { get; set; } = 2;
+    internal static int PackedFromTokens { get; set; } = 1;
 
     /// <summary>The path and width the next encode of <paramref name="tokens"/> tokens takes, for benchmark reports.</summary>
     internal static string Describe(in SaeWeights w, int tokens)
     {
         var isa = KernelSelector.Current;
-        string path = w.Packed is not null && tokens >= PackedFromTokens ? "packed GEMM"
+        string path = w.Packed is { Bytes: > 0 } && tokens >= PackedFromTokens ? "packed GEMM"
             : tokens <= (w.IsBFloat16 ? JumpReLUGemvKernel.MaxTokensBf16 : JumpReLUGemvKernel.MaxTokens) ? "GEMV" : "GEMM (per-call pack)";
         return $"{path}, {isa}";
     }
@@ -152,7 +152,9 @@ internal static unsafe class JumpReLUEncodeKernel
         job.Tokens = tokens;
         job.Isa = KernelSelector.Current;
         int width = job.Isa switch { KernelIsa.Vector512 => 16, KernelIsa.Vector256 => 8, KernelIsa.Vector128 => 4, _ => 1 };
-        job.Packed = w.Packed is { } cache && tokens >= PackedFromTokens ? cache.Get(w, width, maxThreads) : null;
+        // One token can also take the in-place GEMV, so it does not wait for the copy to be built.
+        job.Packed = w.Packed is not { } cache || tokens < PackedFromTokens ? null
+            : tokens == 1 ? cache.TryGet(w, width, maxThreads) : cache.Get(w, width, maxThreads);
         job.Gemv = job.Packed is null && tokens <= (w.IsBFloat16 ? JumpReLUGemvKernel.MaxTokensBf16 : JumpReLUGemvKernel.MaxTokens);
         int units = job.Packed is { } pk ? pk.Panels
             : job.Gemv ? (w.DSae + 15) / 16

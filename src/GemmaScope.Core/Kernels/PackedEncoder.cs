@@ -137,14 +137,24 @@ internal sealed unsafe class PackedEncoder : IDisposable
 }
 
 /// <summary>
-/// The packed copies an SAE has built, one per SIMD width (only one in production; tests force several). Built lazily
-/// by the first encode that wants one, under a lock; readers after that take no lock. Owned and disposed by the SAE.
+/// The packed copies an SAE has built, one per SIMD width (only one in production; tests force several). A batch of 2+
+/// tokens that finds no copy builds it under a lock and waits; a single token (which the in-place GEMV also serves)
+/// starts the build on a thread-pool thread and goes on with the GEMV, so the first call after load stays fast.
+/// Readers of a finished copy take no lock. Owned and disposed by the SAE (first, before the weights it reads).
 /// </summary>
 internal sealed class PackedEncoderCache : IDisposable
 {
     private readonly Lock _gate = new();
     private readonly PackedEncoder?[] _byWidth = new PackedEncoder?[5];
+    private readonly bool[] _started = new bool[5];
+    private readonly object _weightOwner;
     private bool _disposed;
+
+    /// <param name="weightOwner">What keeps the weight memory alive (the SAE's owned buffers and map) during a background build.</param>
+    public PackedEncoderCache(object weightOwner) => _weightOwner = weightOwner;
+
+    /// <summary>Test switch: build synchronously even for one token, so a test knows which path ran.</summary>
+    internal static bool BuildInBackground { get; set; } = true;
 
     /// <summary>Bytes held by all copies built so far.</summary>
     public long Bytes
@@ -161,6 +171,7 @@ internal sealed class PackedEncoderCache : IDisposable
         }
     }
 
+    /// <summary>The copy for this width, building it now if needed.</summary>
     public PackedEncoder Get(in SaeWeights w, int width, int threads)
     {
         int slot = System.Numerics.BitOperations.Log2((uint)width);
@@ -183,6 +194,50 @@ internal sealed class PackedEncoderCache : IDisposable
             return p;
         }
     }
+
+    /// <summary>The copy for this width if built; otherwise starts building it in the background and returns null.</summary>
+    public PackedEncoder? TryGet(in SaeWeights w, int width, int threads)
+    {
+        int slot = System.Numerics.BitOperations.Log2((uint)width);
+        var p = Volatile.Read(ref _byWidth[slot]);
+        if (p is not null)
+        {
+            return p;
+        }
+
+        if (!BuildInBackground)
+        {
+            return Get(w, width, threads);
+        }
+
+        lock (_gate)
+        {
+            if (_started[slot] || _disposed)
+            {
+                return null;
+            }
+
+            _started[slot] = true;
+        }
+
+        StartBuild(w, width, threads);
+        return null;
+    }
+
+    // Separate from TryGet: a lambda's captured parameters would make TryGet allocate a closure on every call.
+    private void StartBuild(SaeWeights weights, int width, int threads) => _ = Task.Run(() =>
+    {
+        try
+        {
+            _ = Get(weights, width, threads);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The SAE was disposed before the build began: nothing to do.
+        }
+
+        GC.KeepAlive(_weightOwner);
+    });
 
     public void Dispose()
     {

@@ -55,8 +55,8 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
     public long MappedBytes => WeightBytes - CopiedBytes;
 
     /// <summary>
-    /// Bytes of the panel-major encoder copy (<see cref="SaeLoadOptions.PackEncoder"/>): 0 until the first Encode of
-    /// more than one token builds it, then about the size of W_enc in <see cref="Precision"/>. Not part of <see cref="CopiedBytes"/>.
+    /// Bytes of the panel-major encoder copy (<see cref="SaeLoadOptions.PackEncoder"/>): 0 until the first Encode
+    /// builds it, then about the size of W_enc in <see cref="Precision"/>. Not part of <see cref="CopiedBytes"/>.
     /// </summary>
     public long PackedEncoderBytes => _w.Packed?.Bytes ?? 0;
 
@@ -314,8 +314,9 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
         };
         if (options.PackEncoder)
         {
-            var packed = new PackedEncoderCache();
-            owned.Add(packed);
+            // First in the list, so Dispose frees it (waiting for a background build) before the weights it reads.
+            var packed = new PackedEncoderCache(owned);
+            owned.Insert(0, packed);
             w = w with { Packed = packed };
         }
 

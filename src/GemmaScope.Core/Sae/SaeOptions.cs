@@ -53,12 +53,13 @@ public sealed record SaeLoadOptions
     public float InputScale { get; init; } = 1f;
 
     /// <summary>
-    /// Keep a second, panel-major copy of W_enc for encoding more than one token, built once by the first such Encode
-    /// (not at load, so <c>Load</c> stays fast and one-token users never pay). It lets every token tile read W_enc as a
-    /// sequential stream instead of repacking it on each call, which is what makes 2–256 token batches fast. Cost: the
-    /// size of W_enc again in the working precision (4·d_in·d_sae bytes fp32, 2·d_in·d_sae bf16: 151 MB / 75 MB for
-    /// 2304 × 16384, 1.9 GB / 0.94 GB for 3584 × 131072; see <see cref="JumpReLUSae.PackedEncoderBytes"/>) and the
-    /// time to write it once (~ one pass over W_enc). Default true; false repacks per call and holds no copy.
+    /// Keep a second, panel-major copy of W_enc, built once on first use, so that every encode reads W_enc as one
+    /// sequential stream per thread instead of repacking it per call (what makes 2–256 token batches fast). Not built
+    /// at load, so <c>Load</c> stays fast: the first Encode of 2+ tokens builds it and waits (about one pass over
+    /// W_enc); a 1-token Encode starts the build on a thread-pool thread and meanwhile streams W_enc in place.
+    /// Cost: the size of W_enc again in the working precision (4·d_in·d_sae bytes fp32, 2·d_in·d_sae bf16: 151 / 75 MB
+    /// for 2304 × 16384, 1.9 / 0.94 GB for 3584 × 131072; see <see cref="JumpReLUSae.PackedEncoderBytes"/>).
+    /// Default true; false keeps no copy and packs per call above 8 (fp32) / 16 (bf16) tokens.
     /// </summary>
     public bool PackEncoder { get; init; } = true;
 

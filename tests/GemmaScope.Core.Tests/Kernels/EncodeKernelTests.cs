@@ -224,6 +224,33 @@ public sealed class EncodeKernelTests
     }
 
     [Fact]
+    public void OneTokenIsCorrectWhileThePackedCopyBuildsInBackground()
+    {
+        // One token never waits for the copy: the first calls stream W_enc in place, later ones use the copy once built.
+        using var data = new KernelTestData(301, 2085, bf16: false, threads: 2, seed: 21);
+        PackedEncoderCache.BuildInBackground = true;
+        try
+        {
+            var x = KernelTestData.Fill(new Random(22), data.DIn, 1f);
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            bool built = false;
+            while (!built && sw.Elapsed < TimeSpan.FromSeconds(20))
+            {
+                built = data.Sae.PackedEncoderBytes > 0;
+                var f = KernelTestData.Poisoned(data.DSae);
+                data.Sae.Encode(x, f);
+                data.CheckEncode(x, 1, f, data.UsedWEnc, 1e-5);
+            }
+
+            Assert.True(built, "the background build never finished");
+        }
+        finally
+        {
+            PackedEncoderCache.BuildInBackground = false;
+        }
+    }
+
+    [Fact]
     public void KBlockSplitsDInEquallyWithinHalfOfL2()
     {
         // 2304 fp32 rows of 64 columns (256 B) in half of 1 MiB: 2048 rows at most, so 2 blocks of 1152.

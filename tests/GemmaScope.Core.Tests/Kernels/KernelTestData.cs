@@ -8,6 +8,9 @@ namespace GemmaScope.Tests.Kernels;
 /// </summary>
 internal sealed unsafe class KernelTestData : IDisposable
 {
+    // Build packed copies synchronously, so a test knows which path its call took (the background build has its own test).
+    static KernelTestData() => PackedEncoderCache.BuildInBackground = false;
+
     public KernelTestData(int dIn, int dSae, bool bf16, int threads, int seed, bool pack = true)
     {
         DIn = dIn;
