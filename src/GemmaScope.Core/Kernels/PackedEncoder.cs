@@ -146,7 +146,7 @@ internal sealed class PackedEncoderCache : IDisposable
 {
     private readonly Lock _gate = new();
     private readonly PackedEncoder?[] _byWidth = new PackedEncoder?[5];
-    private readonly bool[] _started = new bool[5];
+    private readonly int[] _started = new int[5];
     private readonly object _weightOwner;
     private bool _disposed;
 
@@ -210,14 +210,10 @@ internal sealed class PackedEncoderCache : IDisposable
             return Get(w, width, threads);
         }
 
-        lock (_gate)
+        // Not under _gate: a build in progress holds it, and a single token must not wait for that build.
+        if (Volatile.Read(ref _disposed) || Interlocked.Exchange(ref _started[slot], 1) != 0)
         {
-            if (_started[slot] || _disposed)
-            {
-                return null;
-            }
-
-            _started[slot] = true;
+            return null;
         }
 
         StartBuild(w, width, threads);
