@@ -4,7 +4,7 @@
 // architecture, torch.onnx export), its SentencePiece tokenizer, and an SAE fitted to its layer-2 residual stream.
 //   dotnet run samples/quickstart.cs ["your text"] [model.onnx tokenizer.json|.model params.npz layer]
 // With a real Gemma 2 export and a Gemma Scope SAE, pass their paths and the layer the SAE reads (hook_resid_post).
-#:project ../src/GemmaScope.Onnx/GemmaScope.Onnx.csproj
+#:package GemmaScope.Onnx@0.2.0
 
 using GemmaScope;
 using GemmaScope.Onnx;
