@@ -24,7 +24,10 @@ public sealed unsafe partial class JumpReLUSae
         fixed (float* x = activations)
         fixed (float* f = features)
         {
-            JumpReLUEncodeKernel.Encode(w, x, tokens, f, MaxDegreeOfParallelism);
+            if (!TryEncodeScreened(x, tokens, f))
+            {
+                JumpReLUEncodeKernel.Encode(w, x, tokens, f, MaxDegreeOfParallelism);
+            }
         }
 
         // The kernels read raw pointers; keep this SAE (and so its buffers' finalizers) alive until they are done.
@@ -124,11 +127,30 @@ public sealed unsafe partial class JumpReLUSae
         fixed (float* x = activations)
         {
             // Fused: active features are collected in the kernel's tile epilogue; no dense row is materialised.
-            batch = JumpReLUEncodeKernel.EncodeSparse(w, x, tokens, MaxDegreeOfParallelism);
+            batch = TryEncodeSparseScreened(x, tokens) ?? JumpReLUEncodeKernel.EncodeSparse(w, x, tokens, MaxDegreeOfParallelism);
         }
 
         GC.KeepAlive(this);
         return batch;
+    }
+
+    /// <summary>
+    /// Encodes a batch to sparse form into a reusable buffer, overwriting it: no allocation once the buffer has grown to
+    /// the batch's size (for encoding many SAEs per forward pass). The buffer must not be shared between concurrent calls.
+    /// </summary>
+    /// <param name="activations">tokens × InputSize floats.</param>
+    /// <param name="destination">Receives the active features of each token, by increasing index.</param>
+    public void EncodeSparse(ReadOnlySpan<float> activations, SparseFeatureBuffer destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        var w = Weights;
+        int tokens = Tokens(activations, nameof(activations));
+        fixed (float* x = activations)
+        {
+            JumpReLUEncodeKernel.EncodeSparse(w, x, tokens, MaxDegreeOfParallelism, destination);
+        }
+
+        GC.KeepAlive(this);
     }
 
     /// <summary>
@@ -145,7 +167,11 @@ public sealed unsafe partial class JumpReLUSae
         int n;
         fixed (float* x = activation)
         {
-            n = JumpReLUEncodeKernel.EncodeSparseToken(w, x, indices, values, MaxDegreeOfParallelism);
+            n = TryEncodeSparseTokenScreened(x, indices, values);
+            if (n == int.MinValue)
+            {
+                n = JumpReLUEncodeKernel.EncodeSparseToken(w, x, indices, values, MaxDegreeOfParallelism);
+            }
         }
 
         GC.KeepAlive(this);
