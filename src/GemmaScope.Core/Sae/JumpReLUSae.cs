@@ -246,12 +246,10 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
         if (string.Equals(Path.GetFileName(weights), "params.safetensors", StringComparison.Ordinal))
         {
             var gs2 = Path.Combine(dir, "config.json");
-            return File.Exists(gs2) ? gs2 : null;
-        }
-
-        if (Path.GetExtension(weights) == ".npz")
-        {
-            return null;
+            if (File.Exists(gs2))
+            {
+                return gs2;
+            }
         }
 
         var cfg = Path.Combine(dir, "cfg.json");
