@@ -78,8 +78,14 @@ public sealed class HubScope2LoadTests : IAsyncLifetime
 
     private static byte[] Config(string type, bool affine, string hin, string hout, int width = DSae) => Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new Dictionary<string, object>
     {
-        ["width"] = width, ["model_name"] = "google/gemma-3-tiny", ["architecture"] = "jump_relu", ["l0"] = 9, ["affine_connection"] = affine,
-        ["type"] = type, ["hf_hook_point_in"] = hin, ["hf_hook_point_out"] = hout,
+        ["width"] = width,
+        ["model_name"] = "google/gemma-3-tiny",
+        ["architecture"] = "jump_relu",
+        ["l0"] = 9,
+        ["affine_connection"] = affine,
+        ["type"] = type,
+        ["hf_hook_point_in"] = hin,
+        ["hf_hook_point_out"] = hout,
     }));
 
     private static float[] Input(int tokens, int seed)
