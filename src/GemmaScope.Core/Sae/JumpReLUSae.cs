@@ -105,6 +105,9 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
         }
     }
 
+    // What a loader reads from an npz: the SAE arrays plus a skip connection under either name, so that one is never dropped unseen.
+    private static readonly IReadOnlySet<string> WeightArrays = new HashSet<string>(NpzReader.SaeArrays, StringComparer.Ordinal) { "W_skip" };
+
     /// <summary>Maps the weight file under <paramref name="path"/> and reads its tensors and any configuration beside or inside it.</summary>
     internal static (string File, Dictionary<string, RawTensor> Tensors, SaeConfig? Config, Scope2Config? Scope2) OpenTensors(
         string path, SaeLoadOptions options, List<IDisposable> owned)
@@ -118,7 +121,7 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
         Dictionary<string, RawTensor> tensors;
         if (NpzReader.LooksLikeZip(map))
         {
-            tensors = NpzReader.ReadAll(map, options.UInt16AsBFloat16);
+            tensors = NpzReader.ReadAll(map, options.UInt16AsBFloat16, WeightArrays, owned);
         }
         else if (SafeTensors.LooksLikeSafeTensors(map))
         {
