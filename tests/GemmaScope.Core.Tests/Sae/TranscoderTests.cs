@@ -153,6 +153,41 @@ public sealed class TranscoderTests : IDisposable
         Assert.True(tc.HasSkipConnection);
     }
 
+    [Theory]
+    [InlineData("affine_skip_connection")]
+    [InlineData("W_skip")]
+    public void NpzWithASkipConnectionIsATranscoderNeverAnSae(string name)
+    {
+        // The Gemma Scope layout (W_enc …) plus a skip matrix: the SAE loader must see it and refuse; the transcoder adds it.
+        var r = TestNpz.Read(Path.Combine(Dir("gs1-transcoder"), "params.npz"));
+        var skip = Enumerable.Range(0, 19 * 19).Select(i => (float)Math.Sin(i)).ToArray();
+        var members = r.Select(kv => (kv.Key + ".npy", TestNpz.Npy(F32(kv.Value), kv.Value.Shape))).ToList();
+        members.Add((name + ".npy", TestNpz.Npy(skip, [19, 19])));
+        var path = _dir.File("skip.npz");
+        File.WriteAllBytes(path, TestNpz.Zip(members));
+
+        var e = Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(path));
+        Assert.Equal(name, e.Tensor);
+        using var tc = JumpReLUTranscoder.Load(path);
+        Assert.True(tc.HasSkipConnection);
+        var reference = Ref("gs1-transcoder");
+        var x = F32(reference["x"]);
+        var y = tc.Forward(x);
+        for (int t = 0; t < 5; t++)
+        {
+            for (int j = 0; j < 19; j++)
+            {
+                double expected = reference["out"].Data[(t * 19) + j];
+                for (int i = 0; i < 19; i++)
+                {
+                    expected += reference["x"].Data[(t * 19) + i] * skip[(i * 19) + j];
+                }
+
+                Assert.True(Math.Abs(expected - y[(t * 19) + j]) <= 1e-5 * (1 + Math.Abs(expected)), $"[{t}, {j}]: expected {expected}, actual {y[(t * 19) + j]}");
+            }
+        }
+    }
+
     [Fact]
     public void SaeConfigRefusedAsTranscoder()
     {
