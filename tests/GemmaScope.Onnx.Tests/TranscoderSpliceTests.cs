@@ -17,7 +17,16 @@ public sealed class TranscoderSpliceTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     /// <summary>A random transcoder as a params.safetensors (Gemma Scope 2 key names), sites given through options as for an npz.</summary>
-    private JumpReLUTranscoder Random(int dModel, int seed, bool skip)
+    private JumpReLUTranscoder Random(int dModel, int seed, bool skip) => JumpReLUTranscoder.Load(Write(dModel, seed, skip, "transcoder"), new SaeLoadOptions
+    {
+        Config = new SaeConfig { HookName = HookPoint.Ln2Normalized(Layer).Name, OutputHookName = HookPoint.MlpOut(Layer).Name },
+    });
+
+    /// <summary>
+    /// Random weights as Gemma Scope 2's params.safetensors; with <paramref name="type"/> "sae" or a config, a folder with
+    /// Gemma Scope 2's config.json (layer <see cref="Layer"/>) beside it.
+    /// </summary>
+    private string Write(int dModel, int seed, bool skip, string type, string? hfIn = null)
     {
         var rng = new Random(seed);
         float[] Fill(int n, float scale, float offset = 0) => [.. Enumerable.Range(0, n).Select(_ => offset + (scale * ((float)rng.NextDouble() - 0.5f)))];
@@ -43,7 +52,9 @@ public sealed class TranscoderSpliceTests : IDisposable
         }
 
         var json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
-        var path = Path.Combine(_dir, $"tc-{seed}.safetensors");
+        var folder = Path.Combine(_dir, $"w-{seed}");
+        Directory.CreateDirectory(folder);
+        var path = Path.Combine(folder, "params.safetensors");
         using (var fs = File.Create(path))
         {
             fs.Write(BitConverter.GetBytes((ulong)json.Length));
@@ -57,10 +68,24 @@ public sealed class TranscoderSpliceTests : IDisposable
             }
         }
 
-        return JumpReLUTranscoder.Load(path, new SaeLoadOptions
+        if (hfIn is null)
         {
-            Config = new SaeConfig { HookName = HookPoint.Ln2Normalized(Layer).Name, OutputHookName = HookPoint.MlpOut(Layer).Name },
-        });
+            return path;
+        }
+
+        var hfOut = type == "sae" ? hfIn : $"model.layers.{Layer}.post_feedforward_layernorm.output";
+        File.WriteAllText(Path.Combine(folder, "config.json"), JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["width"] = DSae,
+            ["model_name"] = "google/gemma-3-tiny",
+            ["architecture"] = "jump_relu",
+            ["l0"] = 10,
+            ["affine_connection"] = skip,
+            ["type"] = type,
+            ["hf_hook_point_in"] = hfIn,
+            ["hf_hook_point_out"] = hfOut,
+        }));
+        return folder;
     }
 
     private static GemmaModel Model() => GemmaModel.FromPretrained(TestData.CheckpointDir("single"));
@@ -155,5 +180,41 @@ public sealed class TranscoderSpliceTests : IDisposable
         // Its output site, not another one of the same width.
         var e = Assert.Throws<ArgumentException>(() => model.Run(ids, interventions: new Interventions { Steer = [Steering.Feature(HookPoint.MlpOut(0), tc, 9, 3f)] }));
         Assert.Contains(output.Name, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void GemmaScope2FilesSpliceOnTinyGemma3()
+    {
+        using var model = GemmaModel.FromPretrained(Path.Combine(AppContext.BaseDirectory, "Fixtures", "tiny-gemma3", "text"));
+        var input = HookPoint.MlpIn(Layer);
+        var output = HookPoint.MlpOut(Layer);
+        int d = model.Width(output);
+        using var tc = JumpReLUTranscoder.Load(Write(d, seed: 80, skip: true, "transcoder", $"model.layers.{Layer}.pre_feedforward_layernorm.output"));
+        Assert.Equal((input.Name, output.Name), (tc.InputHookName, tc.OutputHookName));
+        Assert.True(tc.HasSkipConnection);
+        var ids = TestData.RandomIds(6, seed: 81);
+        var clean = model.Run(ids, capture: [input, output]);
+        Assert.Equal(d, clean.Width(input));
+
+        var run = model.Run(ids, capture: [input, output], interventions: new TranscoderSplice(tc).ToInterventions());
+        var expected = tc.Forward(clean.Activations(input));
+        var edited = run.EditedActivations(output).ToArray();
+        for (int k = d; k < edited.Length; k++)
+        {
+            Assert.Equal(expected[k], edited[k], 4);
+        }
+
+        var same = model.Run(ids, interventions: new TranscoderSplice(tc) { UseErrorTerm = true }.ToInterventions()).Logits().ToArray();
+        var cleanLogits = clean.Logits().ToArray();
+        for (int k = 0; k < same.Length; k++)
+        {
+            Assert.Equal(cleanLogits[k], same[k], 3);
+        }
+
+        // A Gemma Scope 2 SAE (resid_post) from its folder splices at the site its config.json names.
+        using var sae = JumpReLUSae.Load(Write(d, seed: 82, skip: false, "sae", $"model.layers.{Layer}.output"));
+        Assert.Equal(HookPoint.ResidPost(Layer), HookPoint.Of(sae));
+        var spliced = model.Run(ids, interventions: new Interventions { Splice = [new SaeSplice(sae)] }).Logits().ToArray();
+        Assert.Contains(Enumerable.Range(0, spliced.Length), k => Math.Abs(spliced[k] - cleanLogits[k]) > 1e-3);
     }
 }
