@@ -24,13 +24,14 @@ internal static class LoadProbe
         Console.WriteLine(FormattableString.Invariant($"RESULT {load:F0} {first:F0} {status["VmHWM"]} {status["RssAnon"]} {status["RssFile"]}"));
     }
 
-    public static Result? Spawn(string folder, out string? error)
+    public static Result? Spawn(string folder, string? binding, out string? error)
     {
         string self = Environment.ProcessPath!;
         var psi = Path.GetFileNameWithoutExtension(self) == "dotnet"
             ? new ProcessStartInfo(self, [typeof(LoadProbe).Assembly.Location, "loadprobe", folder])
             : new ProcessStartInfo(self, ["loadprobe", folder]);
         psi.RedirectStandardOutput = true;
+        psi.Environment["GEMMASCOPE_BENCH_BINDING"] = binding ?? "";
         psi.RedirectStandardError = true;
         using var p = Process.Start(psi)!;
         var stderr = p.StandardError.ReadToEndAsync();

@@ -37,6 +37,25 @@ public class Gemma2Shaped
         BindGemms(tokens);
     }
 
+    /// <summary>Uses another instance's GEMM session with inputs of <paramref name="tokens"/> tokens (one packed copy of the weights for both).</summary>
+    internal void ShareGemms(Gemma2Shaped owner, int tokens)
+    {
+        _gemms = owner._gemms;
+        BindGemms(tokens);
+    }
+
+    /// <summary>Disposes only the bound values of a <see cref="ShareGemms"/> instance.</summary>
+    internal void ReleaseShared()
+    {
+        foreach (var v in _in.Concat(_out))
+        {
+            v.Dispose();
+        }
+
+        _in = _out = [];
+        _gemms = null;
+    }
+
     private void BindGemms(int t)
     {
         const int D = CheckpointGenerator.DModel, H = CheckpointGenerator.Heads, Hd = CheckpointGenerator.HeadDim;
@@ -134,6 +153,9 @@ public class Gemma2Shaped
     /// <summary>Generation with the KV cache: the prompt plus <see cref="Bench.DecodeSteps"/> tokens.</summary>
     [Benchmark(Description = "model: generate 9 tokens after 16 (KV cache)")]
     public int GenerateN() => _model!.Generate(_prompt, new GenerationOptions { MaxNewTokens = Bench.DecodeSteps, EosId = null, UseKvCache = true }).NewIds.Count;
+
+    /// <summary>The stop-at-layer pair for the interleaved mode (empty until the model exposes stop-at-layer).</summary>
+    internal IEnumerable<(string Name, Action Act)> StopCases() => [];
 
     [GlobalCleanup(Targets = [nameof(Prefill128), nameof(Prefill128CaptureAll), nameof(Generate1), nameof(GenerateN)])]
     public void CleanupModel()

@@ -28,17 +28,25 @@ if (args.Length > 0 && args[0] == "generate")
 
 string machine = MachineInfo.Describe(Bench.Threads);
 Console.WriteLine(machine);
+if (args.Length > 0 && args[0] == "interleaved")
+{
+    string text = machine + Environment.NewLine + Environment.NewLine + Interleaved.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5);
+    Console.WriteLine(text);
+    File.WriteAllText(Path.Combine(Directory.GetCurrentDirectory(), "model-benchmark-interleaved.md"), text);
+    return;
+}
+
 var started = DateTime.UtcNow;
 var job = Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance).WithWarmupCount(1).WithIterationCount(5).WithLaunchCount(1)
     .WithInvocationCount(1).WithUnrollFactor(1);
 var config = DefaultConfig.Instance.AddJob(job.AsDefault()).WithOptions(ConfigOptions.DisableOptimizationsValidator);
 var summary = BenchmarkRunner.Run<Gemma2Shaped>(config, args);
 var probes = new List<(string Name, LoadProbe.Result? R, string? Error)>();
-foreach (bool bf16 in new[] { false, true })
+foreach (var (bf16, binding) in new[] { (false, (string?)null), (true, null), (false, "ExternalData") })
 {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 2; i++)
     {
-        probes.Add((bf16 ? "bf16" : "fp32", LoadProbe.Spawn(Bench.Checkpoint(bf16), out string? err), err));
+        probes.Add(($"{(bf16 ? "bf16" : "fp32")}{(binding is null ? "" : $", {binding} binding")}", LoadProbe.Spawn(Bench.Checkpoint(bf16), binding, out string? err), err));
     }
 }
 
