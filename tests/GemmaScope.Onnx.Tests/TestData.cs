@@ -9,6 +9,14 @@ internal static class TestData
 
     public static string ModelPath(string layout) => Path.Combine(FixtureDir, layout, "model.onnx");
 
+    /// <summary>The tiny model in Hugging Face's checkpoint layout: single, sharded or bf16.</summary>
+    public static string CheckpointDir(string layout) => Path.Combine(AppContext.BaseDirectory, "Fixtures", "tiny-gemma2-hf", layout);
+
+    private static readonly Lazy<Gemma2Reference> LazyBf16Reference = new(() => new Gemma2Reference(FixtureDir, roundToBFloat16: true));
+
+    /// <summary>The reference forward on the weights rounded to bfloat16.</summary>
+    public static Gemma2Reference Bf16Reference => LazyBf16Reference.Value;
+
     private static readonly Lazy<Gemma2Reference> LazyReference = new(() => new Gemma2Reference(FixtureDir));
 
     public static Gemma2Reference Reference => LazyReference.Value;
@@ -27,12 +35,18 @@ internal static class TestData
         return ids;
     }
 
-    public static IEnumerable<HookPoint> AllSites(int layers)
+    /// <summary>Every hook point of every layer; <c>ln2.hook_normalized</c> only when asked (built models only).</summary>
+    public static IEnumerable<HookPoint> AllSites(int layers, bool withLn2 = false)
     {
         for (int l = 0; l < layers; l++)
         {
             foreach (var kind in Enum.GetValues<HookKind>())
             {
+                if (kind == HookKind.Ln2Normalized && !withLn2)
+                {
+                    continue;
+                }
+
                 yield return HookPoint.Create(l, kind);
             }
         }

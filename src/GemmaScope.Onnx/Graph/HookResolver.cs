@@ -36,6 +36,34 @@ internal sealed partial class HookResolver
     public HookResolver(OnnxGraph graph, IReadOnlyDictionary<string, string>? overrides)
     {
         _path = graph.Path;
+        if (graph.HasTensor("blocks.0.hook_resid_pre"))
+        {
+            // A graph built from a checkpoint names every hook tensor with its TransformerLens name: no heuristics.
+            while (graph.HasTensor($"blocks.{LayerCount}.hook_resid_post"))
+            {
+                LayerCount++;
+            }
+
+            for (int l = 0; l < LayerCount; l++)
+            {
+                foreach (HookKind kind in Enum.GetValues<HookKind>())
+                {
+                    var point = HookPoint.Create(l, kind);
+                    string name = overrides is not null && overrides.TryGetValue(point.Name, out var o) ? o : point.Name;
+                    if (graph.HasTensor(name))
+                    {
+                        _table[point] = new ResolvedHook(name, "TransformerLens tensor name");
+                    }
+                    else
+                    {
+                        _failures[point] = $"the graph has no tensor named '{name}'";
+                    }
+                }
+            }
+
+            return;
+        }
+
         var structural = WalkResidualChain(graph, out string? chainProblem);
         int namedLayers = CountNamedLayers(graph);
         LayerCount = Math.Max(namedLayers, structural?.Layers ?? 0);

@@ -56,6 +56,9 @@ internal sealed class OnnxGraph
         return new OnnxGraph(model, path);
     }
 
+    /// <summary>Wraps a graph built in memory; <paramref name="path"/> names it in messages (the checkpoint folder).</summary>
+    public static OnnxGraph FromModel(ModelProto model, string path) => new(model, path);
+
     /// <summary>A deep copy to edit; external-data references are copied as references, weights are not read.</summary>
     public OnnxGraph Clone() => new(Model.Clone(), Path);
 

@@ -22,6 +22,12 @@ public enum HookKind
 
     /// <summary><c>blocks.{l}.attn.hook_z</c> flattened: the input of <c>o_proj</c>, [tokens, heads × head_dim]. Gemma Scope attention SAEs read this.</summary>
     AttnZ,
+
+    /// <summary>
+    /// <c>blocks.{l}.ln2.hook_normalized</c>: the pre-feedforward RMSNorm's x / rms(x), before its (1 + w) gain (Gemma Scope
+    /// transcoders read this). Only models built by <see cref="GemmaModel.FromPretrained"/> expose it.
+    /// </summary>
+    Ln2Normalized,
 }
 
 /// <summary>
@@ -51,6 +57,7 @@ public sealed record HookPoint
         HookKind.AttnOut => $"blocks.{Layer}.hook_attn_out",
         HookKind.MlpOut => $"blocks.{Layer}.hook_mlp_out",
         HookKind.AttnZ => $"blocks.{Layer}.attn.hook_z",
+        HookKind.Ln2Normalized => $"blocks.{Layer}.ln2.hook_normalized",
         _ => throw new InvalidOperationException($"Unknown hook kind {Kind}."),
     };
 
@@ -84,6 +91,9 @@ public sealed record HookPoint
     /// <summary><c>blocks.{layer}.attn.hook_z</c> (flattened to heads × head_dim).</summary>
     public static HookPoint AttnZ(int layer) => Create(layer, HookKind.AttnZ);
 
+    /// <summary><c>blocks.{layer}.ln2.hook_normalized</c> (pre-feedforward norm output before its gain).</summary>
+    public static HookPoint Ln2Normalized(int layer) => Create(layer, HookKind.Ln2Normalized);
+
     /// <summary>Parses a TransformerLens hook name such as <c>blocks.20.hook_resid_post</c>.</summary>
     /// <exception cref="FormatException">The name is not one of the supported hook points; the message lists them.</exception>
     public static HookPoint Parse(string name)
@@ -93,7 +103,7 @@ public sealed record HookPoint
             ? point
             : throw new FormatException(
                 $"'{name}' is not a supported hook point. Expected blocks.{{layer}}.hook_resid_pre, blocks.{{layer}}.hook_resid_mid, " +
-                "blocks.{layer}.hook_resid_post, blocks.{layer}.hook_attn_out, blocks.{layer}.hook_mlp_out or blocks.{layer}.attn.hook_z.");
+                "blocks.{layer}.hook_resid_post, blocks.{layer}.hook_attn_out, blocks.{layer}.hook_mlp_out, blocks.{layer}.attn.hook_z or blocks.{layer}.ln2.hook_normalized.");
     }
 
     /// <summary>Parses a TransformerLens hook name; false when it is not a supported hook point.</summary>
@@ -120,6 +130,7 @@ public sealed record HookPoint
             "hook_attn_out" => HookKind.AttnOut,
             "hook_mlp_out" => HookKind.MlpOut,
             "attn.hook_z" => HookKind.AttnZ,
+            "ln2.hook_normalized" => HookKind.Ln2Normalized,
             _ => null,
         };
         if (kind is null)

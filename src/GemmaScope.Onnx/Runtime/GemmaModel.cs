@@ -27,13 +27,22 @@ public sealed partial class GemmaModel : IDisposable
     private readonly ConcurrentDictionary<string, Lazy<InferenceSession[]>> _sessions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RunPlan> _plans = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<HookPoint, int> _widths = new();
+    private readonly Building.CheckpointWeights? _weights;
+    private readonly PrePackedWeightsContainer? _prepacked;
     private bool _disposed;
 
-    private GemmaModel(OnnxGraph graph, Tokenizer? tokenizer, GemmaModelOptions options)
+    private GemmaModel(OnnxGraph graph, Tokenizer? tokenizer, GemmaModelOptions options, Building.CheckpointWeights? weights = null)
     {
         _graph = graph;
         _tokenizer = tokenizer;
         _options = options;
+        _weights = weights;
+        if (weights is not null)
+        {
+            // Every session of a built model shares one set of prepacked (MLAS-packed) weights.
+            _prepacked = new PrePackedWeightsContainer();
+        }
+
         _resolver = new HookResolver(graph, options.TensorNames);
         foreach (var required in new[] { "input_ids" })
         {
@@ -49,7 +58,7 @@ public sealed partial class GemmaModel : IDisposable
         }
     }
 
-    /// <summary>The ONNX file this model was loaded from.</summary>
+    /// <summary>The ONNX file this model was loaded from, or the checkpoint folder of a model built by <see cref="FromPretrained"/>.</summary>
     public string ModelPath => _graph.Path;
 
     /// <summary>Number of decoder layers found in the graph.</summary>
@@ -74,15 +83,30 @@ public sealed partial class GemmaModel : IDisposable
     public string TensorName(HookPoint site) => _resolver.Resolve(site).Tensor;
 
     /// <summary>Runs one sequence of token ids, captures the given hook points and applies the interventions.</summary>
-    public RunResult Run(ReadOnlySpan<int> ids, IReadOnlyList<HookPoint>? capture = null, Interventions? interventions = null) =>
-        RunBatch([ids.ToArray()], capture, interventions);
+    /// <param name="ids">Token ids (BOS first, as Gemma expects).</param>
+    /// <param name="capture">Hook points to capture.</param>
+    /// <param name="interventions">SAE splices, steering vectors and C# hooks.</param>
+    /// <param name="logits">
+    /// False: no logits or loss; the graph stops after the last layer a capture, splice or hook needs (TransformerLens's
+    /// <c>stop_at_layer</c>) and skips the LM head.
+    /// </param>
+    public RunResult Run(ReadOnlySpan<int> ids, IReadOnlyList<HookPoint>? capture = null, Interventions? interventions = null, bool logits = true) =>
+        RunBatch([ids.ToArray()], capture, interventions, logits);
 
     /// <summary>Tokenizes <paramref name="text"/> (BOS added as Gemma does), runs it, captures the given hook points and applies the interventions.</summary>
-    public RunResult Run(string text, IReadOnlyList<HookPoint>? capture = null, Interventions? interventions = null) =>
-        RunBatch([text], capture, interventions);
+    /// <param name="text">The text.</param>
+    /// <param name="capture">Hook points to capture.</param>
+    /// <param name="interventions">SAE splices, steering vectors and C# hooks.</param>
+    /// <param name="logits">False: stop after the last layer needed (no logits, no loss).</param>
+    public RunResult Run(string text, IReadOnlyList<HookPoint>? capture = null, Interventions? interventions = null, bool logits = true) =>
+        RunBatch([text], capture, interventions, logits);
 
     /// <summary>Tokenizes several texts and runs them as one right-padded batch.</summary>
-    public RunResult RunBatch(IReadOnlyList<string> texts, IReadOnlyList<HookPoint>? capture = null, Interventions? interventions = null)
+    /// <param name="texts">The texts.</param>
+    /// <param name="capture">Hook points to capture.</param>
+    /// <param name="interventions">SAE splices, steering vectors and C# hooks.</param>
+    /// <param name="logits">False: stop after the last layer needed (no logits, no loss).</param>
+    public RunResult RunBatch(IReadOnlyList<string> texts, IReadOnlyList<HookPoint>? capture = null, Interventions? interventions = null, bool logits = true)
     {
         ArgumentNullException.ThrowIfNull(texts);
         var ids = new int[texts.Count][];
@@ -91,11 +115,15 @@ public sealed partial class GemmaModel : IDisposable
             ids[i] = Tokenize(texts[i]);
         }
 
-        return RunBatch(ids, capture, interventions);
+        return RunBatch(ids, capture, interventions, logits);
     }
 
     /// <summary>Runs several sequences of token ids as one right-padded batch.</summary>
-    public RunResult RunBatch(IReadOnlyList<int[]> sequences, IReadOnlyList<HookPoint>? capture = null, Interventions? interventions = null)
+    /// <param name="sequences">Token ids per sequence.</param>
+    /// <param name="capture">Hook points to capture.</param>
+    /// <param name="interventions">SAE splices, steering vectors and C# hooks.</param>
+    /// <param name="logits">False: stop after the last layer needed (no logits, no loss).</param>
+    public RunResult RunBatch(IReadOnlyList<int[]> sequences, IReadOnlyList<HookPoint>? capture = null, Interventions? interventions = null, bool logits = true)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(sequences);
@@ -112,7 +140,14 @@ public sealed partial class GemmaModel : IDisposable
             }
         }
 
-        return RunCore(sequences, capture ?? [], interventions ?? Interventions.None, null, out _);
+        capture ??= [];
+        interventions ??= Interventions.None;
+        if (!logits && capture.Count == 0 && !interventions.Splice.Any(s => s is not null && s.CaptureFeatures))
+        {
+            throw new ArgumentException("A run without logits needs something to return: capture a hook point or SAE features.", nameof(logits));
+        }
+
+        return RunCore(sequences, capture, interventions, null, out _, wantLogits: logits);
     }
 
     /// <summary>
@@ -132,7 +167,7 @@ public sealed partial class GemmaModel : IDisposable
     {
         ArgumentNullException.ThrowIfNull(site);
         _resolver.Resolve(site);
-        return _widths.GetOrAdd(site, s => RunCore([[_options.BosId]], [s], Interventions.None, null, out _).Width(s));
+        return _widths.GetOrAdd(site, s => RunCore([[_options.BosId]], [s], Interventions.None, null, out _, wantLogits: false).Width(s));
     }
 
     internal sealed class PastState
@@ -146,9 +181,9 @@ public sealed partial class GemmaModel : IDisposable
         _graph.G.Input.Any(i => i.Name.StartsWith("past_key_values", StringComparison.Ordinal)) &&
         _graph.G.Output.Any(o => o.Name.StartsWith("present", StringComparison.Ordinal));
 
-    internal RunResult RunCore(IReadOnlyList<int[]> sequences, IReadOnlyList<HookPoint> capture, Interventions iv, PastState? past, out PastState? present, bool wantPresent = false)
+    internal RunResult RunCore(IReadOnlyList<int[]> sequences, IReadOnlyList<HookPoint> capture, Interventions iv, PastState? past, out PastState? present, bool wantPresent = false, bool wantLogits = true)
     {
-        var plan = Plan(capture, iv, wantPresent);
+        var plan = Plan(capture, iv, wantPresent, wantLogits);
         var sessions = Sessions(plan, wantPresent);
         int batch = sequences.Count;
         int length = sequences.Max(s => s.Length);
@@ -232,7 +267,12 @@ public sealed partial class GemmaModel : IDisposable
             var final = sessions[^1];
             var inNames = final.InputMetadata.Keys.ToList();
             var inValues = inNames.Select(n => Feed(n, final.InputMetadata[n])).ToList();
-            var fetch = new List<string> { "logits" };
+            var fetch = new List<string>();
+            if (wantLogits)
+            {
+                fetch.Add("logits");
+            }
+
             var presentNames = wantPresent ? final.OutputMetadata.Keys.Where(n => n.StartsWith("present", StringComparison.Ordinal)).ToList() : [];
             fetch.AddRange(presentNames);
             fetch.AddRange(plan.CaptureOutputs.Values.Distinct());
@@ -240,14 +280,19 @@ public sealed partial class GemmaModel : IDisposable
             using var runOptions = new RunOptions();
             using var results = final.Run(runOptions, inNames, inValues, fetch);
 
-            var logitsShape = results[0].GetTensorTypeAndShape().Shape;
-            if (logitsShape.Length != 3 || logitsShape[0] != batch || logitsShape[1] != length)
+            int vocab = 0;
+            float[]? logits = null;
+            if (wantLogits)
             {
-                throw new InvalidDataException($"'{_graph.Path}': logits have shape [{string.Join(", ", logitsShape)}], expected [{batch}, {length}, vocab].");
-            }
+                var logitsShape = results[0].GetTensorTypeAndShape().Shape;
+                if (logitsShape.Length != 3 || logitsShape[0] != batch || logitsShape[1] != length)
+                {
+                    throw new InvalidDataException($"'{_graph.Path}': logits have shape [{string.Join(", ", logitsShape)}], expected [{batch}, {length}, vocab].");
+                }
 
-            int vocab = checked((int)logitsShape[2]);
-            var logits = results[0].GetTensorDataAsSpan<float>().ToArray();
+                vocab = checked((int)logitsShape[2]);
+                logits = results[0].GetTensorDataAsSpan<float>().ToArray();
+            }
 
             present = null;
             if (wantPresent)
@@ -289,13 +334,16 @@ public sealed partial class GemmaModel : IDisposable
             }
 
             var ids = new int[batch][];
-            var loss = new float[batch][];
+            float[][]? loss = logits is null ? null : new float[batch][];
             var scratch = new float[vocab];
             for (int b = 0; b < batch; b++)
             {
                 ids[b] = (int[])sequences[b].Clone();
-                loss[b] = new float[ids[b].Length - 1];
-                CrossEntropy.PerToken(logits.AsSpan(b * length * vocab, ids[b].Length * vocab), vocab, ids[b], loss[b], scratch);
+                if (logits is not null)
+                {
+                    loss![b] = new float[ids[b].Length - 1];
+                    CrossEntropy.PerToken(logits.AsSpan(b * length * vocab, ids[b].Length * vocab), vocab, ids[b], loss[b], scratch);
+                }
             }
 
             string[][]? tokens = null;
@@ -319,9 +367,17 @@ public sealed partial class GemmaModel : IDisposable
         }
     }
 
+    /// <summary>The node names of the graph a capture-only run executes (tests: what stop_at_layer prunes).</summary>
+    internal IReadOnlyList<string> CaptureGraphNodes(IReadOnlyList<HookPoint> capture, bool logits)
+    {
+        var plan = Plan(capture, Interventions.None, kv: false, logits);
+        var fresh = new RunPlan { Key = plan.Key, Captures = plan.Captures, CaptureSites = plan.CaptureSites, Splices = [], Steers = [], Hooks = [], WantLogits = logits };
+        return fresh.BuildSegments(_graph, plan.Captures, keepPresent: false)[^1].G.Node.Select(n => n.Name).ToList();
+    }
+
     private static ActivationHook FindHook(Interventions iv, HookPoint site) => iv.Hooks.First(h => h.Site == site);
 
-    private RunPlan Plan(IReadOnlyList<HookPoint> capture, Interventions iv, bool kv)
+    private RunPlan Plan(IReadOnlyList<HookPoint> capture, Interventions iv, bool kv, bool logits)
     {
         var sites = capture.Distinct().ToArray();
         var resolved = sites.Select(_resolver.Resolve).ToArray();
@@ -381,7 +437,7 @@ public sealed partial class GemmaModel : IDisposable
             .Select((h, k) => new RunPlan.HookSpec(h.Site, h.Tensor, $"gemmascope.cut{k}"))
             .ToArray();
 
-        string key = RunPlan.MakeKey(sites.Select((p, i) => p.Name + "=" + resolved[i].Tensor), splices, steers, hooks, kv);
+        string key = (logits ? "" : "nologits\n") + RunPlan.MakeKey(sites.Select((p, i) => p.Name + "=" + resolved[i].Tensor), splices, steers, hooks, kv);
         return _plans.GetOrAdd(key, _ => new RunPlan
         {
             Key = key,
@@ -390,6 +446,7 @@ public sealed partial class GemmaModel : IDisposable
             Splices = [.. splices],
             Steers = [.. steers],
             Hooks = hooks,
+            WantLogits = logits,
         });
     }
 
@@ -400,8 +457,9 @@ public sealed partial class GemmaModel : IDisposable
         HookKind.AttnZ => 1,
         HookKind.AttnOut => 2,
         HookKind.ResidMid => 3,
-        HookKind.MlpOut => 4,
-        _ => 5,
+        HookKind.Ln2Normalized => 4,
+        HookKind.MlpOut => 5,
+        _ => 6,
     };
 
     private OrtValue? InterventionInput(RunPlan plan, Interventions iv, string name)
@@ -480,6 +538,8 @@ public sealed partial class GemmaModel : IDisposable
         }
 
         _sessions.Clear();
+        _prepacked?.Dispose();
+        _weights?.Dispose();
     }
 
     private int[] Tokenize(string text)
@@ -520,7 +580,7 @@ public sealed partial class GemmaModel : IDisposable
             var all = plan.Captures.Concat(plan.Splices.Select(s => _resolver.Resolve(s.Site)))
                 .Concat(plan.Steers.Select(s => _resolver.Resolve(s.Site)))
                 .Concat(plan.Hooks.Select(h => _resolver.Resolve(h.Site))).ToList();
-            if (plan.Captures.Length == 0 && plan.Splices.Length == 0 && plan.Steers.Length == 0 && plan.Hooks.Length == 0)
+            if (plan.WantLogits && plan.Captures.Length == 0 && plan.Splices.Length == 0 && plan.Steers.Length == 0 && plan.Hooks.Length == 0)
             {
                 // A clean run needs no edit: ONNX Runtime reads the file itself (no protobuf copy in managed memory).
                 return [CreateSession(null)];
@@ -574,6 +634,25 @@ public sealed partial class GemmaModel : IDisposable
             }
 
             _options.ConfigureSession?.Invoke(so);
+
+            if (_weights is not null)
+            {
+                var g = edited ?? _graph;
+                if (_weights.Binding == Building.WeightBinding.Initializers)
+                {
+                    foreach (var init in g.G.Initializer)
+                    {
+                        if (_weights.IsBound(init.Name))
+                        {
+                            so.AddInitializer(init.Name, _weights.Value(init.Name));
+                        }
+                    }
+                }
+
+                so.AddSessionConfigEntry(ExternalDataFolderKey, _weights.Checkpoint.Folder);
+
+                return new InferenceSession(g.ToBytes(), so, _prepacked!);
+            }
 
             if (edited is null)
             {

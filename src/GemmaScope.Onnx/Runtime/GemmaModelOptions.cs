@@ -42,6 +42,9 @@ public sealed record GemmaModelOptions
     /// <summary>Gemma's BOS token id (2).</summary>
     public int BosId { get; init; } = 2;
 
+    /// <summary>How <see cref="GemmaModel.FromPretrained"/> hands large weights to ONNX Runtime (measurements and tests).</summary>
+    internal Building.WeightBinding WeightBinding { get; init; }
+
     /// <summary>Gemma's padding token id (0), used for the padded tail of shorter sequences in a batch.</summary>
     public int PadId { get; init; }
 }

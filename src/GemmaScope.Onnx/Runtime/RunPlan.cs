@@ -29,6 +29,9 @@ internal sealed class RunPlan
     /// <summary>Callback sites in graph order; segment k computes the (edited) tensor of hook k.</summary>
     public required HookSpec[] Hooks { get; init; }
 
+    /// <summary>False: the last segment has no logits output, so pruning drops the LM head and every layer after the last one needed.</summary>
+    public bool WantLogits { get; init; } = true;
+
     /// <summary>Output name per feature-capturing splice, and per capture.</summary>
     public Dictionary<string, string> FeatureOutputs { get; } = new(StringComparer.Ordinal);
 
@@ -132,7 +135,11 @@ internal sealed class RunPlan
             }
             else
             {
-                outputs.Add("logits");
+                if (WantLogits)
+                {
+                    outputs.Add("logits");
+                }
+
                 if (keepPresent)
                 {
                     outputs.AddRange(original.G.Output.Select(o => o.Name).Where(n => n.StartsWith("present", StringComparison.Ordinal)));

@@ -9,14 +9,14 @@ public sealed class RunResult
 {
     private readonly Dictionary<HookPoint, (float[] Data, int Width)> _activations;
     private readonly Dictionary<HookPoint, (float[] Data, int Width)> _features;
-    private readonly float[] _logits;
-    private readonly float[][] _loss;
+    private readonly float[]? _logits;
+    private readonly float[][]? _loss;
     private readonly int[][] _ids;
     private readonly string[][]? _tokens;
     private readonly int _paddedLength;
 
-    internal RunResult(Dictionary<HookPoint, (float[] Data, int Width)> activations, Dictionary<HookPoint, (float[] Data, int Width)> features, float[] logits, int vocab, int paddedLength,
-        int[][] ids, float[][] loss, string[][]? tokens)
+    internal RunResult(Dictionary<HookPoint, (float[] Data, int Width)> activations, Dictionary<HookPoint, (float[] Data, int Width)> features, float[]? logits, int vocab, int paddedLength,
+        int[][] ids, float[][]? loss, string[][]? tokens)
     {
         _activations = activations;
         _features = features;
@@ -31,7 +31,10 @@ public sealed class RunResult
     /// <summary>Number of sequences in the batch.</summary>
     public int BatchSize => _ids.Length;
 
-    /// <summary>The vocabulary size (last dimension of the logits).</summary>
+    /// <summary>Whether logits (and loss) were computed; false for a run with <c>logits: false</c>.</summary>
+    public bool HasLogits => _logits is not null;
+
+    /// <summary>The vocabulary size (last dimension of the logits); 0 when <see cref="HasLogits"/> is false.</summary>
     public int VocabSize { get; }
 
     /// <summary>The hook points captured in this run.</summary>
@@ -75,11 +78,15 @@ public sealed class RunResult
     public ReadOnlySpan<float> Logits(int sequence = 0)
     {
         int s = CheckSequence(sequence);
-        return _logits.AsSpan(s * _paddedLength * VocabSize, _ids[s].Length * VocabSize);
+        return NeedLogits(_logits).AsSpan(s * _paddedLength * VocabSize, _ids[s].Length * VocabSize);
     }
 
     /// <summary>Next-token cross-entropy (nats) at each position but the last: loss[t] = −log p(ids[t+1] | ids[..t]).</summary>
-    public ReadOnlySpan<float> Loss(int sequence = 0) => _loss[CheckSequence(sequence)];
+    public ReadOnlySpan<float> Loss(int sequence = 0) => NeedLogits(_loss)[CheckSequence(sequence)];
+
+    private static T NeedLogits<T>(T? value)
+        where T : class =>
+        value ?? throw new InvalidOperationException("This run computed no logits (logits: false stops after the last layer needed); run with logits: true for logits and loss.");
 
     /// <summary>Mean of <see cref="Loss"/> over a sequence.</summary>
     public double MeanLoss(int sequence = 0)

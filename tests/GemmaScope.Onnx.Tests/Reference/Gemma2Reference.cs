@@ -16,9 +16,25 @@ internal sealed class Gemma2Reference
 {
     private readonly Dictionary<string, (int[] Shape, float[] Data)> _w;
 
-    public Gemma2Reference(string fixtureDir)
+    /// <param name="fixtureDir">Folder with weights.npz and config.json.</param>
+    /// <param name="roundToBFloat16">Round every weight to bfloat16 (nearest even) first, as a bf16 checkpoint stores them.</param>
+    public Gemma2Reference(string fixtureDir, bool roundToBFloat16 = false)
     {
         _w = Npz.Read(Path.Combine(fixtureDir, "weights.npz"));
+        if (roundToBFloat16)
+        {
+            foreach (var (_, v) in _w)
+            {
+                for (int i = 0; i < v.Data.Length; i++)
+                {
+                    // round to nearest even on the upper 16 bits, then back to float32 (exact)
+                    uint u = BitConverter.SingleToUInt32Bits(v.Data[i]);
+                    u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+                    v.Data[i] = BitConverter.UInt32BitsToSingle(u);
+                }
+            }
+        }
+
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(fixtureDir, "config.json")));
         var c = doc.RootElement;
         Vocab = c.GetProperty("vocab_size").GetInt32();
@@ -83,6 +99,9 @@ internal sealed class Gemma2Reference
             var z = Hook($"blocks.{l}.attn.hook_z", Attention(h, t, l));
             var a = Hook($"blocks.{l}.hook_attn_out", RmsNorm(Linear(z, t, W(p + "self_attn.o_proj.weight"), Heads * HeadDim, D), t, W(p + "post_attention_layernorm.weight")));
             x = Hook($"blocks.{l}.hook_resid_mid", Add(x, a));
+            // ln2.hook_normalized: x / rms(x), before the (1 + w) gain (what Gemma Scope transcoders read)
+            var zeros = new float[D];
+            Hook($"blocks.{l}.ln2.hook_normalized", RmsNorm(x, t, zeros));
             h = RmsNorm(x, t, W(p + "pre_feedforward_layernorm.weight"));
             var gate = Linear(h, t, W(p + "mlp.gate_proj.weight"), D, Ff);
             var up = Linear(h, t, W(p + "mlp.up_proj.weight"), D, Ff);
@@ -96,7 +115,7 @@ internal sealed class Gemma2Reference
             x = Hook($"blocks.{l}.hook_resid_post", Add(x, m));
         }
 
-        var final = RmsNorm(x, t, W("model.norm.weight"));
+        var final = Hook("ln_final.hook_normalized", RmsNorm(x, t, W("model.norm.weight")));
         var logits = Linear(final, t, emb, D, Vocab); // tied: lm_head.weight = embed_tokens.weight [V, D]
         for (int i = 0; i < logits.Length; i++)
         {

@@ -1,0 +1,165 @@
+using System.Runtime.InteropServices;
+using GemmaScope.Formats;
+using Microsoft.ML.OnnxRuntime;
+using Onnx;
+
+namespace GemmaScope.Onnx.Building;
+
+/// <summary>How a built graph's large weights reach ONNX Runtime.</summary>
+internal enum WeightBinding
+{
+    /// <summary>
+    /// <c>SessionOptions.AddInitializer</c> with OrtValues over the memory-mapped safetensors (float32) or over one
+    /// float32 copy in native memory (bf16/f16). Shared by every session of the model; the default.
+    /// </summary>
+    Initializers,
+
+    /// <summary>ONNX external data pointing into the safetensors files (float32 checkpoints only); each session reads them itself.</summary>
+    ExternalData,
+}
+
+/// <summary>
+/// The large weights of a checkpoint as ONNX Runtime values, and the small ones (norm gains) as float32 arrays.
+/// float32 tensors are used in place from the memory map; bf16/f16 ones are widened once into native memory
+/// (cost: 4 bytes per parameter, twice the bf16 file size; the bf16 pages are only read once).
+/// Owns the checkpoint's maps and the widened copies; immutable after construction, safe to share between sessions.
+/// </summary>
+internal sealed unsafe class CheckpointWeights : IDisposable
+{
+    private readonly Checkpoint _ck;
+    private readonly Dictionary<string, OrtValue> _values = new(StringComparer.Ordinal);
+    private readonly List<nint> _native = [];
+
+    public CheckpointWeights(Checkpoint checkpoint, WeightBinding binding)
+    {
+        _ck = checkpoint;
+        Binding = binding;
+    }
+
+    public WeightBinding Binding { get; }
+
+    public Checkpoint Checkpoint => _ck;
+
+    /// <summary>Bytes of float32 copies made for non-float32 checkpoints.</summary>
+    public long WidenedBytes { get; private set; }
+
+    /// <summary>The graph's declaration of a large weight: float32, [out, in] as stored, data outside the graph.</summary>
+    public TensorProto Declare(string name)
+    {
+        var (t, file, offset) = _ck.Get(name);
+        var proto = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float, DataLocation = TensorProto.Types.DataLocation.External };
+        proto.Dims.Add(t.Shape);
+        if (Binding == WeightBinding.ExternalData && t.DType != TensorDType.Float32)
+        {
+            throw new NotSupportedException($"{file}, tensor '{name}': external-data binding needs float32 weights; this one is {t.DTypeText}.");
+        }
+
+        // The declaration points into the safetensors file. With Initializers binding ONNX Runtime uses the bound
+        // OrtValue instead and never reads it (the path must still exist: ONNX Runtime checks it at load).
+        proto.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = Path.GetRelativePath(_ck.Folder, file) });
+        proto.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        proto.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = (t.ElementCount * 4).ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        if (Binding == WeightBinding.Initializers)
+        {
+            Value(name);
+        }
+
+        return proto;
+    }
+
+    /// <summary>A small weight as float32 (copied).</summary>
+    public float[] Small(string name)
+    {
+        var (t, _, _) = _ck.Get(name);
+        var result = new float[t.ElementCount];
+        fixed (float* dst = result)
+        {
+            ToFloat32(t, dst);
+        }
+
+        return result;
+    }
+
+    /// <summary>The OrtValue bound to a large weight (created on first use).</summary>
+    public OrtValue Value(string name)
+    {
+        lock (_values)
+        {
+            if (_values.TryGetValue(name, out var v))
+            {
+                return v;
+            }
+
+            var (t, _, _) = _ck.Get(name);
+            float* data;
+            if (t.DType == TensorDType.Float32)
+            {
+                data = (float*)t.Data;
+            }
+            else
+            {
+                data = (float*)NativeMemory.AlignedAlloc((nuint)(t.ElementCount * 4), 64);
+                _native.Add((nint)data);
+                WidenedBytes += t.ElementCount * 4;
+                ToFloat32(t, data);
+            }
+
+            v = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, t.Shape, (nint)data, t.ElementCount * 4);
+            _values[name] = v;
+            return v;
+        }
+    }
+
+    public bool IsBound(string name)
+    {
+        lock (_values)
+        {
+            return _values.ContainsKey(name);
+        }
+    }
+
+    private static void ToFloat32(RawTensor t, float* dst)
+    {
+        long n = t.ElementCount;
+        switch (t.DType)
+        {
+            case TensorDType.Float32:
+                Buffer.MemoryCopy(t.Data, dst, n * 4, n * 4);
+                break;
+            case TensorDType.BFloat16:
+                BFloat16Widen.Run((ushort*)t.Data, dst, n);
+                break;
+            case TensorDType.Float16:
+                var src = (Half*)t.Data;
+                for (long i = 0; i < n; i++)
+                {
+                    dst[i] = (float)src[i];
+                }
+
+                break;
+            default:
+                throw new SaeFormatException(t.File, t.Name, "unsupported weight dtype", "F32, BF16 or F16", t.DTypeText);
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_values)
+        {
+            foreach (var v in _values.Values)
+            {
+                v.Dispose();
+            }
+
+            _values.Clear();
+            foreach (var p in _native)
+            {
+                NativeMemory.AlignedFree((void*)p);
+            }
+
+            _native.Clear();
+        }
+
+        _ck.Dispose();
+    }
+}

@@ -1,0 +1,50 @@
+using GemmaScope.Onnx.Building;
+using GemmaScope.Onnx.Graph;
+using GemmaScope.Tokenizers;
+using Microsoft.ML.Tokenizers;
+
+namespace GemmaScope.Onnx;
+
+public sealed partial class GemmaModel
+{
+    /// <summary>
+    /// Builds a Gemma 2 model straight from a Hugging Face checkpoint folder: <c>config.json</c> and
+    /// <c>model.safetensors</c> (or <c>model.safetensors.index.json</c> and its shards), plus <c>tokenizer.json</c> or
+    /// <c>tokenizer.model</c> when present. The forward is built as an ONNX graph in memory with Hugging Face's
+    /// semantics and TransformerLens-named hook tensors; the weights are not copied into it: float32 tensors are read in
+    /// place from the memory-mapped files, bf16/f16 ones are widened once to float32 in native memory (ONNX Runtime's
+    /// CPU provider has no bf16 MatMul), 4 bytes per parameter.
+    /// </summary>
+    /// <param name="path">The checkpoint folder.</param>
+    /// <param name="options">Session and tokenization options.</param>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="FileNotFoundException">config.json, or both model.safetensors and the index, are missing.</exception>
+    /// <exception cref="GemmaScope.Formats.SaeFormatException">
+    /// The checkpoint is malformed or disagrees with config.json (unsupported model_type, missing tensor, wrong shape,
+    /// a shard the index names missing, a truncated shard); the message names the file and the tensor.
+    /// </exception>
+    public static GemmaModel FromPretrained(string path, GemmaModelOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        options ??= new GemmaModelOptions();
+        var checkpoint = Checkpoint.Open(path);
+        var weights = new CheckpointWeights(checkpoint, options.WeightBinding);
+        try
+        {
+            var model = new GemmaGraphBuilder(checkpoint.Architecture, weights.Declare, weights.Small).Build();
+            var graph = OnnxGraph.FromModel(model, checkpoint.Folder);
+            Tokenizer? tokenizer = null;
+            if (File.Exists(Path.Combine(checkpoint.Folder, "tokenizer.json")) || File.Exists(Path.Combine(checkpoint.Folder, "tokenizer.model")))
+            {
+                tokenizer = GemmaTokenizer.Load(checkpoint.Folder);
+            }
+
+            return new GemmaModel(graph, tokenizer, options, weights);
+        }
+        catch
+        {
+            weights.Dispose();
+            throw;
+        }
+    }
+}
