@@ -127,7 +127,7 @@ public class Gemma2Shaped
         _stream = null;
     }
 
-    [GlobalSetup(Targets = [nameof(Prefill128), nameof(Prefill128CaptureAll), nameof(Generate1), nameof(GenerateN)])]
+    [GlobalSetup(Targets = [nameof(Prefill128), nameof(Prefill128CaptureAll), nameof(Generate1), nameof(GenerateN), nameof(StopAtMiddle), nameof(FullSameCapture)])]
     public void SetupModel()
     {
         _model = ModelHost.Open(Bench.Checkpoint(bf16: false));
@@ -135,7 +135,9 @@ public class Gemma2Shaped
         _prompt = Bench.Ids(Bench.DecodePrompt, seed: 2);
         _all = ModelHost.AllSites(_model.LayerCount);
         _middle = [HookPoint.ResidPost((_model.LayerCount / 2) - 1)];
-        _ = _model.Run(_prefill.AsSpan(0, 4), _all); // builds and caches the capture plan outside the timing
+        _ = _model.Run(_prefill.AsSpan(0, 4), _all); // builds and caches the capture plans outside the timing
+        _ = _model.Run(_prefill.AsSpan(0, 4), _middle);
+        _ = _model.Run(_prefill.AsSpan(0, 4), _middle, logits: false);
     }
 
     /// <summary>Prefill, 128 tokens, logits, no capture.</summary>
@@ -154,10 +156,18 @@ public class Gemma2Shaped
     [Benchmark(Description = "model: generate 9 tokens after 16 (KV cache)")]
     public int GenerateN() => _model!.Generate(_prompt, new GenerationOptions { MaxNewTokens = Bench.DecodeSteps, EosId = null, UseKvCache = true }).NewIds.Count;
 
-    /// <summary>The stop-at-layer pair for the interleaved mode (empty until the model exposes stop-at-layer).</summary>
-    internal IEnumerable<(string Name, Action Act)> StopCases() => [];
+    /// <summary>128 tokens, capture resid_post of the middle layer, no logits: the graph stops there (stop_at_layer).</summary>
+    [Benchmark(Description = "model: 128 tokens, capture middle resid_post, logits: false (stops there)")]
+    public float StopAtMiddle() => _model!.Run(_prefill, _middle, logits: false).Activations(_middle[0])[0];
 
-    [GlobalCleanup(Targets = [nameof(Prefill128), nameof(Prefill128CaptureAll), nameof(Generate1), nameof(GenerateN)])]
+    /// <summary>The same capture with logits: every layer and the LM head run.</summary>
+    [Benchmark(Description = "model: 128 tokens, capture middle resid_post, logits (full graph)")]
+    public float FullSameCapture() => _model!.Run(_prefill, _middle).Activations(_middle[0])[0];
+
+    /// <summary>The stop-at-layer pair for the interleaved mode.</summary>
+    internal IEnumerable<(string Name, Action Act)> StopCases() => [("stop", () => StopAtMiddle()), ("full", () => FullSameCapture())];
+
+    [GlobalCleanup(Targets = [nameof(Prefill128), nameof(Prefill128CaptureAll), nameof(Generate1), nameof(GenerateN), nameof(StopAtMiddle), nameof(FullSameCapture)])]
     public void CleanupModel()
     {
         _model?.Dispose();

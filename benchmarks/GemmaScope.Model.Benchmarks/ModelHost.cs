@@ -25,21 +25,7 @@ internal static class ModelHost
         }
     }
 
-    public static GemmaModel Open(string folder)
-    {
-        // Looked up by reflection so that the harness (baselines, generator, probes) builds and runs before FromPretrained exists.
-        var method = typeof(GemmaModel).GetMethod("FromPretrained", [typeof(string), typeof(GemmaModelOptions)])
-            ?? throw new NotSupportedException("GemmaModel.FromPretrained(string, GemmaModelOptions?) is not in this build of GemmaScope.Onnx.");
-        try
-        {
-            return (GemmaModel)method.Invoke(null, [folder, Options])!;
-        }
-        catch (System.Reflection.TargetInvocationException e) when (e.InnerException is not null)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException).Throw();
-            throw;
-        }
-    }
+    public static GemmaModel Open(string folder) => GemmaModel.FromPretrained(folder, Options);
 
     /// <summary>All six hook kinds of every layer (the five block sites plus attn.hook_z).</summary>
     public static HookPoint[] AllSites(int layers)

@@ -24,7 +24,7 @@ internal sealed class StreamRead : IDisposable
         unsafe
         {
             _buffer = (nint)NativeMemory.AlignedAlloc((nuint)(_count * sizeof(float)), 4096);
-            
+
             float* p = (float*)_buffer;
             for (long i = 0; i < _count; i++)
             {
