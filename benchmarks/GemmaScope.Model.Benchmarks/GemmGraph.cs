@@ -9,7 +9,8 @@ namespace GemmaScope.Model.Benchmarks;
 /// <summary>
 /// The prefill baseline: an ONNX graph of only the matrix products of a Gemma 2 forward at T tokens, each fed from its
 /// own graph input, so ORT times the GEMMs alone with nothing between them. Per layer: q, k, v, o, gate, up, down
-/// (<c>Gemm</c> with transB = 1 over the [out, in] safetensors weights, which are external data pointing into the
+/// (<c>com.microsoft.FusedMatMul</c> with transB = 1, the op the model's builder uses, over the [out, in] safetensors
+/// weights, which are external data pointing into the
 /// checkpoint's shards: the same bytes the model reads), the attention scores Q·Kᵀ and the weighted sum P·V as batched
 /// MatMuls over the 8 query heads; then the tied LM head x·Eᵀ (256000 × 2304). At T = 1 the same graph streams every
 /// weight once: ORT's own GEMV rate over the decode's weights.
@@ -48,6 +49,7 @@ internal static class GemmGraph
         AddGemm(g, index, checkpoint, "model.embed_tokens.weight", "x_d", "y_lm_head");
         var model = new ModelProto { IrVersion = 8, ProducerName = "GemmaScope.Model.Benchmarks", Graph = g };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 17 });
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "com.microsoft", Version = 1 });
         File.WriteAllBytes(path, model.ToByteArray());
         return path;
     }
@@ -95,7 +97,8 @@ internal static class GemmGraph
         t.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(CultureInfo.InvariantCulture) });
         t.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = length.ToString(CultureInfo.InvariantCulture) });
         g.Initializer.Add(t);
-        var node = Node("Gemm", [x, weight], y);
+        var node = Node("FusedMatMul", [x, weight], y);
+        node.Domain = "com.microsoft";
         node.Attribute.Add(new AttributeProto { Name = "transB", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
         g.Node.Add(node);
         g.Output.Add(new ValueInfoProto { Name = y });
