@@ -5,8 +5,8 @@ using System.Runtime.Intrinsics;
 namespace GemmaScope.Model.Benchmarks;
 
 /// <summary>
-/// Memory-bandwidth probe: sum = Σ buffer[i] over a buffer far larger than the last-level cache, split into one
-/// contiguous part per thread. Bytes read ÷ time is the streaming read rate the decode's weight reads are bounded by.
+/// Memory-bandwidth probe: sum = Σ buffer[i] over a buffer far larger than the last-level cache, read by all threads
+/// in 4 MiB chunks. Bytes read ÷ time is the streaming read rate the decode's weight reads are bounded by.
 /// Four independent Vector512 accumulators so the adds never limit the loads.
 /// </summary>
 internal sealed class StreamRead : IDisposable
@@ -37,19 +37,29 @@ internal sealed class StreamRead : IDisposable
 
     public double Run()
     {
+        // 4 MiB chunks handed out dynamically (as ORT's thread pool does), so one thread descheduled by another job
+        // on a shared core does not leave the other idle: the probe then measures memory, not the scheduler.
+        const long Chunk = 1L << 20;
+        long chunks = (_count + Chunk - 1) / Chunk;
+        long next = -1;
+        Array.Clear(_partial);
         Parallel.For(0, _threads, new ParallelOptions { MaxDegreeOfParallelism = _threads }, t =>
         {
-            long per = _count / _threads / 64 * 64;
-            long start = t * per, end = t == _threads - 1 ? _count : start + per;
-            _partial[t] = Sum(start, end);
+            double s = 0;
+            for (long c = Interlocked.Increment(ref next); c < chunks; c = Interlocked.Increment(ref next))
+            {
+                s += Sum(c * Chunk, Math.Min(_count, (c + 1) * Chunk));
+            }
+
+            _partial[t] = s;
         });
-        double s = 0;
+        double total = 0;
         foreach (double v in _partial)
         {
-            s += v;
+            total += v;
         }
 
-        return s;
+        return total;
     }
 
     private unsafe double Sum(long start, long end)
