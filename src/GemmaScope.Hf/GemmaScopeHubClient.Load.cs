@@ -34,10 +34,19 @@ public sealed partial class GemmaScopeHubClient
     /// <param name="cancellationToken">Cancels the download (not the load itself).</param>
     /// <exception cref="HuggingFaceHubException">The hub refused or failed, the bytes did not verify, or offline mode lacks the file.</exception>
     /// <exception cref="Formats.SaeFormatException">The file is not a valid SAE, or its sizes are not the catalog's.</exception>
+    /// <exception cref="NotSupportedException">An affine transcoder (<see cref="GemmaScopeSae.IsAffine"/>), whose skip term this version does not load.</exception>
     public async Task<JumpReLUSae> LoadAsync(
         GemmaScopeSae sae, SaeLoadOptions? loadOptions = null, IProgress<DownloadProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(sae);
+        if (sae.IsAffine)
+        {
+            // Loading one as a JumpReLUSae would drop its x·W_skip term without a word.
+            throw new NotSupportedException(
+                $"{sae} is an affine transcoder (it adds x·W_skip, 'affine_skip_connection'), which this version cannot load; " +
+                "use the same id without '_affine'.");
+        }
+
         var path = await DownloadAsync(sae, progress, cancellationToken).ConfigureAwait(false);
         return LoadDownloaded(sae, path, loadOptions);
     }

@@ -4,7 +4,7 @@ namespace GemmaScope.Hf.Tests;
 public sealed class CatalogTests
 {
     [Fact]
-    public void Releases_are_the_sixteen_SAELens_names_with_their_repositories()
+    public void Gemma_Scope_releases_are_the_SAELens_names_with_their_repositories()
     {
         string[] bases =
         [
@@ -13,8 +13,10 @@ public sealed class CatalogTests
             "gemma-scope-27b-pt-res", "gemma-scope-9b-it-res",
         ];
 
-        Assert.Equal(bases.Concat(bases.Select(b => b + "-canonical")), GemmaScopeCatalog.Releases.Select(r => r.Name));
-        foreach (var release in GemmaScopeCatalog.Releases)
+        Assert.Equal(
+            bases.Append("gemma-scope-2b-pt-transcoders").Concat(bases.Select(b => b + "-canonical")),
+            GemmaScopeCatalog.Releases.Where(r => r.ScopeVersion == 1).Select(r => r.Name));
+        foreach (var release in GemmaScopeCatalog.Releases.Where(r => r.ScopeVersion == 1))
         {
             var baseName = release.IsCanonical ? release.Name[..^"-canonical".Length] : release.Name;
             Assert.Equal("google/" + baseName, release.RepoId);

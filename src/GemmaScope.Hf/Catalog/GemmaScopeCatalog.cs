@@ -27,12 +27,16 @@ public static class GemmaScopeCatalog
     private static readonly Lazy<Dictionary<string, GemmaScopeRelease>> ByName = new(Build);
     private static readonly Lazy<IReadOnlyList<GemmaScopeRelease>> Ordered = new(() =>
         CatalogData.Releases.Select(r => ByName.Value[r.Release])
-            .Concat(CatalogData.Releases.Select(r => ByName.Value[r.Release + CanonicalSuffix])).ToList().AsReadOnly());
+            .Concat(CatalogData.Releases.Where(r => HasCanonical(r.Release)).Select(r => ByName.Value[r.Release + CanonicalSuffix]))
+            .Concat(CatalogData2.Releases.Select(r => ByName.Value[r.Release])).ToList().AsReadOnly());
 
     /// <summary>The SAELens commit whose <c>pretrained_saes.yaml</c> the folder lists were taken from.</summary>
     public static string SaeLensSourceCommit => CatalogData.SaeLensCommit;
 
-    /// <summary>All releases: the eight base releases, then their <c>-canonical</c> aliases.</summary>
+    /// <summary>
+    /// All releases: Gemma Scope's eight SAE releases and its transcoders (<c>gemma-scope-2b-pt-transcoders</c>), the eight
+    /// <c>-canonical</c> aliases, then Gemma Scope 2's 75 releases (<c>gemma-scope-2-270m-pt-res</c> … <c>gemma-scope-2-27b-it-transcoders-all</c>).
+    /// </summary>
     public static IReadOnlyList<GemmaScopeRelease> Releases => Ordered.Value;
 
     /// <summary>The release with this SAELens name, e.g. <c>gemma-scope-2b-pt-res</c>.</summary>
@@ -84,7 +88,9 @@ public static class GemmaScopeCatalog
         {
             var (model, site, layers, dModel, dIn) = Shape(name);
             var release = new GemmaScopeRelease(name, "google/" + name, model, site, layers, dModel, dIn, isCanonical: false);
-            var canonical = new GemmaScopeRelease(name + CanonicalSuffix, "google/" + name, model, site, layers, dModel, dIn, isCanonical: true);
+            var canonical = HasCanonical(name)
+                ? new GemmaScopeRelease(name + CanonicalSuffix, "google/" + name, model, site, layers, dModel, dIn, isCanonical: true)
+                : null;
             var saes = new List<GemmaScopeSae>();
             var aliases = new List<GemmaScopeSae>();
             foreach (var line in folders)
@@ -93,9 +99,17 @@ public static class GemmaScopeCatalog
             }
 
             release.SetSaes(saes);
-            canonical.SetSaes(aliases);
             bases.Add(release);
-            canonicals.Add(canonical);
+            if (canonical is not null)
+            {
+                canonical.SetSaes(aliases);
+                canonicals.Add(canonical);
+            }
+        }
+
+        foreach (var (name, modelRepo, folder, idHasFolder, lines) in CatalogData2.Releases)
+        {
+            bases.Add(Scope2Release(name, modelRepo, folder, idHasFolder, lines));
         }
 
         var all = new Dictionary<string, GemmaScopeRelease>(StringComparer.Ordinal);
@@ -107,9 +121,13 @@ public static class GemmaScopeCatalog
         return all;
     }
 
-    // One catalog line: "layer_20/width_16k:22,38,71*,139,294" ('*' = SAELens's canonical pick, 'n' = l0-specific Neuronpedia set).
+    // SAELens has no -canonical alias of the transcoder release.
+    private static bool HasCanonical(string release) => !release.EndsWith("-transcoders", StringComparison.Ordinal);
+
+    // One catalog line: "layer_20/width_16k:22,38,71*,139,294" ('*' = SAELens's canonical pick, 'n' = l0-specific Neuronpedia set,
+    // 'p' = the plain Neuronpedia set, in a release without canonical aliases).
     private static void AddFolder(
-        GemmaScopeRelease release, GemmaScopeRelease canonical, string line, List<GemmaScopeSae> saes, List<GemmaScopeSae> aliases)
+        GemmaScopeRelease release, GemmaScopeRelease? canonical, string line, List<GemmaScopeSae> saes, List<GemmaScopeSae> aliases)
     {
         var colon = line.IndexOf(':', StringComparison.Ordinal);
         var folder = line[..colon];
@@ -118,7 +136,7 @@ public static class GemmaScopeCatalog
         var marked = -1;
         for (var i = 0; i < entries.Length; i++)
         {
-            numbers[i] = int.Parse(entries[i].TrimEnd('*', 'n'), NumberStyles.None, CultureInfo.InvariantCulture);
+            numbers[i] = int.Parse(entries[i].TrimEnd('*', 'n', 'p'), NumberStyles.None, CultureInfo.InvariantCulture);
             if (entries[i].Contains('*', StringComparison.Ordinal))
             {
                 marked = i;
@@ -137,7 +155,7 @@ public static class GemmaScopeCatalog
         for (var i = 0; i < entries.Length; i++)
         {
             string? np = null;
-            if (i == marked)
+            if (i == marked || entries[i].EndsWith('p'))
             {
                 np = plainNeuronpedia;
             }
@@ -150,9 +168,9 @@ public static class GemmaScopeCatalog
             saes.Add(new GemmaScopeSae(release, id, id, layer, width, numbers[i], np, isCompiledIn: true));
         }
 
-        if (layer is null)
+        if (layer is null || canonical is null)
         {
-            return; // SAELens has no canonical embedding SAE.
+            return; // SAELens has no canonical embedding SAE, and no canonical transcoders.
         }
 
         var pick = marked >= 0 ? marked : ClosestTo100(numbers);
@@ -189,20 +207,69 @@ public static class GemmaScopeCatalog
         SaeSite.ResidualStream => "res",
         SaeSite.AttentionOutput => "att",
         SaeSite.MlpOutput => "mlp",
+        SaeSite.Transcoder => "transcoder",
         _ => throw new ArgumentOutOfRangeException(nameof(site)),
     };
 
-    // Gemma 2 shapes (Gemma Scope paper, HF configs): layers, d_model; attention SAEs read heads × head_dim.
-    private static (string Model, SaeSite Site, int Layers, int DModel, int DIn) Shape(string release)
+    // A Gemma Scope 2 release: every id as SAELens lists it, the hub folder "{folder}/{id without folder}".
+    // Lines are "layer_12_width_16k_l0_medium:60[:gemma-3-270m/12-gemmascope-2-res-16k]".
+    private static GemmaScopeRelease Scope2Release(string name, string modelRepo, string folder, bool idHasFolder, string[] lines)
     {
-        var site = release[^3..] switch
+        // gemma-scope-2-{size}-{pt|it}-{res|att|mlp|transcoders}[-all], in repository google/gemma-scope-2-{size}-{pt|it}.
+        var parts = name.Split('-');
+        var site = parts[5] switch
         {
             "res" => SaeSite.ResidualStream,
             "att" => SaeSite.AttentionOutput,
             "mlp" => SaeSite.MlpOutput,
+            "transcoders" => SaeSite.Transcoder,
+            _ => throw new InvalidOperationException($"Catalog data names an unexpected release '{name}'."),
+        };
+
+        // Gemma 3 shapes (Hugging Face configs): layers, d_model, heads × head_dim.
+        var (layers, dModel, attIn) = parts[3] switch
+        {
+            "270m" => (18, 640, 4 * 256),
+            "1b" => (26, 1152, 4 * 256),
+            "4b" => (34, 2560, 8 * 256),
+            "12b" => (48, 3840, 16 * 256),
+            "27b" => (62, 5376, 32 * 128),
+            _ => throw new InvalidOperationException($"Catalog data names an unexpected release '{name}'."),
+        };
+        var release = new GemmaScopeRelease(
+            name, $"google/gemma-scope-2-{parts[3]}-{parts[4]}", modelRepo["google/".Length..], site, layers, dModel, site == SaeSite.AttentionOutput ? attIn : dModel,
+            isCanonical: false, scopeVersion: 2, modelRepoId: modelRepo);
+        var saes = new List<GemmaScopeSae>(lines.Length);
+        foreach (var line in lines)
+        {
+            var fields = line.Split(':', 3);
+            var tail = fields[0];
+            var layerEnd = tail.IndexOf("_width_", StringComparison.Ordinal);
+            var layer = int.Parse(tail.AsSpan("layer_".Length, layerEnd - "layer_".Length), NumberStyles.None, CultureInfo.InvariantCulture);
+            var widthStart = layerEnd + "_width_".Length;
+            var width = tail[widthStart..tail.IndexOf("_l0_", widthStart, StringComparison.Ordinal)];
+            var l0 = int.Parse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture);
+            var id = idHasFolder ? folder + "/" + tail : tail;
+            saes.Add(new GemmaScopeSae(release, id, folder + "/" + tail, layer, width, l0, fields.Length > 2 ? fields[2] : null, isCompiledIn: true));
+        }
+
+        release.SetSaes(saes);
+        return release;
+    }
+
+    // Gemma 2 shapes (Gemma Scope paper, HF configs): layers, d_model; attention SAEs read heads × head_dim.
+    private static (string Model, SaeSite Site, int Layers, int DModel, int DIn) Shape(string release)
+    {
+        var kind = release[(release.LastIndexOf('-') + 1)..];
+        var site = kind switch
+        {
+            "res" => SaeSite.ResidualStream,
+            "att" => SaeSite.AttentionOutput,
+            "mlp" => SaeSite.MlpOutput,
+            "transcoders" => SaeSite.Transcoder,
             _ => throw new InvalidOperationException($"Catalog data names an unexpected release '{release}'."),
         };
-        var (model, layers, dModel, attIn) = release["gemma-scope-".Length..^"-res".Length] switch
+        var (model, layers, dModel, attIn) = release["gemma-scope-".Length..^(kind.Length + 1)] switch
         {
             "2b-pt" => ("gemma-2-2b", 26, 2304, 8 * 256),
             "9b-pt" => ("gemma-2-9b", 42, 3584, 16 * 256),

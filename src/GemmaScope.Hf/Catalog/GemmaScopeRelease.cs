@@ -14,11 +14,14 @@ public sealed partial class GemmaScopeRelease
     private readonly Dictionary<string, GemmaScopeSae> _byId;
 
     internal GemmaScopeRelease(
-        string name, string repoId, string modelName, SaeSite site, int layerCount, int modelDim, int inputSize, bool isCanonical)
+        string name, string repoId, string modelName, SaeSite site, int layerCount, int modelDim, int inputSize, bool isCanonical,
+        int scopeVersion = 1, string? modelRepoId = null)
     {
         Name = name;
         RepoId = repoId;
         ModelName = modelName;
+        ModelRepoId = modelRepoId ?? "google/" + modelName;
+        ScopeVersion = scopeVersion;
         Site = site;
         LayerCount = layerCount;
         ModelDim = modelDim;
@@ -37,11 +40,17 @@ public sealed partial class GemmaScopeRelease
     /// <summary>The Hugging Face repository, e.g. <c>google/gemma-scope-2b-pt-res</c> (canonical releases share their base repository).</summary>
     public string RepoId { get; }
 
-    /// <summary>The model name SAELens and Neuronpedia use: <c>gemma-2-2b</c>, <c>gemma-2-9b</c>, <c>gemma-2-27b</c> or <c>gemma-2-9b-it</c>.</summary>
+    /// <summary>
+    /// The model's name: <c>gemma-2-2b</c>, <c>gemma-2-9b</c>, <c>gemma-2-27b</c> or <c>gemma-2-9b-it</c> (Gemma Scope, as SAELens and
+    /// Neuronpedia write it), or the model repository's name for Gemma Scope 2 (<c>gemma-3-270m</c>, <c>gemma-3-4b-pt</c>, <c>gemma-3-1b-it</c> …).
+    /// </summary>
     public string ModelName { get; }
 
-    /// <summary>The Hugging Face repository of the model the SAEs were trained on, e.g. <c>google/gemma-2-2b</c>.</summary>
-    public string ModelRepoId => "google/" + ModelName;
+    /// <summary>The Hugging Face repository of the model the SAEs were trained on, e.g. <c>google/gemma-2-2b</c> or <c>google/gemma-3-270m</c>.</summary>
+    public string ModelRepoId { get; }
+
+    /// <summary>1 for Gemma Scope (Gemma 2, <c>params.npz</c>), 2 for Gemma Scope 2 (Gemma 3, <c>params.safetensors</c> + <c>config.json</c>).</summary>
+    public int ScopeVersion { get; }
 
     /// <summary>Where the layer SAEs of this release read (embedding SAEs of <c>-pt-res</c> releases say <see cref="SaeSite.Embedding"/> themselves).</summary>
     public SaeSite Site { get; }
@@ -141,6 +150,11 @@ public sealed partial class GemmaScopeRelease
     internal bool TryParseId(string saeId, out SaeIdParts parts)
     {
         parts = default;
+        if (ScopeVersion != 1)
+        {
+            return false; // Gemma Scope 2 ids are compiled in only; their hub folders are not listed at run time.
+        }
+
         var match = IdPattern().Match(saeId);
         if (!match.Success || !SaeWidths.Names.Contains(match.Groups["width"].Value))
         {

@@ -24,7 +24,11 @@ public sealed class GemmaScopeSae
         IsCompiledIn = isCompiledIn;
         Site = layer is null ? SaeSite.Embedding : release.Site;
         InputSize = layer is null ? release.ModelDim : release.InputSize;
-        HookName = HookNameOf(Site, layer);
+        HookName = HookNameOf(Site, layer, release.ScopeVersion);
+        OutputHookName = Site == SaeSite.Transcoder ? Hook(layer, "hook_mlp_out") : null;
+        FilePath = Folder + (release.ScopeVersion == 1 ? "/params.npz" : "/params.safetensors");
+        ConfigPath = release.ScopeVersion == 1 ? null : Folder + "/config.json";
+        IsAffine = release.ScopeVersion == 2 && Folder.Contains("_affine", StringComparison.Ordinal);
     }
 
     /// <summary>The release this SAE was looked up in (for a canonical alias, the <c>-canonical</c> release).</summary>
@@ -33,16 +37,28 @@ public sealed class GemmaScopeSae
     /// <summary>The SAE id within its release, as given: <c>layer_20/width_16k/average_l0_71</c> or <c>layer_20/width_16k/canonical</c>.</summary>
     public string Id { get; }
 
-    /// <summary>The real folder in the hub repository, e.g. <c>layer_20/width_16k/average_l0_71</c> (canonical aliases resolved).</summary>
+    /// <summary>
+    /// The real folder in the hub repository, e.g. <c>layer_20/width_16k/average_l0_71</c> (canonical aliases resolved) or,
+    /// in Gemma Scope 2, <c>resid_post/layer_12_width_16k_l0_medium</c>.
+    /// </summary>
     public string Folder { get; }
 
-    /// <summary>The file to download: <c>{Folder}/params.npz</c>.</summary>
-    public string FilePath => Folder + "/params.npz";
+    /// <summary>The weights to download: <c>{Folder}/params.npz</c> (Gemma Scope) or <c>{Folder}/params.safetensors</c> (Gemma Scope 2).</summary>
+    public string FilePath { get; }
+
+    /// <summary>Gemma Scope 2's <c>{Folder}/config.json</c> beside the weights; null for Gemma Scope, whose folders hold only params.npz.</summary>
+    public string? ConfigPath { get; }
+
+    /// <summary>True for Gemma Scope 2's <c>_affine</c> transcoders, which add x·W_skip (<c>affine_skip_connection</c>) to their output.</summary>
+    public bool IsAffine { get; }
+
+    /// <summary>True when this is a transcoder (reads the MLP's input, writes its output) rather than an SAE.</summary>
+    public bool IsTranscoder => Site == SaeSite.Transcoder;
 
     /// <summary>The Hugging Face repository id, e.g. <c>google/gemma-scope-2b-pt-res</c>.</summary>
     public string RepoId => Release.RepoId;
 
-    /// <summary>The Gemma 2 layer the SAE reads, or null for an embedding SAE.</summary>
+    /// <summary>The layer the SAE reads, or null for an embedding SAE.</summary>
     public int? Layer { get; }
 
     /// <summary>The width name from the folder, e.g. <c>16k</c>.</summary>
@@ -51,17 +67,24 @@ public sealed class GemmaScopeSae
     /// <summary>The number of features (dictionary size, d_sae): 16384 for <c>16k</c>.</summary>
     public int FeatureCount { get; }
 
-    /// <summary>The N of the <c>average_l0_N</c> folder: the SAE's mean number of active features per token.</summary>
+    /// <summary>
+    /// The SAE's mean number of active features per token: the N of the <c>average_l0_N</c> folder (Gemma Scope), or the
+    /// <c>l0</c> SAELens lists for a Gemma Scope 2 SAE (its <c>l0_small|medium|big</c> target).
+    /// </summary>
     public int AverageL0 { get; }
 
     /// <summary>Where the SAE reads its input.</summary>
     public SaeSite Site { get; }
 
     /// <summary>
-    /// The TransformerLens hook name, as SAELens writes it: <c>blocks.{l}.hook_resid_post</c>, <c>blocks.{l}.hook_mlp_out</c>,
-    /// <c>blocks.{l}.attn.hook_z</c> or <c>hook_embed</c>.
+    /// The TransformerLens hook name the SAE reads, as SAELens writes it: <c>blocks.{l}.hook_resid_post</c>, <c>blocks.{l}.hook_mlp_out</c>,
+    /// <c>blocks.{l}.attn.hook_z</c>, <c>hook_embed</c>, or for transcoders <c>blocks.{l}.ln2.hook_normalized</c> (Gemma Scope)
+    /// and <c>blocks.{l}.hook_mlp_in</c> (Gemma Scope 2).
     /// </summary>
     public string HookName { get; }
+
+    /// <summary>The hook a transcoder writes (<c>blocks.{l}.hook_mlp_out</c>); null for an SAE, which reconstructs its input.</summary>
+    public string? OutputHookName { get; }
 
     /// <summary>The SAE input width d_in: d_model, or heads × head_dim for attention SAEs.</summary>
     public int InputSize { get; }
@@ -90,12 +113,15 @@ public sealed class GemmaScopeSae
     /// <summary><c>{release}/{id}</c>.</summary>
     public override string ToString() => $"{Release.Name}/{Id}";
 
-    private static string HookNameOf(SaeSite site, int? layer) => site switch
+    private static string HookNameOf(SaeSite site, int? layer, int scopeVersion) => site switch
     {
         SaeSite.Embedding => "hook_embed",
-        SaeSite.ResidualStream => string.Create(CultureInfo.InvariantCulture, $"blocks.{layer}.hook_resid_post"),
-        SaeSite.MlpOutput => string.Create(CultureInfo.InvariantCulture, $"blocks.{layer}.hook_mlp_out"),
-        SaeSite.AttentionOutput => string.Create(CultureInfo.InvariantCulture, $"blocks.{layer}.attn.hook_z"),
+        SaeSite.ResidualStream => Hook(layer, "hook_resid_post"),
+        SaeSite.MlpOutput => Hook(layer, "hook_mlp_out"),
+        SaeSite.AttentionOutput => Hook(layer, "attn.hook_z"),
+        SaeSite.Transcoder => Hook(layer, scopeVersion == 1 ? "ln2.hook_normalized" : "hook_mlp_in"),
         _ => throw new ArgumentOutOfRangeException(nameof(site)),
     };
+
+    private static string Hook(int? layer, string name) => string.Create(CultureInfo.InvariantCulture, $"blocks.{layer}.{name}");
 }

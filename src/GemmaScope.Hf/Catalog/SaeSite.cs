@@ -1,6 +1,6 @@
 namespace GemmaScope.Hf;
 
-/// <summary>Where in Gemma 2 a Gemma Scope SAE reads its input.</summary>
+/// <summary>Where in Gemma 2 or Gemma 3 a Gemma Scope SAE reads its input.</summary>
 public enum SaeSite
 {
     /// <summary>The residual stream after block <c>l</c> (TransformerLens <c>blocks.{l}.hook_resid_post</c>).</summary>
@@ -17,4 +17,11 @@ public enum SaeSite
 
     /// <summary>The token embedding row (TransformerLens <c>hook_embed</c>); only the <c>-pt-res</c> releases have these.</summary>
     Embedding,
+
+    /// <summary>
+    /// A transcoder: reads the MLP's input and writes the MLP's output (<see cref="GemmaScopeSae.OutputHookName"/>,
+    /// <c>blocks.{l}.hook_mlp_out</c>). Gemma Scope's read <c>blocks.{l}.ln2.hook_normalized</c> (the pre-feedforward norm
+    /// without its gain, which was folded into the transcoder); Gemma Scope 2's read <c>blocks.{l}.hook_mlp_in</c> (with the gain).
+    /// </summary>
+    Transcoder,
 }
