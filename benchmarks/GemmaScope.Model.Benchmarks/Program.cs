@@ -11,6 +11,7 @@ using GemmaScope.Onnx;
 
 // Modes:
 //   generate                write the fp32 and bf16 checkpoints (if missing) and exit
+//   checks                  sanity checks alone (baseline GEMMs vs float64, finite activations, stop = full, KV = no KV)
 //   loadprobe <folder>      child process: FromPretrained + a first 1-token run; prints times and /proc/self/status peaks
 //   (anything else)         generate if needed, BenchmarkDotNet in process, load probes in child processes,
 //                           then the table as ratios to the same-run baselines → model-benchmark-table.md
@@ -28,6 +29,12 @@ if (args.Length > 0 && args[0] == "generate")
 
 string machine = MachineInfo.Describe(Bench.Threads);
 Console.WriteLine(machine);
+if (args.Length > 0 && args[0] == "checks")
+{
+    Console.WriteLine(Checks.Run());
+    return;
+}
+
 if (args.Length > 0 && args[0] == "interleaved")
 {
     string text = machine + Environment.NewLine + Environment.NewLine + Interleaved.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5);
@@ -50,7 +57,8 @@ foreach (var (bf16, binding) in new[] { (false, (string?)null), (true, null), (f
     }
 }
 
-string table = Report.Table(summary, probes, machine, started, DateTime.UtcNow);
+string table = Report.Table(summary, probes, machine, started, DateTime.UtcNow) + Environment.NewLine + "Checks (same process, after the timings):" +
+    Environment.NewLine + Environment.NewLine + Checks.Run();
 Console.WriteLine(table);
 File.WriteAllText(Path.Combine(Directory.GetCurrentDirectory(), "model-benchmark-table.md"), table);
 
