@@ -6,7 +6,7 @@
 //   dotnet run samples/quickstart.cs ["your text"] [checkpoint-folder params.npz layer]
 // With google/gemma-2-2b downloaded (config.json, *.safetensors, tokenizer.json) and a Gemma Scope SAE, pass the folder,
 // the SAE's params.npz and the layer it reads (hook_resid_post).
-#:project ../src/GemmaScope.Onnx/GemmaScope.Onnx.csproj
+#:package GemmaScope.Onnx@0.2.0
 
 using GemmaScope;
 using GemmaScope.Onnx;

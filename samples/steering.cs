@@ -2,7 +2,7 @@
 // Splice an SAE into Gemma 2, steer with a feature, clamp one, and generate: the interventions of GemmaScope.Onnx, offline
 // on the tiny Gemma 2 fixture (random weights, so the text is noise; the mechanics are the real ones).
 //   dotnet run samples/steering.cs
-#:project ../src/GemmaScope.Onnx/GemmaScope.Onnx.csproj
+#:package GemmaScope.Onnx@0.2.0
 
 using GemmaScope;
 using GemmaScope.Onnx;

@@ -14,6 +14,7 @@ namespace GemmaScope.Tokenizers;
 /// Derives from <see cref="Tokenizer"/>, so code written against Microsoft.ML.Tokenizers takes it.
 /// Immutable after loading: all members are safe to call from several threads at once.
 /// </summary>
+[System.Diagnostics.DebuggerDisplay("{ToString(),nq}")]
 public sealed class GemmaTokenizer : Tokenizer
 {
     private readonly TokenizerData _data;
@@ -53,6 +54,10 @@ public sealed class GemmaTokenizer : Tokenizer
 
     /// <summary>True when loaded from tokenizer.model: control tokens such as &lt;bos&gt; written in the text are then not parsed (as in SentencePiece).</summary>
     public bool IsSentencePieceModel => _data.Algorithm == MergeAlgorithm.PieceScores;
+
+    /// <summary>Source, vocabulary size and format, e.g. <c>GemmaTokenizer(tokenizer.json, 256000 ids, BOS added)</c>.</summary>
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"GemmaTokenizer({SourceName}, {VocabularySize} ids{(IsSentencePieceModel ? ", SentencePiece model" : "")}{(AddsBeginningOfSentence ? ", BOS added" : "")}{(AddsEndOfSentence ? ", EOS added" : "")})");
 
     /// <summary>Loads a Hugging Face tokenizer.json.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>

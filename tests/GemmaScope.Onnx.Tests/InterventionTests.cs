@@ -50,7 +50,7 @@ public class InterventionTests
                     pre += x[(t * d) + i] * we[(i * m) + j];
                 }
 
-                f[j] = pre > th[j] ? pre : 0;
+                f[j] = pre > th[j] && pre > 0 ? pre : 0; // the core's JumpReLU
             }
 
             double[] Decode(double[] ff)

@@ -16,7 +16,7 @@ public static class Npy
     {
         using var map = MappedFile.Open(path);
         var name = Path.GetFileNameWithoutExtension(path);
-        var header = NpyHeader.Parse(map.Slice(0, Math.Min(map.Length, 1 << 20)), map.Path, name);
+        var header = NpyHeader.Parse(map.Slice(0, Math.Min(map.Length, NpyHeader.MaxHeaderBytes)), map.Path, name);
         var (dtype, big) = NpyHeader.ParseDescr(header.Descr, false, map.Path, name);
         var t = new RawTensor
         {

@@ -3,11 +3,21 @@ using System.Text;
 namespace GemmaScope.Formats;
 
 /// <summary>
-/// The header of a numpy .npy array: magic "\x93NUMPY", version (1.0: u16 header length; 2.0 and 3.0: u32; 3.0 is UTF-8),
-/// then a Python dict literal such as <c>{'descr': '&lt;f4', 'fortran_order': False, 'shape': (2304, 16384), }</c>.
+/// The header of a numpy .npy array: magic "\x93NUMPY", version 1.0 (u16 header length), 2.0 (u32) or 3.0 (u32, UTF-8),
+/// then one Python dict literal such as <c>{'descr': '&lt;f4', 'fortran_order': False, 'shape': (2304, 16384), }</c>,
+/// padded with spaces and ended by '\n'. Parsed as strictly as numpy's <c>_read_array_header</c>: exactly the three keys,
+/// <c>shape</c> a tuple of non-negative ints, <c>fortran_order</c> a bool, at most 10,000 characters, nothing after the dict.
 /// </summary>
 internal readonly record struct NpyHeader(string Descr, bool FortranOrder, long[] Shape, int DataOffset)
 {
+    /// <summary>numpy's <c>_MAX_HEADER_SIZE</c>: longer headers are refused as unsafe to evaluate.</summary>
+    public const int MaxHeaderChars = 10_000;
+
+    /// <summary>Most bytes <see cref="Parse"/> reads: preamble plus the longest header (3.0 headers are UTF-8, up to 4 bytes a char).</summary>
+    public const int MaxHeaderBytes = 12 + (4 * MaxHeaderChars);
+
+    private static readonly UTF8Encoding StrictUtf8 = new(false, true);
+
     private static ReadOnlySpan<byte> Magic => [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
     /// <summary>Parses the header at the start of <paramref name="npy"/>; <paramref name="file"/> and <paramref name="member"/> name errors.</summary>
@@ -18,31 +28,33 @@ internal readonly record struct NpyHeader(string Descr, bool FortranOrder, long[
             throw new SaeFormatException(file, member, "not a .npy array (bad magic)", "\\x93NUMPY", npy.Length < 6 ? $"{npy.Length} bytes" : Convert.ToHexString(npy[..6]));
         }
 
-        int major = npy[6];
-        int headerLen, start;
-        switch (major)
+        int major = npy[6], minor = npy[7];
+        if (major is not (1 or 2 or 3) || minor != 0)
         {
-            case 1:
-                headerLen = npy[8] | (npy[9] << 8);
-                start = 10;
-                break;
-            case 2 or 3:
-                if (npy.Length < 12)
-                {
-                    throw new SaeFormatException(file, member, "truncated .npy header");
-                }
+            throw new SaeFormatException(file, member, "unsupported .npy format version", "1.0, 2.0 or 3.0", $"{major}.{minor}");
+        }
 
-                long len = BitConverter.ToUInt32(npy.Slice(8, 4));
-                if (len > 1 << 20)
-                {
-                    throw new SaeFormatException(file, member, ".npy header length is implausible", "< 1 MiB", $"{len} bytes");
-                }
+        long headerLen;
+        int start;
+        if (major == 1)
+        {
+            headerLen = npy[8] | (npy[9] << 8);
+            start = 10;
+        }
+        else
+        {
+            if (npy.Length < 12)
+            {
+                throw new SaeFormatException(file, member, "truncated .npy header", ">= 12 bytes", $"{npy.Length} bytes");
+            }
 
-                headerLen = (int)len;
-                start = 12;
-                break;
-            default:
-                throw new SaeFormatException(file, member, "unsupported .npy format version", "1.0, 2.0 or 3.0", $"{major}.{npy[7]}");
+            headerLen = BitConverter.ToUInt32(npy.Slice(8, 4));
+            start = 12;
+        }
+
+        if (headerLen > (major == 3 ? 4 * MaxHeaderChars : MaxHeaderChars))
+        {
+            throw new SaeFormatException(file, member, ".npy header is longer than numpy reads safely", $"<= {MaxHeaderChars} characters", $"{headerLen} bytes");
         }
 
         if (start + headerLen > npy.Length)
@@ -50,10 +62,51 @@ internal readonly record struct NpyHeader(string Descr, bool FortranOrder, long[
             throw new SaeFormatException(file, member, "truncated .npy header", $"{start + headerLen} bytes", $"{npy.Length} bytes");
         }
 
-        var text = (major == 3 ? Encoding.UTF8 : Encoding.Latin1).GetString(npy.Slice(start, headerLen));
+        string text;
+        try
+        {
+            text = (major == 3 ? StrictUtf8 : Encoding.Latin1).GetString(npy.Slice(start, (int)headerLen));
+        }
+        catch (DecoderFallbackException)
+        {
+            throw new SaeFormatException(file, member, ".npy 3.0 header is not valid UTF-8");
+        }
+
+        if (text.Length > MaxHeaderChars)
+        {
+            throw new SaeFormatException(file, member, ".npy header is longer than numpy reads safely", $"<= {MaxHeaderChars} characters", $"{text.Length} characters");
+        }
+
         var parser = new DictParser(text, file, member);
         var (descr, fortran, shape) = parser.Parse();
-        return new NpyHeader(descr, fortran, shape, start + headerLen);
+        return new NpyHeader(descr, fortran, shape, start + (int)headerLen);
+    }
+
+    /// <summary>At most 60 characters of <paramref name="s"/>, control characters escaped, with its full length when cut.</summary>
+    public static string Quote(string s)
+    {
+        const int Max = 60;
+        var sb = new StringBuilder(Max + 32);
+        sb.Append('\'');
+        foreach (char c in s.AsSpan(0, Math.Min(s.Length, Max)))
+        {
+            if (c < ' ' || c == 0x7F)
+            {
+                sb.Append($"\\x{(int)c:x2}");
+            }
+            else
+            {
+                sb.Append(c);
+            }
+        }
+
+        sb.Append('\'');
+        if (s.Length > Max)
+        {
+            sb.Append($"… ({s.Length} characters)");
+        }
+
+        return sb.ToString();
     }
 
     /// <summary>Maps a numpy descr to an element type. bfloat16 arrays written through ml_dtypes appear as void 'V2'.</summary>
@@ -92,7 +145,10 @@ internal readonly record struct NpyHeader(string Descr, bool FortranOrder, long[
         };
     }
 
-    /// <summary>A parser for exactly the dict literals numpy writes; anything else is an error, not a guess.</summary>
+    /// <summary>
+    /// A parser for the Python dict literals numpy writes: string keys, a string, a bool and a tuple of ints, whitespace
+    /// between tokens, an optional trailing comma. Anything else (an expression, a comment, a second literal) is an error.
+    /// </summary>
     private ref struct DictParser(string text, string file, string member)
     {
         private int _pos;
@@ -102,49 +158,68 @@ internal readonly record struct NpyHeader(string Descr, bool FortranOrder, long[
             string? descr = null;
             bool? fortran = null;
             long[]? shape = null;
-            Expect('{');
-            while (true)
-            {
-                SkipSpace();
-                if (Peek() == '}')
-                {
-                    _pos++;
-                    break;
-                }
 
+            // ast.literal_eval strips leading spaces and tabs; numpy writes none.
+            while (Peek() is ' ' or '\t')
+            {
+                _pos++;
+            }
+
+            Expect('{');
+            SkipSpace();
+            while (Peek() != '}')
+            {
                 var key = ReadString();
                 Expect(':');
+                SkipSpace();
                 switch (key)
                 {
-                    case "descr":
-                        SkipSpace();
-                        if (Peek() != '\'' && Peek() != '"')
+                    case "descr" when descr is null:
+                        if (Peek() is not ('\'' or '"'))
                         {
                             throw Fail("structured dtypes are not supported; descr must be a simple type string");
                         }
 
                         descr = ReadString();
                         break;
-                    case "fortran_order":
+                    case "fortran_order" when fortran is null:
                         fortran = ReadBool();
                         break;
-                    case "shape":
+                    case "shape" when shape is null:
                         shape = ReadShape();
                         break;
+                    case "descr" or "fortran_order" or "shape":
+                        throw Fail($"key '{key}' appears twice");
                     default:
-                        throw Fail($"unexpected key '{key}' in .npy header");
+                        throw Fail($"unexpected key {Quote(key)}; numpy writes exactly 'descr', 'fortran_order' and 'shape'");
                 }
 
                 SkipSpace();
                 if (Peek() == ',')
                 {
                     _pos++;
+                    SkipSpace();
+                }
+                else if (Peek() != '}')
+                {
+                    throw Fail($"expected ',' or '}}' at position {_pos}");
+                }
+            }
+
+            _pos++;
+
+            // numpy pads the dict with spaces to its alignment and ends it with '\n'; nothing else may follow.
+            for (int i = _pos; i < text.Length; i++)
+            {
+                if (text[i] is not (' ' or '\n'))
+                {
+                    throw Fail($"text after the dict at position {i}");
                 }
             }
 
             if (descr is null || fortran is null || shape is null)
             {
-                throw Fail("the .npy header lacks one of 'descr', 'fortran_order', 'shape'");
+                throw Fail("the header lacks one of 'descr', 'fortran_order', 'shape'");
             }
 
             return (descr, fortran.Value, shape);
@@ -154,7 +229,8 @@ internal readonly record struct NpyHeader(string Descr, bool FortranOrder, long[
 
         private void SkipSpace()
         {
-            while (_pos < text.Length && char.IsWhiteSpace(text[_pos]))
+            // Python's whitespace between tokens inside brackets (implicit line joining).
+            while (_pos < text.Length && text[_pos] is ' ' or '\t' or '\n' or '\r' or '\f')
             {
                 _pos++;
             }
@@ -180,10 +256,10 @@ internal readonly record struct NpyHeader(string Descr, bool FortranOrder, long[
                 throw Fail($"expected a quoted string at position {_pos}");
             }
 
-            int end = text.IndexOf(q, _pos + 1);
-            if (end < 0)
+            int end = text.IndexOfAny([q, '\\', '\n'], _pos + 1);
+            if (end < 0 || text[end] != q)
             {
-                throw Fail("unterminated string");
+                throw Fail(end < 0 || text[end] == '\n' ? "unterminated string" : "escape sequences in strings are not supported");
             }
 
             var s = text.Substring(_pos + 1, end - _pos - 1);
@@ -193,33 +269,58 @@ internal readonly record struct NpyHeader(string Descr, bool FortranOrder, long[
 
         private bool ReadBool()
         {
-            SkipSpace();
+            bool value;
             if (string.CompareOrdinal(text, _pos, "True", 0, 4) == 0)
             {
                 _pos += 4;
-                return true;
+                value = true;
             }
-
-            if (string.CompareOrdinal(text, _pos, "False", 0, 5) == 0)
+            else if (string.CompareOrdinal(text, _pos, "False", 0, 5) == 0)
             {
                 _pos += 5;
-                return false;
+                value = false;
+            }
+            else
+            {
+                throw Fail("fortran_order must be True or False");
             }
 
-            throw Fail("fortran_order must be True or False");
+            if (char.IsAsciiLetterOrDigit(Peek()) || Peek() == '_')
+            {
+                throw Fail("fortran_order must be True or False");
+            }
+
+            return value;
         }
 
+        /// <summary>A tuple: "()", "(n,)" or "(n, m, ...)" with an optional trailing comma. "(n)" is an int, not a tuple.</summary>
         private long[] ReadShape()
         {
-            Expect('(');
+            if (Peek() != '(')
+            {
+                throw Fail($"shape must be a tuple, at position {_pos}");
+            }
+
+            _pos++;
             var dims = new List<long>(2);
+            bool comma = false;
             while (true)
             {
                 SkipSpace();
                 if (Peek() == ')')
                 {
                     _pos++;
+                    if (dims.Count == 1 && !comma)
+                    {
+                        throw Fail($"shape ({dims[0]}) is an int, not a tuple; a 1-D shape is written ({dims[0]},)");
+                    }
+
                     return [.. dims];
+                }
+
+                if (dims.Count > 0 && !comma)
+                {
+                    throw Fail($"expected ',' or ')' in shape at position {_pos}");
                 }
 
                 int s = _pos;
@@ -228,14 +329,21 @@ internal readonly record struct NpyHeader(string Descr, bool FortranOrder, long[
                     _pos++;
                 }
 
-                if (s == _pos || !long.TryParse(text.AsSpan(s, _pos - s), out long d))
+                // Python 3 refuses leading zeros ("010"); numpy's Python 2 era files may end ints with 'L'.
+                if (s == _pos || (text[s] == '0' && _pos - s > 1) || !long.TryParse(text.AsSpan(s, _pos - s), out long d))
                 {
-                    throw Fail($"bad shape entry at position {s}");
+                    throw Fail($"bad shape entry at position {s}: expected a non-negative int below 2^63");
+                }
+
+                if (Peek() == 'L')
+                {
+                    _pos++;
                 }
 
                 dims.Add(d);
                 SkipSpace();
-                if (Peek() == ',')
+                comma = Peek() == ',';
+                if (comma)
                 {
                     _pos++;
                 }
@@ -246,6 +354,6 @@ internal readonly record struct NpyHeader(string Descr, bool FortranOrder, long[
             }
         }
 
-        private readonly SaeFormatException Fail(string why) => new(file, member, "malformed .npy header: " + why, null, text.Trim());
+        private readonly SaeFormatException Fail(string why) => new(file, member, "malformed .npy header: " + why, null, Quote(text.TrimEnd()));
     }
 }

@@ -16,14 +16,39 @@ internal sealed unsafe class RawTensor
 
     public bool BigEndian { get; init; }
 
-    /// <summary>Column-major (numpy fortran_order) storage of a 2-D array.</summary>
+    /// <summary>Column-major (numpy fortran_order) storage of an array of rank 2 or more: the first index varies fastest.</summary>
     public bool FortranOrder { get; init; }
 
-    /// <summary>The first byte of the data; valid while the owning file (or <see cref="Pinned"/>) lives.</summary>
-    public required byte* Data { get; init; }
+    private byte* _data;
+    private bool _loaded;
 
-    /// <summary>Keeps a decompressed copy alive when the data does not come from a memory map.</summary>
-    public byte[]? Pinned { get; init; }
+    /// <summary>
+    /// The first byte of the data; valid while the owning file or buffer lives. Where <see cref="Loader"/> is set, the
+    /// first read runs it (inflating or checksumming the member), so shapes can be checked before any of that work.
+    /// Not thread-safe until read once; loaders read it on one thread.
+    /// </summary>
+    public byte* Data
+    {
+        get
+        {
+            if (!_loaded && Loader is not null)
+            {
+                _data = (byte*)Loader();
+                _loaded = true;
+            }
+
+            return _data;
+        }
+
+        init
+        {
+            _data = value;
+            _loaded = true;
+        }
+    }
+
+    /// <summary>Produces <see cref="Data"/> on first use (a deflated member is inflated, a stored one checksummed), or null.</summary>
+    public Func<nint>? Loader { get; init; }
 
     public long ElementCount
     {

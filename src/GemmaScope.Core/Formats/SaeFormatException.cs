@@ -36,6 +36,10 @@ public sealed class SaeFormatException : IOException
 
     private static string Format(string file, string? tensor, string problem, string? expected, string? actual)
     {
+        // A hostile file can make any of these huge (a 400,000-character name or descr); the message quotes a prefix.
+        tensor = Bound(tensor);
+        expected = Bound(expected);
+        actual = Bound(actual);
         var where = tensor is null ? file : $"{file}, tensor '{tensor}'";
         var detail = (expected, actual) switch
         {
@@ -46,4 +50,6 @@ public sealed class SaeFormatException : IOException
         };
         return $"{where}: {problem}{detail}";
     }
+
+    private static string? Bound(string? s) => s is { Length: > 300 } ? $"{s[..240]}… ({s.Length} characters)" : s;
 }

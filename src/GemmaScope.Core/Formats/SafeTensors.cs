@@ -42,10 +42,18 @@ public static class SafeTensors
         long dataLength = file.Length - dataStart;
         var tensors = new Dictionary<string, RawTensor>(StringComparer.Ordinal);
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        // The reference implementation reads the header as UTF-8 text (str::from_utf8) before parsing it.
+        var headerBytes = file.Slice(8, (long)n);
+        if (!System.Text.Unicode.Utf8.IsValid(headerBytes))
+        {
+            int bad = FirstInvalidUtf8(headerBytes);
+            throw new SaeFormatException(path, null, "safetensors header is not valid UTF-8", null, $"invalid byte at header offset {bad}");
+        }
+
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(file.Slice(8, (long)n).ToArray());
+            doc = JsonDocument.Parse(headerBytes.ToArray());
         }
         catch (JsonException e)
         {
@@ -64,12 +72,25 @@ public static class SafeTensors
             {
                 if (prop.Name == "__metadata__")
                 {
-                    if (prop.Value.ValueKind == JsonValueKind.Object)
+                    // A map of strings to strings, as the reference implementation requires.
+                    if (prop.Value.ValueKind != JsonValueKind.Object)
                     {
-                        foreach (var m in prop.Value.EnumerateObject())
+                        throw new SaeFormatException(path, null, "safetensors __metadata__ is not an object of strings", "an object", prop.Value.ValueKind.ToString());
+                    }
+
+                    foreach (var m in prop.Value.EnumerateObject())
+                    {
+                        if (metadata.ContainsKey(m.Name))
                         {
-                            metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
+                            throw new SaeFormatException(path, null, $"safetensors __metadata__ names {NpyHeader.Quote(m.Name)} twice");
                         }
+
+                        if (m.Value.ValueKind != JsonValueKind.String)
+                        {
+                            throw new SaeFormatException(path, null, $"safetensors __metadata__ value {NpyHeader.Quote(m.Name)} is not a string", "a string", m.Value.ValueKind.ToString());
+                        }
+
+                        metadata[m.Name] = m.Value.GetString()!;
                     }
 
                     continue;
@@ -83,17 +104,50 @@ public static class SafeTensors
                 }
             }
 
-            spans.Sort((a, b) => a.Begin.CompareTo(b.Begin));
-            for (int i = 1; i < spans.Count; i++)
+            // As the reference implementation: sorted by offsets, each tensor starts where the previous ended (no holes,
+            // no overlap), and the last ends at the end of the file (no unindexed bytes).
+            spans.Sort((a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.End.CompareTo(b.End));
+            long expected = 0;
+            foreach (var (begin, end, name) in spans)
             {
-                if (spans[i].Begin < spans[i - 1].End)
+                if (begin != expected)
                 {
-                    throw new SaeFormatException(path, spans[i].Name, "safetensors data_offsets overlap another tensor", $"begin >= {spans[i - 1].End} ('{spans[i - 1].Name}')", spans[i].Begin.ToString());
+                    throw new SaeFormatException(path, name, begin < expected ? "safetensors data_offsets overlap another tensor" : "safetensors data has a hole before this tensor (bytes no tensor indexes)",
+                        $"begin = {expected}", begin.ToString());
                 }
+
+                expected = end;
+            }
+
+            if (expected != dataLength)
+            {
+                throw new SaeFormatException(path, null, "safetensors file has bytes after its last tensor that no tensor indexes", $"{expected} data bytes", $"{dataLength} data bytes");
             }
         }
 
         return (tensors, metadata);
+    }
+
+    private static int FirstInvalidUtf8(ReadOnlySpan<byte> s)
+    {
+        int lo = 0, hi = s.Length;
+
+        // Largest valid prefix by bisection; a prefix cut inside a sequence reads as invalid too, so this is approximate
+        // by at most 3 bytes, which is enough to point at the spot.
+        while (lo < hi)
+        {
+            int mid = (lo + hi + 1) / 2;
+            if (System.Text.Unicode.Utf8.IsValid(s[..mid]))
+            {
+                lo = mid;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+
+        return lo;
     }
 
     private static unsafe RawTensor ParseEntry(string path, JsonProperty prop, long dataLength, out long begin, out long end, byte* data)
@@ -105,7 +159,22 @@ public static class SafeTensors
             || !v.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array
             || !v.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
         {
-            throw new SaeFormatException(path, name, "safetensors entry lacks dtype, shape or data_offsets", "{dtype, shape, data_offsets:[begin,end]}", v.GetRawText());
+            throw new SaeFormatException(path, name, "safetensors entry lacks dtype, shape or data_offsets", "{dtype, shape, data_offsets:[begin,end]}", NpyHeader.Quote(v.GetRawText()));
+        }
+
+        // JsonElement lookups take the last of repeated keys; the reference implementation refuses them.
+        int fields = 0;
+        foreach (var f in v.EnumerateObject())
+        {
+            if (f.NameEquals("dtype") || f.NameEquals("shape") || f.NameEquals("data_offsets"))
+            {
+                fields++;
+            }
+        }
+
+        if (fields != 3)
+        {
+            throw new SaeFormatException(path, name, "safetensors entry repeats dtype, shape or data_offsets");
         }
 
         var dtype = dt.GetString() switch
@@ -114,23 +183,25 @@ public static class SafeTensors
             "F16" => TensorDType.Float16,
             "BF16" => TensorDType.BFloat16,
             "F64" => TensorDType.Float64,
-            var other => throw new SaeFormatException(path, name, "unsupported safetensors dtype", "F32, F16, BF16 or F64", other),
+            var other => throw new SaeFormatException(path, name, "unsupported safetensors dtype", "F32, F16, BF16 or F64", NpyHeader.Quote(other!)),
         };
         var shape = new long[sh.GetArrayLength()];
         int i = 0;
         foreach (var d in sh.EnumerateArray())
         {
-            if (!d.TryGetInt64(out shape[i]) || shape[i] < 0)
+            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out shape[i]) || shape[i] < 0)
             {
-                throw new SaeFormatException(path, name, "bad dimension in shape", "a non-negative integer", d.GetRawText());
+                throw new SaeFormatException(path, name, "bad dimension in shape", "a non-negative integer", NpyHeader.Quote(d.GetRawText()));
             }
 
             i++;
         }
 
-        if (!off[0].TryGetInt64(out begin) || !off[1].TryGetInt64(out end) || begin < 0 || end < begin)
+        begin = end = 0;
+        if (off[0].ValueKind != JsonValueKind.Number || off[1].ValueKind != JsonValueKind.Number
+            || !off[0].TryGetInt64(out begin) || !off[1].TryGetInt64(out end) || begin < 0 || end < begin)
         {
-            throw new SaeFormatException(path, name, "bad data_offsets", "[begin, end] with 0 <= begin <= end", off.GetRawText());
+            throw new SaeFormatException(path, name, "bad data_offsets", "[begin, end] with 0 <= begin <= end", NpyHeader.Quote(off.GetRawText()));
         }
 
         if (end > dataLength)

@@ -50,9 +50,9 @@ internal static unsafe class TensorConvert
         return dst;
     }
 
-    /// <summary>Stored exactly as the kernels want it: row-major, little-endian, from a memory map (not an inflated copy).</summary>
+    /// <summary>Stored exactly as the kernels want it: row-major, little-endian (in a memory map or a buffer the SAE owns).</summary>
     private static bool IsPlain(RawTensor t, TensorDType dtype) =>
-        t.DType == dtype && !t.BigEndian && !t.FortranOrder && t.Pinned is null && BitConverter.IsLittleEndian;
+        t.DType == dtype && !t.BigEndian && !t.FortranOrder && BitConverter.IsLittleEndian;
 
     private static void Narrow(float* src, float scale, ushort* dst, long n)
     {
@@ -66,10 +66,24 @@ internal static unsafe class TensorConvert
     private static void ToFloat32(RawTensor t, float scale, float* dst)
     {
         long n = t.ElementCount;
-        long rows = t.Shape.Length == 2 ? t.Shape[0] : 1, cols = t.Shape.Length == 2 ? t.Shape[1] : n;
         byte* p = t.Data;
         int size = t.DType.Size();
         bool big = t.BigEndian;
+
+        // Fortran order stores the first index fastest. Walk the storage in that order, keeping the multi-index and
+        // its row-major offset: stepping index k adds rowStride[k]; wrapping it subtracts dims[k] × rowStride[k].
+        var dims = t.Shape;
+        int rank = dims.Length;
+        var rowStride = new long[rank];
+        var index = new long[rank];
+        long stride = 1;
+        for (int k = rank - 1; k >= 0; k--)
+        {
+            rowStride[k] = stride;
+            stride *= dims[k];
+        }
+
+        long d = 0;
         for (long s = 0; s < n; s++)
         {
             var span = new ReadOnlySpan<byte>(p + (s * size), size);
@@ -82,9 +96,24 @@ internal static unsafe class TensorConvert
                 _ => throw new InvalidOperationException(),
             };
 
-            // Fortran order stores column by column: element s is (row s % rows, column s / rows).
-            long d = t.FortranOrder ? (s % rows * cols) + (s / rows) : s;
+            if (!t.FortranOrder)
+            {
+                dst[s] = v * scale;
+                continue;
+            }
+
             dst[d] = v * scale;
+            for (int k = 0; k < rank; k++)
+            {
+                if (++index[k] < dims[k])
+                {
+                    d += rowStride[k];
+                    break;
+                }
+
+                index[k] = 0;
+                d -= (dims[k] - 1) * rowStride[k];
+            }
         }
     }
 

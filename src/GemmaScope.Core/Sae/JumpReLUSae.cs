@@ -90,7 +90,7 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
             Dictionary<string, RawTensor> tensors;
             if (NpzReader.LooksLikeZip(map))
             {
-                tensors = NpzReader.ReadAll(map, options.UInt16AsBFloat16);
+                tensors = NpzReader.ReadAll(map, options.UInt16AsBFloat16, NpzReader.SaeArrays, owned);
             }
             else if (SafeTensors.LooksLikeSafeTensors(map))
             {

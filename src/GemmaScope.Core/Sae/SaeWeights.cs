@@ -36,8 +36,15 @@ internal sealed unsafe class NativeBuffer : IDisposable
 {
     private nint _p;
 
+    /// <summary>Bytes of native buffers allocated on the calling thread so far (lets tests bound what a load allocates).</summary>
+    [ThreadStatic]
+    private static long t_allocated;
+
+    public static long AllocatedOnThread => t_allocated;
+
     public NativeBuffer(long bytes)
     {
+        t_allocated += bytes;
         Bytes = bytes;
         _p = (nint)HugePages.Alloc(bytes);
         GC.AddMemoryPressure(Math.Max(bytes, 1));

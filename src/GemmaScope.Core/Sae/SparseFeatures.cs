@@ -1,6 +1,13 @@
+using System.Diagnostics;
+using System.Globalization;
+
 namespace GemmaScope;
 
-/// <summary>The active features of one token: indices in increasing order and their values (all &gt; 0).</summary>
+/// <summary>
+/// The active features of one token: indices in increasing order and their values (all &gt; 0). A view for hot paths
+/// (no allocation); it cannot be stored in a field or a notebook variable: <see cref="SparseFeatureBatch.Token"/> gives
+/// the storable <see cref="TokenFeatures"/>.
+/// </summary>
 public readonly ref struct SparseFeatures
 {
     /// <summary>Creates a view over parallel index and value spans.</summary>
@@ -79,6 +86,7 @@ public readonly ref struct SparseFeatures
 /// Sparse features of a batch of tokens in compressed-row form: token t's features are
 /// <c>Indices[Offsets[t]..Offsets[t + 1]]</c> with values at the same positions. Immutable.
 /// </summary>
+[DebuggerDisplay("{ToString(),nq}")]
 public sealed class SparseFeatureBatch
 {
     private readonly int[] _offsets;
@@ -161,6 +169,36 @@ public sealed class SparseFeatureBatch
         }
     }
 
+    /// <summary>
+    /// The active features of token <paramref name="token"/> as a storable object (copies of its indices and values),
+    /// for notebook variables and fields; <c>batch[t]</c> is the allocation-free view.
+    /// </summary>
+    public TokenFeatures Token(int token)
+    {
+        var f = this[token];
+        return new TokenFeatures(token, f.Indices.ToArray(), f.Values.ToArray());
+    }
+
+    /// <summary>One feature's value at every token (0 where it is inactive), e.g. for a heatmap.</summary>
+    /// <param name="feature">Feature index in [0, <see cref="FeatureCount"/>).</param>
+    public float[] Feature(int feature)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)feature, (uint)FeatureCount, nameof(feature));
+        var column = new float[TokenCount];
+        for (int t = 0; t < column.Length; t++)
+        {
+            int s = _offsets[t], n = _offsets[t + 1] - s;
+            int k = Array.BinarySearch(_indices, s, n, feature);
+            column[t] = k >= 0 ? _values[k] : 0f;
+        }
+
+        return column;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"SparseFeatureBatch({TokenCount} tokens × {FeatureCount} features, mean L0 {MeanL0:F1})");
+
     /// <summary>Number of active features of token <paramref name="token"/>.</summary>
     public int L0(int token) => this[token].Count;
 
@@ -185,5 +223,61 @@ public sealed class SparseFeatureBatch
                 row[_indices[k]] = _values[k];
             }
         }
+    }
+}
+
+/// <summary>
+/// The active features of one token, storable (unlike the <see cref="SparseFeatures"/> view): indices in increasing
+/// order and their values. Immutable; from <see cref="SparseFeatureBatch.Token"/>.
+/// </summary>
+[DebuggerDisplay("{ToString(),nq}")]
+public sealed class TokenFeatures
+{
+    private readonly int[] _indices;
+    private readonly float[] _values;
+
+    internal TokenFeatures(int token, int[] indices, float[] values)
+    {
+        TokenIndex = token;
+        _indices = indices;
+        _values = values;
+        Indices = Array.AsReadOnly(indices);
+        Values = Array.AsReadOnly(values);
+    }
+
+    /// <summary>The token's position in its batch.</summary>
+    public int TokenIndex { get; }
+
+    /// <summary>Active feature indices, in increasing order.</summary>
+    public IReadOnlyList<int> Indices { get; }
+
+    /// <summary>Activations of <see cref="Indices"/>.</summary>
+    public IReadOnlyList<float> Values { get; }
+
+    /// <summary>Number of active features (L0).</summary>
+    public int Count => _indices.Length;
+
+    /// <summary>The value of feature <paramref name="feature"/> at this token, 0 when inactive.</summary>
+    public float this[int feature]
+    {
+        get
+        {
+            int k = Array.BinarySearch(_indices, feature);
+            return k >= 0 ? _values[k] : 0f;
+        }
+    }
+
+    /// <summary>The view form, for APIs that take <see cref="SparseFeatures"/>.</summary>
+    public SparseFeatures AsSpan() => new(_indices, _values);
+
+    /// <summary>The <paramref name="k"/> strongest features, strongest first (ties: lower index first).</summary>
+    public (int Feature, float Value)[] TopK(int k) => AsSpan().TopK(k);
+
+    /// <summary>Position, L0 and up to five strongest features.</summary>
+    public override string ToString()
+    {
+        var top = TopK(5);
+        var parts = string.Join(", ", top.Select(p => string.Create(CultureInfo.InvariantCulture, $"#{p.Feature} {p.Value:G4}")));
+        return string.Create(CultureInfo.InvariantCulture, $"token {TokenIndex}: L0 {Count}{(Count == 0 ? "" : ", top " + parts)}{(Count > top.Length ? ", …" : "")}");
     }
 }

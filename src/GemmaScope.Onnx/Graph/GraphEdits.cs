@@ -88,7 +88,7 @@ internal static class GraphEdits
     /// <summary>
     /// Inserts x̂ = JumpReLU-SAE(x) after <paramref name="tensor"/> and rewires its readers. The SAE tensors are graph
     /// inputs <c>{prefix}.W_enc</c> etc. Returns the names of the features tensor and of the spliced output.
-    /// pre = x·W_enc + b_enc; f = Where(pre &gt; θ, pre, 0); [f' = f·keep + set]; x̂ = f'·W_dec + b_dec; [out = x̂ + (x − (f·W_dec + b_dec))];
+    /// pre = x·W_enc + b_enc; f = Where(pre &gt; max(θ, 0), pre, 0) (the core's JumpReLU: pre &gt; θ and pre &gt; 0); [f' = f·keep + set]; x̂ = f'·W_dec + b_dec; [out = x̂ + (x − (f·W_dec + b_dec))];
     /// [out = Where(apply, out, x)].
     /// </summary>
     public static (string Features, string Output) InsertSae(OnnxGraph g, string tensor, string prefix, int dIn, int dSae, bool clamp, bool errorTerm, bool gated)
@@ -104,7 +104,9 @@ internal static class GraphEdits
         {
             Node("MatMul", prefix + "/enc/MatMul", [tensor, prefix + ".W_enc"], prefix + "/enc/MatMul/output_0"),
             Node("Add", prefix + "/enc/Add", [prefix + "/enc/MatMul/output_0", prefix + ".b_enc"], prefix + "/pre"),
-            Node("Greater", prefix + "/jump/Greater", [prefix + "/pre", prefix + ".threshold"], prefix + "/jump/mask"),
+            // pre > θ and pre > 0 is pre > max(θ, 0): one Max on the [d_sae] thresholds instead of a second mask per token.
+            Node("Max", prefix + "/jump/Max", [prefix + ".threshold", zero], prefix + "/jump/threshold"),
+            Node("Greater", prefix + "/jump/Greater", [prefix + "/pre", prefix + "/jump/threshold"], prefix + "/jump/mask"),
             Node("Where", prefix + "/jump/Where", [prefix + "/jump/mask", prefix + "/pre", zero], prefix + "/features"),
         };
         string f = prefix + "/features";
@@ -172,6 +174,15 @@ internal static class GraphEdits
         InsertAfter(g, tensor, [add]);
         ReplaceUses(g, tensor, add.Output[0], [add]);
         return add.Output[0];
+    }
+
+    /// <summary>Inserts <paramref name="name"/> = Identity(<paramref name="tensor"/>) and rewires the tensor's readers to it.</summary>
+    public static string InsertIdentity(OnnxGraph g, string tensor, string name)
+    {
+        var node = Node("Identity", name, [tensor], name);
+        InsertAfter(g, tensor, [node]);
+        ReplaceUses(g, tensor, name, [node]);
+        return name;
     }
 
     /// <summary>Readers of <paramref name="tensor"/> now read a new graph input <paramref name="inputName"/> [batch, seq, width].</summary>

@@ -94,6 +94,41 @@ public sealed record HookPoint
     /// <summary><c>blocks.{layer}.ln2.hook_normalized</c> (pre-feedforward norm output before its gain).</summary>
     public static HookPoint Ln2Normalized(int layer) => Create(layer, HookKind.Ln2Normalized);
 
+    /// <summary>The hook point an SAE was trained on (<see cref="SaeConfig.HookName"/>), so that the site need not be repeated.</summary>
+    /// <param name="sae">A loaded SAE whose configuration carries its hook name (the hub catalog, SAELens's cfg.json, or <see cref="SaeLoadOptions.Config"/>).</param>
+    /// <exception cref="ArgumentException">The SAE has no hook name, or one that is not a Gemma 2 block hook point; the message says how to give one.</exception>
+    public static HookPoint Of(JumpReLUSae sae)
+    {
+        ArgumentNullException.ThrowIfNull(sae);
+        return FromSaeHookName(sae.Config.HookName, sae.ToString());
+    }
+
+    /// <summary>The hook point of an <see cref="ISaeTensors"/> (its <see cref="ISaeTensors.HookName"/>).</summary>
+    /// <param name="sae">SAE tensors that carry a hook name.</param>
+    /// <exception cref="ArgumentException">The SAE has no hook name, or one that is not a Gemma 2 block hook point.</exception>
+    public static HookPoint Of(ISaeTensors sae)
+    {
+        ArgumentNullException.ThrowIfNull(sae);
+        return FromSaeHookName(sae.HookName, sae.ToString() ?? nameof(ISaeTensors));
+    }
+
+    private static HookPoint FromSaeHookName(string? hookName, string sae)
+    {
+        if (hookName is null)
+        {
+            throw new ArgumentException(
+                $"{sae} has no hook name, so where it applies is unknown (params.npz files carry none). Load it through GemmaScopeHub, " +
+                "from a folder holding SAELens's cfg.json, or with SaeLoadOptions.Config = new() { HookName = \"blocks.20.hook_resid_post\" }; or name the site explicitly.",
+                nameof(sae));
+        }
+
+        return TryParse(hookName, out var point)
+            ? point
+            : throw new ArgumentException(
+                $"{sae} reads '{hookName}', which is not a hook point of a Gemma 2 block (blocks.{{layer}}.hook_resid_pre|resid_mid|resid_post|attn_out|mlp_out, blocks.{{layer}}.attn.hook_z, blocks.{{layer}}.ln2.hook_normalized).",
+                nameof(sae));
+    }
+
     /// <summary>Parses a TransformerLens hook name such as <c>blocks.20.hook_resid_post</c>.</summary>
     /// <exception cref="FormatException">The name is not one of the supported hook points; the message lists them.</exception>
     public static HookPoint Parse(string name)
@@ -141,6 +176,18 @@ public sealed record HookPoint
         point = new HookPoint(layer, kind.Value);
         return true;
     }
+
+    /// <summary>Position along the forward pass: block by block, and inside a block resid_pre, attn.hook_z, attn_out, resid_mid, ln2.hook_normalized, mlp_out, resid_post.</summary>
+    internal int ForwardIndex => (Layer * 8) + Kind switch
+    {
+        HookKind.ResidPre => 0,
+        HookKind.AttnZ => 1,
+        HookKind.AttnOut => 2,
+        HookKind.ResidMid => 3,
+        HookKind.Ln2Normalized => 4,
+        HookKind.MlpOut => 5,
+        _ => 6,
+    };
 
     /// <inheritdoc/>
     public override string ToString() => Name;

@@ -2,7 +2,7 @@ namespace GemmaScope.Onnx;
 
 /// <summary>
 /// The five tensors of a Gemma Scope JumpReLU SAE, as the graph splice binds them (no copies: ONNX Runtime reads
-/// this memory directly). pre = x·W_enc + b_enc; f = pre·[pre &gt; threshold]; x̂ = f·W_dec + b_dec.
+/// this memory directly). pre = x·W_enc + b_enc; f = pre·[pre &gt; threshold and pre &gt; 0]; x̂ = f·W_dec + b_dec.
 /// </summary>
 public interface ISaeTensors
 {
@@ -26,14 +26,22 @@ public interface ISaeTensors
 
     /// <summary>b_dec [d_in].</summary>
     ReadOnlyMemory<float> DecoderBias { get; }
+
+    /// <summary>
+    /// The TransformerLens hook name the SAE was trained on (e.g. <c>blocks.20.hook_resid_post</c>), or null if unknown.
+    /// Splices and steering refuse another site unless asked to allow it.
+    /// </summary>
+    string? HookName => null;
 }
 
 /// <summary>An <see cref="ISaeTensors"/> over caller-owned arrays or memory (checked for consistent sizes). Immutable.</summary>
+[System.Diagnostics.DebuggerDisplay("{ToString(),nq}")]
 public sealed class SaeTensors : ISaeTensors
 {
     private SaeTensors(int dIn, int dSae, ReadOnlyMemory<float> wEnc, ReadOnlyMemory<float> bEnc, ReadOnlyMemory<float> threshold,
-        ReadOnlyMemory<float> wDec, ReadOnlyMemory<float> bDec)
+        ReadOnlyMemory<float> wDec, ReadOnlyMemory<float> bDec, string? hookName)
     {
+        HookName = hookName;
         InputSize = dIn;
         FeatureCount = dSae;
         EncoderWeights = wEnc;
@@ -64,10 +72,30 @@ public sealed class SaeTensors : ISaeTensors
     /// <inheritdoc/>
     public ReadOnlyMemory<float> DecoderBias { get; }
 
+    /// <inheritdoc/>
+    public string? HookName { get; }
+
+    /// <summary>The same tensors (no copy) marked as belonging to another hook point; null for none.</summary>
+    /// <param name="hookName">A TransformerLens hook name such as <c>blocks.20.hook_resid_post</c>, or null.</param>
+    public SaeTensors WithHookName(string? hookName) =>
+        new(InputSize, FeatureCount, EncoderWeights, EncoderBias, Threshold, DecoderWeights, DecoderBias, hookName);
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"SaeTensors(d_in={InputSize}, d_sae={FeatureCount}{(HookName is null ? "" : ", " + HookName)})";
+
     /// <summary>Wraps the five tensors; sizes must agree with <paramref name="inputSize"/> × <paramref name="featureCount"/>.</summary>
+    /// <param name="inputSize">d_in.</param>
+    /// <param name="featureCount">d_sae.</param>
+    /// <param name="encoderWeights">W_enc [d_in, d_sae].</param>
+    /// <param name="encoderBias">b_enc [d_sae].</param>
+    /// <param name="threshold">threshold [d_sae].</param>
+    /// <param name="decoderWeights">W_dec [d_sae, d_in].</param>
+    /// <param name="decoderBias">b_dec [d_in].</param>
+    /// <param name="hookName">The hook point the SAE belongs to, or null if unknown (<see cref="ISaeTensors.HookName"/>).</param>
     /// <exception cref="ArgumentException">A tensor has the wrong length; the message names it, expected and actual.</exception>
     public static SaeTensors Create(int inputSize, int featureCount, ReadOnlyMemory<float> encoderWeights, ReadOnlyMemory<float> encoderBias,
-        ReadOnlyMemory<float> threshold, ReadOnlyMemory<float> decoderWeights, ReadOnlyMemory<float> decoderBias)
+        ReadOnlyMemory<float> threshold, ReadOnlyMemory<float> decoderWeights, ReadOnlyMemory<float> decoderBias, string? hookName = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inputSize);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(featureCount);
@@ -76,7 +104,7 @@ public sealed class SaeTensors : ISaeTensors
         Check("threshold", threshold.Length, featureCount);
         Check("W_dec", decoderWeights.Length, (long)inputSize * featureCount);
         Check("b_dec", decoderBias.Length, inputSize);
-        return new SaeTensors(inputSize, featureCount, encoderWeights, encoderBias, threshold, decoderWeights, decoderBias);
+        return new SaeTensors(inputSize, featureCount, encoderWeights, encoderBias, threshold, decoderWeights, decoderBias, hookName);
     }
 
     /// <summary>
@@ -108,7 +136,7 @@ public sealed class SaeTensors : ISaeTensors
         }
 
         return Create(sae.InputSize, sae.FeatureCount, Matrix(SaeTensor.EncoderWeights), sae.GetFloat32Memory(SaeTensor.EncoderBias),
-            sae.GetFloat32Memory(SaeTensor.Threshold), Matrix(SaeTensor.DecoderWeights), sae.GetFloat32Memory(SaeTensor.DecoderBias));
+            sae.GetFloat32Memory(SaeTensor.Threshold), Matrix(SaeTensor.DecoderWeights), sae.GetFloat32Memory(SaeTensor.DecoderBias), sae.Config.HookName);
     }
 
     /// <summary>Row <paramref name="feature"/> of W_dec: the feature's direction in activation space.</summary>

@@ -277,6 +277,7 @@ public sealed partial class GemmaModel : IDisposable
             fetch.AddRange(presentNames);
             fetch.AddRange(plan.CaptureOutputs.Values.Distinct());
             fetch.AddRange(plan.FeatureOutputs.Values.Where(v => !fetch.Contains(v)));
+            fetch.AddRange(plan.EditedOutputs.Values.Distinct().Where(v => !fetch.Contains(v)));
             using var runOptions = new RunOptions();
             using var results = final.Run(runOptions, inNames, inValues, fetch);
 
@@ -327,6 +328,12 @@ public sealed partial class GemmaModel : IDisposable
                 acts[site] = Rows(output, $"Hook {site.Name}");
             }
 
+            var edited = new Dictionary<HookPoint, (float[] Data, int Width)>();
+            foreach (var (site, output) in plan.EditedOutputs)
+            {
+                edited[site] = Rows(output, $"Hook {site.Name} after its interventions");
+            }
+
             var features = new Dictionary<HookPoint, (float[] Data, int Width)>();
             foreach (var s in plan.Splices.Where(s => s.Features))
             {
@@ -356,7 +363,7 @@ public sealed partial class GemmaModel : IDisposable
                 }
             }
 
-            return new RunResult(acts, features, logits, vocab, length, ids, loss, tokens);
+            return new RunResult(acts, edited, features, logits, vocab, length, ids, loss, tokens);
         }
         finally
         {
@@ -391,9 +398,11 @@ public sealed partial class GemmaModel : IDisposable
             if (s.Sae.InputSize != width)
             {
                 throw new ArgumentException(
-                    $"SAE d_in {s.Sae.InputSize} does not match {s.Site.Name}, whose activations have width {width} " +
+                    $"Splice {i}: SAE d_in {s.Sae.InputSize} ({s.Sae.HookName ?? "no hook name"}) does not match {s.Site.Name}, whose activations have width {width} " +
                     $"({(s.Site.Kind == HookKind.AttnZ ? "heads × head_dim" : "d_model")}) in '{_graph.Path}'.");
             }
+
+            CheckOwnSite($"Splice {i}", s.Sae.ToString() ?? "the SAE", s.Sae.HookName, s.Site, s.AllowOtherSite, "SaeSplice.AllowOtherSite");
 
             foreach (var c in s.Clamp)
             {
@@ -406,7 +415,7 @@ public sealed partial class GemmaModel : IDisposable
             splices.Add(new(s.Site, r.Tensor, $"gemmascope.sae{i}", s.Sae.InputSize, s.Sae.FeatureCount, s.Clamp.Count > 0, s.UseErrorTerm, s.CaptureFeatures, s.ExcludeBos));
         }
 
-        if (splices.GroupBy(s => s.Tensor).Any(g => g.Count() > 1))
+        if (splices.GroupBy(s => s.Site).Any(g => g.Count() > 1))
         {
             throw new ArgumentException("Two SAEs are spliced at the same hook point; splice one per site.");
         }
@@ -418,8 +427,11 @@ public sealed partial class GemmaModel : IDisposable
             int width = Width(s.Site);
             if (s.Vector.Length != width)
             {
-                throw new ArgumentException($"Steering vector {i} has {s.Vector.Length} elements; {s.Site.Name} has width {width}.");
+                throw new ArgumentException(
+                    $"Steering {i} ({s.Source ?? "a vector"}{(s.SaeHookName is null ? "" : ", trained on " + s.SaeHookName)}) has {s.Vector.Length} elements; {s.Site.Name} has width {width} in '{_graph.Path}'.");
             }
+
+            CheckOwnSite($"Steering {i}", s.Source ?? "the vector", s.SaeHookName, s.Site, s.AllowOtherSite, "Steering.AllowOtherSite (steering with { AllowOtherSite = true })");
 
             steers.Add(new(s.Site, _resolver.Resolve(s.Site).Tensor, $"gemmascope.steer{i}", width));
         }
@@ -433,7 +445,7 @@ public sealed partial class GemmaModel : IDisposable
         // Callbacks run in graph order: the order of the resolved tensors' producers (ONNX nodes are topologically sorted).
         var hooks = iv.Hooks
             .Select(h => (h.Site, Tensor: _resolver.Resolve(h.Site).Tensor))
-            .OrderBy(h => h.Site.Layer).ThenBy(h => SiteOrder(h.Site.Kind))
+            .OrderBy(h => h.Site.ForwardIndex)
             .Select((h, k) => new RunPlan.HookSpec(h.Site, h.Tensor, $"gemmascope.cut{k}"))
             .ToArray();
 
@@ -450,17 +462,17 @@ public sealed partial class GemmaModel : IDisposable
         });
     }
 
-    // Order of sites inside a block along the forward pass.
-    private static int SiteOrder(HookKind kind) => kind switch
+    // An SAE that knows its hook point is applied there only, unless the caller opted in to another site.
+    private static void CheckOwnSite(string what, string sae, string? saeHookName, HookPoint site, bool allowed, string optIn)
     {
-        HookKind.ResidPre => 0,
-        HookKind.AttnZ => 1,
-        HookKind.AttnOut => 2,
-        HookKind.ResidMid => 3,
-        HookKind.Ln2Normalized => 4,
-        HookKind.MlpOut => 5,
-        _ => 6,
-    };
+        if (allowed || saeHookName is null || saeHookName == site.Name)
+        {
+            return;
+        }
+
+        throw new ArgumentException(
+            $"{what}: {sae} was trained on {saeHookName}, not {site.Name}. Apply it at {saeHookName}, or set {optIn} to use it at {site.Name} anyway.");
+    }
 
     private OrtValue? InterventionInput(RunPlan plan, Interventions iv, string name)
     {

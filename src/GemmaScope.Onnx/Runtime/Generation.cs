@@ -37,7 +37,18 @@ public sealed record GeneratedToken(int Id, string? Text);
 /// <param name="NewIds">The generated ids, EOS included when it stopped the generation.</param>
 /// <param name="Text">The generated text when the model has a tokenizer, else null.</param>
 /// <param name="UsedKvCache">Whether the KV cache was used (false: the prefix was recomputed each step).</param>
-public sealed record GenerationResult(IReadOnlyList<int> PromptIds, IReadOnlyList<int> NewIds, string? Text, bool UsedKvCache);
+[System.Diagnostics.DebuggerDisplay("{ToString(),nq}")]
+public sealed record GenerationResult(IReadOnlyList<int> PromptIds, IReadOnlyList<int> NewIds, string? Text, bool UsedKvCache)
+{
+    /// <summary>The prompt and new ids (at most 16 of each shown), the new text when known, and whether the KV cache was used.</summary>
+    public override string ToString()
+    {
+        static string Ids(IReadOnlyList<int> ids) =>
+            "[" + string.Join(", ", ids.Take(16)) + (ids.Count > 16 ? $", … {ids.Count - 16} more" : "") + "]";
+        string text = Text is null ? "" : $" \"{(Text.Length > 200 ? Text[..200] + "…" : Text)}\"";
+        return $"GenerationResult({PromptIds.Count} prompt tokens {Ids(PromptIds)} + {NewIds.Count} new {Ids(NewIds)}{text}, KV cache {(UsedKvCache ? "on" : "off")})";
+    }
+}
 
 public sealed partial class GemmaModel
 {

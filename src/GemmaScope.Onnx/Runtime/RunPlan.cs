@@ -32,12 +32,15 @@ internal sealed class RunPlan
     /// <summary>False: the last segment has no logits output, so pruning drops the LM head and every layer after the last one needed.</summary>
     public bool WantLogits { get; init; } = true;
 
-    /// <summary>Output name per feature-capturing splice, and per capture.</summary>
+    /// <summary>Output name per feature-capturing splice.</summary>
     public Dictionary<string, string> FeatureOutputs { get; } = new(StringComparer.Ordinal);
 
     public Dictionary<HookPoint, string> CaptureOutputs { get; } = [];
 
-    /// <summary>Per hook: the tensor of the last segment that holds its value after in-graph edits.</summary>
+    /// <summary>Per captured site with interventions at it: the output holding its value after them.</summary>
+    public Dictionary<HookPoint, string> EditedOutputs { get; } = [];
+
+    /// <summary>Per hook: the tensor that holds the callback's input (the value after every earlier edit).</summary>
     public Dictionary<HookPoint, string> HookOutputs { get; } = [];
 
     /// <summary>The cache key: every site by name and tensor (two sites may share a tensor, e.g. resid_post(l) and resid_pre(l+1)).</summary>
@@ -81,42 +84,67 @@ internal sealed class RunPlan
         var edited = new HashSet<string>(Splices.Select(s => s.Tensor).Concat(Steers.Select(s => s.Tensor)).Concat(Hooks.Select(h => h.Tensor)), StringComparer.Ordinal);
         foreach (var t in edited)
         {
-            GraphEdits.Unfuse(g, t);
-        }
-
-        var head = new Dictionary<string, string>(StringComparer.Ordinal);
-        string Head(string t) => head.TryGetValue(t, out var h) ? h : t;
-        foreach (var s in Splices)
-        {
-            var (features, output) = GraphEdits.InsertSae(g, Head(s.Tensor), s.Prefix, s.DIn, s.DSae, s.Clamp, s.ErrorTerm, s.ExcludeBos);
-            head[s.Tensor] = output;
-            if (s.Features)
-            {
-                FeatureOutputs[s.Prefix] = features;
-            }
-        }
-
-        foreach (var s in Steers)
-        {
-            head[s.Tensor] = GraphEdits.InsertSteer(g, Head(s.Tensor), s.Prefix, s.Width);
-        }
-
-        foreach (var h in Hooks)
-        {
-            HookOutputs[h.Site] = Head(h.Tensor);
-        }
-
-        foreach (var t in edited)
-        {
             if (g.ElementType(t) != (int)global::Onnx.TensorProto.Types.DataType.Float)
             {
                 throw new NotSupportedException($"Interventions need float32 activations; tensor '{t}' in '{original.Path}' is ONNX type {g.ElementType(t)}. Capture works on any float type.");
             }
+
+            GraphEdits.Unfuse(g, t);
+        }
+
+        // Every site on an edited tensor, in forward order. Sites that share a tensor (resid_post(l) and resid_pre(l + 1))
+        // form one chain, as in TransformerLens where they are two hook points in a row on the same stream: a later site
+        // sees the earlier site's edits. At one site: splice, then steering, then the C# callback.
+        var sites = Splices.Select(s => (s.Site, s.Tensor))
+            .Concat(Steers.Select(s => (s.Site, s.Tensor)))
+            .Concat(Hooks.Select(h => (h.Site, h.Tensor)))
+            .Concat(CaptureSites.Select((s, i) => (Site: s, Captures[i].Tensor)))
+            .Where(x => edited.Contains(x.Tensor))
+            .Distinct()
+            .OrderBy(x => x.Site.ForwardIndex)
+            .ToList();
+        var head = new Dictionary<string, string>(StringComparer.Ordinal);
+        var input = new Dictionary<HookPoint, string>();
+        var output = new Dictionary<HookPoint, string>();
+        foreach (var (site, tensor) in sites)
+        {
+            string h = head.GetValueOrDefault(tensor, tensor);
+            input[site] = h;
+            foreach (var s in Splices.Where(s => s.Site == site))
+            {
+                (string features, h) = GraphEdits.InsertSae(g, h, s.Prefix, s.DIn, s.DSae, s.Clamp, s.ErrorTerm, s.ExcludeBos);
+                if (s.Features)
+                {
+                    FeatureOutputs[s.Prefix] = features;
+                }
+            }
+
+            foreach (var s in Steers.Where(s => s.Site == site))
+            {
+                h = GraphEdits.InsertSteer(g, h, s.Prefix, s.Width);
+            }
+
+            foreach (var k in Hooks.Where(k => k.Site == site))
+            {
+                // Two Identity nodes: "{cut}/input" is the callback's input (what segment k returns); "{cut}/output"
+                // reads the callback's result once later segments cut "{cut}/input" (a graph input replaces it for its
+                // only reader), so downstream edits and captures of the output are ordinary tensors of the graph.
+                HookOutputs[site] = GraphEdits.InsertIdentity(g, h, k.CutInput + "/input");
+                h = GraphEdits.InsertIdentity(g, HookOutputs[site], k.CutInput + "/output");
+            }
+
+            output[site] = h;
+            head[tensor] = h;
         }
 
         for (int i = 0; i < Captures.Length; i++)
         {
-            CaptureOutputs[CaptureSites[i]] = g.FloatOutputName(Captures[i].Tensor);
+            var site = CaptureSites[i];
+            CaptureOutputs[site] = input.TryGetValue(site, out var before) ? before : g.FloatOutputName(Captures[i].Tensor);
+            if (output.TryGetValue(site, out var after) && after != CaptureOutputs[site])
+            {
+                EditedOutputs[site] = after;
+            }
         }
 
         var segments = new List<OnnxGraph>();
@@ -146,6 +174,7 @@ internal sealed class RunPlan
                 }
 
                 outputs.AddRange(CaptureOutputs.Values);
+                outputs.AddRange(EditedOutputs.Values);
                 outputs.AddRange(FeatureOutputs.Values);
             }
 

@@ -1,3 +1,8 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Numerics.Tensors;
+using System.Text;
+
 namespace GemmaScope.Onnx;
 
 /// <summary>
@@ -5,9 +10,11 @@ namespace GemmaScope.Onnx;
 /// loss and (with a tokenizer) token strings. Sequences were right-padded to the batch's longest; every accessor
 /// returns only the real tokens of the sequence asked for. Immutable; safe to read from several threads.
 /// </summary>
+[DebuggerDisplay("{ToString(),nq}")]
 public sealed class RunResult
 {
     private readonly Dictionary<HookPoint, (float[] Data, int Width)> _activations;
+    private readonly Dictionary<HookPoint, (float[] Data, int Width)> _edited;
     private readonly Dictionary<HookPoint, (float[] Data, int Width)> _features;
     private readonly float[]? _logits;
     private readonly float[][]? _loss;
@@ -15,10 +22,11 @@ public sealed class RunResult
     private readonly string[][]? _tokens;
     private readonly int _paddedLength;
 
-    internal RunResult(Dictionary<HookPoint, (float[] Data, int Width)> activations, Dictionary<HookPoint, (float[] Data, int Width)> features, float[]? logits, int vocab, int paddedLength,
+    internal RunResult(Dictionary<HookPoint, (float[] Data, int Width)> activations, Dictionary<HookPoint, (float[] Data, int Width)> edited, Dictionary<HookPoint, (float[] Data, int Width)> features, float[]? logits, int vocab, int paddedLength,
         int[][] ids, float[][]? loss, string[][]? tokens)
     {
         _activations = activations;
+        _edited = edited;
         _features = features;
         _logits = logits;
         VocabSize = vocab;
@@ -52,13 +60,58 @@ public sealed class RunResult
     /// <summary>Width of a captured site's rows (d_model for residual/attn_out/mlp_out, heads × head_dim for attn.hook_z).</summary>
     public int Width(HookPoint site) => Get(site).Width;
 
-    /// <summary>The activations at <paramref name="site"/> for one sequence, row-major [tokens × width].</summary>
+    /// <summary>
+    /// The activations at <paramref name="site"/> for one sequence, row-major [tokens × width]: the value the hook point
+    /// receives, with the edits of every earlier site applied (TransformerLens order) but not those at this site
+    /// (see <see cref="EditedActivations"/>). A span for hot paths; <see cref="GetActivations"/> gives a storable copy.
+    /// </summary>
     /// <exception cref="KeyNotFoundException">The site was not captured in this run.</exception>
     public ReadOnlySpan<float> Activations(HookPoint site, int sequence = 0)
     {
         var (data, width) = Get(site);
         int s = CheckSequence(sequence);
         return data.AsSpan(s * _paddedLength * width, _ids[s].Length * width);
+    }
+
+    /// <summary>
+    /// The activations at <paramref name="site"/> after the interventions at that site (splice, steering, callback): what the
+    /// rest of the model reads. Equal to <see cref="Activations"/> when nothing edits the site.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">The site was not captured in this run.</exception>
+    public ReadOnlySpan<float> EditedActivations(HookPoint site, int sequence = 0)
+    {
+        var (data, width) = Get(site);
+        if (_edited.TryGetValue(site, out var e))
+        {
+            (data, width) = e;
+        }
+
+        int s = CheckSequence(sequence);
+        return data.AsSpan(s * _paddedLength * width, _ids[s].Length * width);
+    }
+
+    /// <summary>A storable copy of <see cref="Activations"/>, with its width, hook name and token strings.</summary>
+    /// <exception cref="KeyNotFoundException">The site was not captured in this run.</exception>
+    public ActivationBatch GetActivations(HookPoint site, int sequence = 0) =>
+        new(Activations(site, sequence), Width(site), site.Name, Tokens(sequence));
+
+    /// <summary>A storable copy of <see cref="EditedActivations"/>, with its width, hook name and token strings.</summary>
+    /// <exception cref="KeyNotFoundException">The site was not captured in this run.</exception>
+    public ActivationBatch GetEditedActivations(HookPoint site, int sequence = 0) =>
+        new(EditedActivations(site, sequence), Width(site), site.Name, Tokens(sequence));
+
+    /// <summary>
+    /// Encodes the activations captured at the SAE's own hook point (<see cref="SaeConfig.HookName"/>) to sparse
+    /// features: <c>model.Run(text, capture: [HookPoint.Of(sae)]).EncodeSparse(sae)</c>. Widths are checked.
+    /// </summary>
+    /// <param name="sae">An SAE that knows its hook point.</param>
+    /// <param name="sequence">Which sequence of the batch.</param>
+    /// <exception cref="ArgumentException">The SAE has no usable hook name, or its width is not the site's.</exception>
+    /// <exception cref="KeyNotFoundException">The SAE's site was not captured in this run.</exception>
+    public SparseFeatureBatch EncodeSparse(JumpReLUSae sae, int sequence = 0)
+    {
+        ArgumentNullException.ThrowIfNull(sae);
+        return sae.EncodeSparse(GetActivations(HookPoint.Of(sae), sequence));
     }
 
     /// <summary>Feature activations of the SAE spliced at <paramref name="site"/> (before clamping), [tokens × d_sae]; needs <see cref="SaeSplice.CaptureFeatures"/>.</summary>
@@ -73,6 +126,45 @@ public sealed class RunResult
         int s = CheckSequence(sequence);
         return f.Data.AsSpan(s * _paddedLength * f.Width, _ids[s].Length * f.Width);
     }
+
+    /// <summary>
+    /// The spliced SAE's features at <paramref name="site"/> in storable sparse form (active features only; BOS reads none
+    /// when the splice excludes it); needs <see cref="SaeSplice.CaptureFeatures"/>.
+    /// </summary>
+    public SparseFeatureBatch GetFeatures(HookPoint site, int sequence = 0)
+    {
+        var dense = Features(site, sequence);
+        int width = _features[site].Width;
+        int tokens = dense.Length / width;
+        var offsets = new int[tokens + 1];
+        var indices = new List<int>();
+        var values = new List<float>();
+        for (int t = 0; t < tokens; t++)
+        {
+            var row = dense.Slice(t * width, width);
+            for (int j = 0; j < width; j++)
+            {
+                if (row[j] != 0)
+                {
+                    indices.Add(j);
+                    values.Add(row[j]);
+                }
+            }
+
+            offsets[t + 1] = indices.Count;
+        }
+
+        return new SparseFeatureBatch(width, offsets, [.. indices], [.. values]);
+    }
+
+    /// <summary>Soft-capped logits of one sequence as a storable [tokens, vocab] tensor (a copy).</summary>
+    public Tensor<float> GetLogits(int sequence = 0) => Tensor.Create(Logits(sequence).ToArray(), [TokenCount(sequence), VocabSize]);
+
+    /// <summary>A storable copy of <see cref="Loss"/>.</summary>
+    public float[] GetLoss(int sequence = 0) => Loss(sequence).ToArray();
+
+    /// <summary>A storable copy of <see cref="Ids"/>.</summary>
+    public int[] GetIds(int sequence = 0) => Ids(sequence).ToArray();
 
     /// <summary>Soft-capped logits of one sequence, row-major [tokens × vocab].</summary>
     public ReadOnlySpan<float> Logits(int sequence = 0)
@@ -99,6 +191,25 @@ public sealed class RunResult
         }
 
         return l.Length == 0 ? 0 : sum / l.Length;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString()
+    {
+        var tokens = string.Join(", ", _ids.Select(i => i.Length.ToString(CultureInfo.InvariantCulture)));
+        var sb = new StringBuilder(string.Create(CultureInfo.InvariantCulture,
+            $"RunResult({BatchSize} sequence{(BatchSize == 1 ? "" : "s")} of {tokens} tokens, {(HasLogits ? $"vocab {VocabSize}, mean loss {MeanLoss():F4}" : "no logits")}"));
+        if (_activations.Count > 0)
+        {
+            sb.Append("; captured ").AppendJoin(", ", _activations.Keys.Select(k => _edited.ContainsKey(k) ? k.Name + " (before and after edits)" : k.Name));
+        }
+
+        if (_features.Count > 0)
+        {
+            sb.Append("; SAE features at ").AppendJoin(", ", _features.Keys.Select(k => k.Name));
+        }
+
+        return sb.Append(')').ToString();
     }
 
     private (float[] Data, int Width) Get(HookPoint site)

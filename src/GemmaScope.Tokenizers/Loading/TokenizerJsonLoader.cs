@@ -46,20 +46,42 @@ internal static class TokenizerJsonLoader
             throw new TokenizerFormatException(source, $"not a tokenizer.json: expected a JSON object, but the file starts with byte 0x{span[first]:X2}.");
         }
 
+        // JSON text is UTF-8 (RFC 8259); System.Text.Json would otherwise fail on the first bad string it transcodes.
+        if (!System.Text.Unicode.Utf8.IsValid(span))
+        {
+            throw new TokenizerFormatException(source, "the file is not valid UTF-8 text.");
+        }
+
         var reader = new Utf8JsonReader(span, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip, MaxDepth = 256 });
         try
         {
-            return Parse(ref reader, source, addBos, addEos);
+            var data = Parse(ref reader, source, addBos, addEos, span.Length);
+
+            // One JSON value: the reader refuses a second one after the root with a JsonException.
+            if (reader.Read())
+            {
+                throw new TokenizerFormatException(source, $"a second JSON value follows the root object at byte {reader.TokenStartIndex}.");
+            }
+
+            return data;
         }
         catch (JsonException e)
         {
-            throw new TokenizerFormatException(source, $"malformed or truncated JSON near byte {reader.BytesConsumed}: {e.Message}", e);
+            throw new TokenizerFormatException(source, $"malformed or truncated JSON near byte {reader.BytesConsumed}: {Short(e.Message)}", e);
+        }
+        catch (InvalidOperationException e)
+        {
+            // System.Text.Json cannot turn a string into UTF-16 (an escaped lone surrogate, "\ud800"); the loader
+            // itself throws only TokenizerFormatException.
+            throw new TokenizerFormatException(source, $"malformed JSON string near byte {reader.BytesConsumed}: {Short(e.Message)}", e);
         }
     }
 
-    private static TokenizerData Parse(ref Utf8JsonReader r, string source, bool? addBos, bool? addEos)
+    private static TokenizerData Parse(ref Utf8JsonReader r, string source, bool? addBos, bool? addEos, int fileBytes)
     {
         Read(ref r);
+        var topKeys = new HashSet<string>(StringComparer.Ordinal);
+        var modelKeys = new HashSet<string>(StringComparer.Ordinal);
         var added = new List<Added>();
         JsonDocument? normalizer = null, preTokenizer = null, postProcessor = null;
         bool sawModel = false;
@@ -71,6 +93,11 @@ internal static class TokenizerJsonLoader
         while (Read(ref r) == JsonTokenType.PropertyName)
         {
             string name = r.GetString()!;
+            if (!topKeys.Add(name))
+            {
+                throw new TokenizerFormatException(source, $"the field \"{Short(name)}\" appears twice; which one is meant is ambiguous.");
+            }
+
             Read(ref r);
             switch (name)
             {
@@ -92,11 +119,16 @@ internal static class TokenizerJsonLoader
                     while (Read(ref r) == JsonTokenType.PropertyName)
                     {
                         string key = r.GetString()!;
+                        if (!modelKeys.Add(key))
+                        {
+                            throw new TokenizerFormatException(source, $"model.{Short(key)} appears twice; which one is meant is ambiguous.");
+                        }
+
                         Read(ref r);
                         switch (key)
                         {
                             case "type":
-                                modelType = r.GetString();
+                                modelType = StringValue(ref r, "model.type", source, nullable: false);
                                 if (modelType != "BPE")
                                 {
                                     throw new TokenizerFormatException(source, $"model.type is '{modelType}', but only a BPE vocabulary (Gemma's) is supported.");
@@ -104,16 +136,16 @@ internal static class TokenizerJsonLoader
 
                                 break;
                             case "unk_token":
-                                unkToken = r.TokenType == JsonTokenType.Null ? null : r.GetString();
+                                unkToken = StringValue(ref r, "model.unk_token", source, nullable: true);
                                 break;
                             case "byte_fallback":
-                                byteFallback = r.GetBoolean();
+                                byteFallback = BoolValue(ref r, "model.byte_fallback", source);
                                 break;
                             case "fuse_unk":
-                                fuseUnk = r.GetBoolean();
+                                fuseUnk = BoolValue(ref r, "model.fuse_unk", source);
                                 break;
                             case "dropout":
-                                if (r.TokenType != JsonTokenType.Null && r.GetDouble() != 0)
+                                if (r.TokenType != JsonTokenType.Null && (r.TokenType != JsonTokenType.Number || r.GetDouble() != 0))
                                 {
                                     throw new TokenizerFormatException(source, "model.dropout is set; BPE dropout is random and cannot give exact ids.");
                                 }
@@ -121,21 +153,21 @@ internal static class TokenizerJsonLoader
                                 break;
                             case "continuing_subword_prefix":
                             case "end_of_word_suffix":
-                                if (r.TokenType != JsonTokenType.Null && r.GetString() is { Length: > 0 } v)
+                                if (StringValue(ref r, $"model.{key}", source, nullable: true) is { Length: > 0 } v)
                                 {
                                     throw new TokenizerFormatException(source, $"model.{key} is '{v}'; only SentencePiece-style BPE without word affixes is supported.");
                                 }
 
                                 break;
                             case "ignore_merges":
-                                if (r.GetBoolean())
+                                if (BoolValue(ref r, "model.ignore_merges", source))
                                 {
                                     throw new TokenizerFormatException(source, "model.ignore_merges is true, which this tokenizer does not implement.");
                                 }
 
                                 break;
                             case "vocab":
-                                vocab = ReadVocab(ref r, source);
+                                vocab = ReadVocab(ref r, source, fileBytes);
                                 if (pendingMerges is not null)
                                 {
                                     merges = ResolveMerges(pendingMerges, vocab, source);
@@ -150,7 +182,7 @@ internal static class TokenizerJsonLoader
                                 }
                                 else
                                 {
-                                    merges = ReadMerges(ref r, vocab, source);
+                                    merges = ReadMerges(ref r, vocab, source, fileBytes);
                                 }
 
                                 break;
@@ -190,17 +222,50 @@ internal static class TokenizerJsonLoader
         bool escapeSpaces = ReadNormalizer(normalizer?.RootElement, source);
         CheckPreTokenizer(preTokenizer?.RootElement, escapeSpaces, source);
 
-        // Pieces by id; added tokens may extend the vocabulary.
-        int size = 0;
+        if (vocab.Count == 0)
+        {
+            throw new TokenizerFormatException(source, "model.vocab is empty.");
+        }
+
+        // Pieces by id; added tokens may extend the vocabulary. Ids run 0..size-1 without gaps, so size cannot exceed the
+        // number of entries: check that before allocating anything of the largest id's size.
+        long maxId = -1;
         foreach (int id in vocab.Values)
         {
-            size = Math.Max(size, id + 1);
+            maxId = Math.Max(maxId, id);
         }
 
         foreach (var a in added)
         {
-            size = Math.Max(size, a.Id + 1);
+            maxId = Math.Max(maxId, a.Id);
         }
+
+        long entries = (long)vocab.Count + added.Count;
+        if (maxId >= entries)
+        {
+            // Some id below maxId is missing; name the first, with a table no larger than the entries the file holds.
+            var seen = new bool[entries];
+            foreach (int id in vocab.Values)
+            {
+                if (id < entries)
+                {
+                    seen[id] = true;
+                }
+            }
+
+            foreach (var a in added)
+            {
+                if (a.Id < entries)
+                {
+                    seen[a.Id] = true;
+                }
+            }
+
+            int gap = Array.IndexOf(seen, false);
+            throw new TokenizerFormatException(source, $"the vocabulary has no token with id {gap}, yet gives id {maxId} (ids must be 0..N-1 without gaps; the file holds {entries} entries).");
+        }
+
+        int size = (int)maxId + 1;
 
         var pieces = new string[size];
         foreach (var (piece, id) in vocab)
@@ -222,6 +287,11 @@ internal static class TokenizerJsonLoader
                 throw new TokenizerFormatException(source, $"added token {TokenizerData.Describe(a.Content!)} has id {a.Id}, which the vocabulary gives to {TokenizerData.Describe(existing)}.");
             }
 
+            if (vocab.TryGetValue(a.Content!, out int other) && other != a.Id)
+            {
+                throw new TokenizerFormatException(source, $"added token {TokenizerData.Describe(a.Content!)} has id {a.Id}, but the vocabulary gives it id {other}.");
+            }
+
             pieces[a.Id] = a.Content!;
             vocab.TryAdd(a.Content!, a.Id);
             isSpecial[a.Id] = a.Special;
@@ -235,13 +305,28 @@ internal static class TokenizerJsonLoader
             }
         }
 
+        // With byte fallback, a character whose UTF-8 bytes lack a byte token becomes <unk>, and Hugging Face's BPE then
+        // emits that <unk> after the byte tokens of the characters that follow it, an order this tokenizer does not
+        // reproduce. So every byte a character can need must have its token: an ASCII byte may instead be a piece of its
+        // own (Gemma has "\t" but no <0x09>).
+        if (byteFallback)
+        {
+            for (int value = 0; value < 256; value++)
+            {
+                if (!vocab.ContainsKey($"<0x{value:X2}>") && !(value < 0x80 && vocab.ContainsKey(((char)value).ToString())))
+                {
+                    throw new TokenizerFormatException(source, $"model.byte_fallback is true, but the vocabulary lacks the byte token <0x{value:X2}>.");
+                }
+            }
+        }
+
         int unkId = -1;
         if (unkToken is not null && !vocab.TryGetValue(unkToken, out unkId))
         {
             throw new TokenizerFormatException(source, $"model.unk_token {TokenizerData.Describe(unkToken)} is not in the vocabulary.");
         }
 
-        var (prefix, suffix) = ReadPostProcessor(postProcessor?.RootElement, vocab, source);
+        var (prefix, suffix) = ReadPostProcessor(postProcessor?.RootElement, vocab, size, source);
         int bos = vocab.GetValueOrDefault("<bos>", prefix.Length > 0 ? prefix[0] : -1);
         int eos = vocab.GetValueOrDefault("<eos>", suffix.Length > 0 ? suffix[^1] : -1);
         if (addBos is bool b)
@@ -283,8 +368,8 @@ internal static class TokenizerJsonLoader
         }
 
         var e = n.Value;
-        string type = e.TryGetProperty("type", out var t) ? t.GetString() ?? "" : "";
-        if (type == "Sequence" && e.TryGetProperty("normalizers", out var list))
+        string type = Str(e, "type");
+        if (type == "Sequence" && Prop(e, "normalizers") is { ValueKind: JsonValueKind.Array } list)
         {
             bool escape = false;
             foreach (var item in list.EnumerateArray())
@@ -295,14 +380,12 @@ internal static class TokenizerJsonLoader
             return escape;
         }
 
-        if (type == "Replace"
-            && e.TryGetProperty("pattern", out var pattern) && pattern.TryGetProperty("String", out var from) && from.GetString() == " "
-            && e.TryGetProperty("content", out var to) && to.GetString() == "\u2581")
+        if (type == "Replace" && Prop(e, "pattern") is { } pattern && Str(pattern, "String") == " " && Str(e, "content") == "\u2581")
         {
             return true;
         }
 
-        throw new TokenizerFormatException(source, $"normalizer {e.GetRawText()} is not supported; only Gemma's Replace(' ' -> '\u2581') is.");
+        throw new TokenizerFormatException(source, $"normalizer {Short(e.GetRawText())} is not supported; only Gemma's Replace(' ' -> '\u2581') is.");
     }
 
     private static void CheckPreTokenizer(JsonElement? p, bool escapeSpaces, string source)
@@ -313,19 +396,18 @@ internal static class TokenizerJsonLoader
         }
 
         var e = p.Value;
-        string type = e.TryGetProperty("type", out var t) ? t.GetString() ?? "" : "";
+        string type = Str(e, "type");
 
         // Gemma's Split on " " runs after the normalizer has replaced every space, so it never splits.
-        if (type == "Split" && escapeSpaces && e.TryGetProperty("pattern", out var pattern)
-            && pattern.TryGetProperty("String", out var s) && s.GetString() == " ")
+        if (type == "Split" && escapeSpaces && Prop(e, "pattern") is { } pattern && Str(pattern, "String") == " ")
         {
             return;
         }
 
-        throw new TokenizerFormatException(source, $"pre_tokenizer {e.GetRawText()} is not supported; Gemma's tokenizer.json has none that splits.");
+        throw new TokenizerFormatException(source, $"pre_tokenizer {Short(e.GetRawText())} is not supported; Gemma's tokenizer.json has none that splits.");
     }
 
-    private static (int[] Prefix, int[] Suffix) ReadPostProcessor(JsonElement? p, Dictionary<string, int> vocab, string source)
+    private static (int[] Prefix, int[] Suffix) ReadPostProcessor(JsonElement? p, Dictionary<string, int> vocab, int size, string source)
     {
         if (p is null)
         {
@@ -333,10 +415,16 @@ internal static class TokenizerJsonLoader
         }
 
         var e = p.Value;
-        string type = e.TryGetProperty("type", out var t) ? t.GetString() ?? "" : "";
-        if (type != "TemplateProcessing" || !e.TryGetProperty("single", out var single))
+        string type = Str(e, "type");
+        if (type != "TemplateProcessing" || Prop(e, "single") is not { ValueKind: JsonValueKind.Array } single)
         {
-            throw new TokenizerFormatException(source, $"post_processor of type '{type}' is not supported; expected TemplateProcessing.");
+            throw new TokenizerFormatException(source, $"post_processor of type '{Short(type)}' is not supported; expected TemplateProcessing with a \"single\" list.");
+        }
+
+        var specials = Prop(e, "special_tokens");
+        if (specials is { } sp && sp.ValueKind is not (JsonValueKind.Object or JsonValueKind.Null))
+        {
+            throw new TokenizerFormatException(source, $"post_processor.special_tokens should be an object, not {sp.ValueKind}.");
         }
 
         var prefix = new List<int>();
@@ -344,23 +432,41 @@ internal static class TokenizerJsonLoader
         bool seenSequence = false;
         foreach (var item in single.EnumerateArray())
         {
-            if (item.TryGetProperty("Sequence", out _))
+            // Each item is {"Sequence": {"id": "A", "type_id": n}} or {"SpecialToken": {"id": name, "type_id": n}}, with
+            // type_id a non-negative integer, as Hugging Face's deserializer requires.
+            if (Prop(item, "Sequence") is { } seq)
             {
+                if (Str(seq, "id") != "A" || !TypeIdOk(seq))
+                {
+                    throw new TokenizerFormatException(source, $"post_processor.single item {Short(item.GetRawText())} should be {{\"Sequence\": {{\"id\": \"A\", \"type_id\": n}}}}.");
+                }
+
                 seenSequence = true;
                 continue;
             }
 
-            if (!item.TryGetProperty("SpecialToken", out var st) || st.GetProperty("id").GetString() is not { } name)
+            if (Prop(item, "SpecialToken") is not { } st || Prop(st, "id") is not { ValueKind: JsonValueKind.String } idName || !TypeIdOk(st))
             {
-                throw new TokenizerFormatException(source, $"post_processor.single item {item.GetRawText()} is not understood.");
+                throw new TokenizerFormatException(source, $"post_processor.single item {Short(item.GetRawText())} is not understood.");
             }
 
+            string name = idName.GetString()!;
             List<int> ids = [];
-            if (e.TryGetProperty("special_tokens", out var specials) && specials.TryGetProperty(name, out var spec) && spec.TryGetProperty("ids", out var idList))
+            if (specials is { ValueKind: JsonValueKind.Object } && Prop(specials.Value, name) is { } spec)
             {
+                if (Prop(spec, "ids") is not { ValueKind: JsonValueKind.Array } idList)
+                {
+                    throw new TokenizerFormatException(source, $"post_processor.special_tokens['{Short(name)}'] has no \"ids\" list.");
+                }
+
                 foreach (var id in idList.EnumerateArray())
                 {
-                    ids.Add(id.GetInt32());
+                    if (id.ValueKind != JsonValueKind.Number || !id.TryGetInt32(out int value) || value < 0 || value >= size)
+                    {
+                        throw new TokenizerFormatException(source, $"post_processor.special_tokens['{Short(name)}'] id {Short(id.GetRawText())} is not a token id (0..{size - 1}).");
+                    }
+
+                    ids.Add(value);
                 }
             }
             else if (vocab.TryGetValue(name, out int id))
@@ -369,7 +475,7 @@ internal static class TokenizerJsonLoader
             }
             else
             {
-                throw new TokenizerFormatException(source, $"post_processor names special token '{name}', which is not in the vocabulary.");
+                throw new TokenizerFormatException(source, $"post_processor names special token '{Short(name)}', which is not in the vocabulary.");
             }
 
             (seenSequence ? suffix : prefix).AddRange(ids);
@@ -378,39 +484,89 @@ internal static class TokenizerJsonLoader
         return ([.. prefix], [.. suffix]);
     }
 
+    private static bool TypeIdOk(JsonElement piece) =>
+        Prop(piece, "type_id") is not { } t || (t.ValueKind == JsonValueKind.Number && t.TryGetUInt32(out _));
+
+    /// <summary>The property of an object, or null when <paramref name="e"/> is not an object or lacks it.</summary>
+    private static JsonElement? Prop(JsonElement e, string name) =>
+        e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) ? v : null;
+
+    /// <summary>A string property, or "" when absent or not a string (then nothing matches it).</summary>
+    private static string Str(JsonElement e, string name) =>
+        Prop(e, name) is { ValueKind: JsonValueKind.String } v ? v.GetString()! : "";
+
+    /// <summary>At most 160 characters of <paramref name="s"/> for an error message.</summary>
+    private static string Short(string s) => s.Length <= 160 ? s : $"{s[..160]}… ({s.Length} characters)";
+
+    private static string? StringValue(ref Utf8JsonReader r, string what, string source, bool nullable)
+    {
+        if (r.TokenType == JsonTokenType.String)
+        {
+            return r.GetString();
+        }
+
+        if (nullable && r.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        throw new TokenizerFormatException(source, $"{what} should be a string{(nullable ? " or null" : "")}, not {r.TokenType}.");
+    }
+
+    private static bool BoolValue(ref Utf8JsonReader r, string what, string source) => r.TokenType switch
+    {
+        JsonTokenType.True => true,
+        JsonTokenType.False => false,
+        _ => throw new TokenizerFormatException(source, $"{what} should be true or false, not {r.TokenType}."),
+    };
+
     private static void ReadAddedTokens(ref Utf8JsonReader r, List<Added> added, string source)
     {
         Expect(ref r, JsonTokenType.StartArray, "added_tokens", source);
-        while (Read(ref r) == JsonTokenType.StartObject)
+        while (Read(ref r) != JsonTokenType.EndArray)
         {
+            string at = $"added_tokens[{added.Count}]";
+            Expect(ref r, JsonTokenType.StartObject, at, source);
             var a = new Added();
+            var keys = new HashSet<string>(StringComparer.Ordinal);
             while (Read(ref r) == JsonTokenType.PropertyName)
             {
                 string key = r.GetString()!;
+                if (!keys.Add(key))
+                {
+                    throw new TokenizerFormatException(source, $"{at}.{Short(key)} appears twice.");
+                }
+
                 Read(ref r);
                 switch (key)
                 {
-                    case "id": a.Id = r.GetInt32(); break;
-                    case "content": a.Content = r.GetString(); break;
-                    case "special": a.Special = r.GetBoolean(); break;
-                    case "normalized": a.Normalized = r.GetBoolean(); break;
-                    case "lstrip": a.Lstrip = r.GetBoolean(); break;
-                    case "rstrip": a.Rstrip = r.GetBoolean(); break;
-                    case "single_word": a.SingleWord = r.GetBoolean(); break;
+                    case "id":
+                        if (r.TokenType != JsonTokenType.Number || !r.TryGetInt32(out a.Id) || a.Id < 0)
+                        {
+                            throw new TokenizerFormatException(source, $"{at}.id should be a non-negative integer below 2^31.");
+                        }
+
+                        break;
+                    case "content": a.Content = StringValue(ref r, at + ".content", source, nullable: false); break;
+                    case "special": a.Special = BoolValue(ref r, at + ".special", source); break;
+                    case "normalized": a.Normalized = BoolValue(ref r, at + ".normalized", source); break;
+                    case "lstrip": a.Lstrip = BoolValue(ref r, at + ".lstrip", source); break;
+                    case "rstrip": a.Rstrip = BoolValue(ref r, at + ".rstrip", source); break;
+                    case "single_word": a.SingleWord = BoolValue(ref r, at + ".single_word", source); break;
                     default: r.Skip(); break;
                 }
             }
 
             if (a.Id < 0 || string.IsNullOrEmpty(a.Content))
             {
-                throw new TokenizerFormatException(source, $"added_tokens[{added.Count}] needs a non-negative \"id\" and a non-empty \"content\".");
+                throw new TokenizerFormatException(source, $"{at} needs a non-negative \"id\" and a non-empty \"content\".");
             }
 
             added.Add(a);
         }
     }
 
-    private static Dictionary<string, int> ReadVocab(ref Utf8JsonReader r, string source)
+    private static Dictionary<string, int> ReadVocab(ref Utf8JsonReader r, string source, int fileBytes)
     {
         if (r.TokenType == JsonTokenType.StartArray)
         {
@@ -418,7 +574,8 @@ internal static class TokenizerJsonLoader
         }
 
         Expect(ref r, JsonTokenType.StartObject, "model.vocab", source);
-        var vocab = new Dictionary<string, int>(300_000, StringComparer.Ordinal);
+        // Sized for Gemma's 256k entries, but never beyond what the file could hold (an entry takes at least 6 bytes: "a":0,).
+        var vocab = new Dictionary<string, int>(Math.Min(300_000, fileBytes / 6), StringComparer.Ordinal);
         while (Read(ref r) == JsonTokenType.PropertyName)
         {
             string piece = r.GetString()!;
@@ -464,12 +621,15 @@ internal static class TokenizerJsonLoader
         return (left, right, result);
     }
 
-    private static (int[], int[], int[]) ReadMerges(ref Utf8JsonReader r, Dictionary<string, int> vocab, string source)
+    private static (int[], int[], int[]) ReadMerges(ref Utf8JsonReader r, Dictionary<string, int> vocab, string source, int fileBytes)
     {
         var lookup = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
-        var left = new List<int>(600_000);
-        var right = new List<int>(600_000);
-        var result = new List<int>(600_000);
+
+        // Gemma has ~580k merges; a merge takes at least 6 bytes ("a b",).
+        int capacity = Math.Min(600_000, fileBytes / 6);
+        var left = new List<int>(capacity);
+        var right = new List<int>(capacity);
+        var result = new List<int>(capacity);
         char[] buffer = new char[256];
         Expect(ref r, JsonTokenType.StartArray, "model.merges", source);
         while (Read(ref r) != JsonTokenType.EndArray)

@@ -342,7 +342,7 @@ internal static class BpeEncoder
 
         if (d.UnknownId < 0)
         {
-            throw new InvalidOperationException($"{d.Source}: character U+{char.ConvertToUtf32(norm[i], len == 2 ? norm[i + 1] : 'a'):X4} at {i} is not in the vocabulary, and the tokenizer has no byte fallback and no unknown token.");
+            throw new InvalidOperationException($"{d.Source}: character U+{(len == 2 ? char.ConvertToUtf32(norm[i], norm[i + 1]) : norm[i]):X4} at {i} is not in the vocabulary, and the tokenizer has no byte fallback and no unknown token.");
         }
 
         if (lastUnknown && d.FuseUnknown)

@@ -104,11 +104,12 @@ internal sealed class TokenizerData
     /// <summary>Id of a piece, or -1.</summary>
     public int Find(ReadOnlySpan<char> piece) => Lookup.TryGetValue(piece, out int id) ? id : -1;
 
+    /// <summary>The piece quoted for an error message, control characters escaped; a prefix of it beyond 80 characters.</summary>
     internal static string Describe(string s)
     {
-        var sb = new StringBuilder(s.Length + 2);
+        var sb = new StringBuilder(Math.Min(s.Length, 80) + 32);
         sb.Append('\'');
-        foreach (char c in s)
+        foreach (char c in s.AsSpan(0, Math.Min(s.Length, 80)))
         {
             if (c < ' ')
             {
@@ -120,6 +121,7 @@ internal sealed class TokenizerData
             }
         }
 
-        return sb.Append('\'').ToString();
+        sb.Append('\'');
+        return s.Length > 80 ? sb.Append($"… ({s.Length} characters)").ToString() : sb.ToString();
     }
 }

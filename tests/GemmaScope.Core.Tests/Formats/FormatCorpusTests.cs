@@ -1,0 +1,347 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using System.Text;
+using GemmaScope.Formats;
+using GemmaScope.Tests.Support;
+using static GemmaScope.Tests.Formats.FormatCorpus;
+
+namespace GemmaScope.Tests.Formats;
+
+/// <summary>
+/// Issue 13's format cases, each a valid small SAE with one defect, generated in code. Every one ends in a
+/// <see cref="SaeFormatException"/> naming the file, with a bounded message, or (where the file is valid) in a load
+/// that equals an independent reading.
+/// </summary>
+public class FormatCorpusTests : IDisposable
+{
+    private readonly Fixtures.TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private string Write(string name, byte[] bytes)
+    {
+        var p = _dir.File(name);
+        File.WriteAllBytes(p, bytes);
+        return p;
+    }
+
+    private SaeFormatException Refused(string name, byte[] bytes, string? contains = null, SaeLoadOptions? options = null)
+    {
+        var p = Write(name, bytes);
+        var e = Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(p, options).Dispose());
+        Assert.Contains(p, e.Message);
+        Assert.True(e.Message.Length < 1000, $"message of {e.Message.Length} characters");
+        if (contains is not null)
+        {
+            Assert.Contains(contains, e.Message);
+        }
+
+        return e;
+    }
+
+    private SaeFormatException NpyRefused(string name, byte[] bytes, string? contains = null)
+    {
+        var p = Write(name, bytes);
+        var e = Assert.Throws<SaeFormatException>(() => Npy.ReadFloat32(p));
+        Assert.Contains(p, e.Message);
+        Assert.True(e.Message.Length < 1000, $"message of {e.Message.Length} characters");
+        if (contains is not null)
+        {
+            Assert.Contains(contains, e.Message);
+        }
+
+        return e;
+    }
+
+    [Fact]
+    public void CorpusBaseFilesLoad()
+    {
+        // Each writer below makes a valid file when it lies nowhere, so each failure is the one defect's.
+        using (var sae = JumpReLUSae.Load(Write("ok.npz", Zip(Members()))))
+        {
+            Assert.True(HoldsOriginals(sae));
+        }
+
+        using (var sae = JumpReLUSae.Load(Write("okd.npz", Zip(Members(), method: 8))))
+        {
+            Assert.True(HoldsOriginals(sae));
+        }
+
+        var (h, d) = SafeTensorsParts();
+        using (var sae = JumpReLUSae.Load(Write("ok.safetensors", SafeTensors(h, d))))
+        {
+            Assert.True(HoldsOriginals(sae));
+        }
+    }
+
+    // ---- npz ----
+
+    [Fact]
+    public void Npz_DirectoryWithMoreEntriesThanDeclared_CannotHideASecondWEnc()
+    {
+        // A sixth entry, a second W_enc.npy; the end record declares five. Python's zipfile reads the directory by its
+        // size and would see the sixth; a reader going by the count sees the first. Either way the file is ambiguous.
+        var members = Members().Select(m => (m.Name, m.Data, 0)).ToList();
+        members.Add(("W_enc.npy", TestNpz.Npy(Seq(DIn * DSae, 9f), [DIn, DSae]), 0));
+        Refused("hidden.npz", Zip(members, declaredEntries: 5), "more bytes than the entries");
+
+        // The same with the declared size shrunk to five entries: the sixth sits between directory and end records.
+        Refused("hidden2.npz", Zip(members, declaredEntries: 5, declaredCdSize: size => size - 46 - 9 - 28), "does not end where the end records begin");
+    }
+
+    [Fact]
+    public void Npz_LocalHeaderNamingADifferentMember()
+    {
+        // Local header says b_dec.npy, the directory says b_enc.npy (same length, so offsets stay right).
+        var locals = Members().Select(m => (m.Name == "b_enc.npy" ? "b_dec.npy" : m.Name, m.Data, 0)).ToList();
+        var e = Refused("localname.npz", Zip(locals, entries: list => [.. list.Select((x, i) => i == 2 ? x with { Name = "b_enc.npy" } : x)]), "different member");
+        Assert.Equal("b_enc", e.Tensor);
+    }
+
+    [Fact]
+    public void Npz_OverlappingMembers()
+    {
+        // "notes.bin" (not an array, so never parsed) holds, inside its data, a complete local record of threshold.npy;
+        // the directory points threshold at it. Both members' bytes overlap.
+        var inner = Zip([("threshold.npy", TestNpz.Npy(Threshold, [DSae]), 0)]);
+        int innerRecordLength = 30 + 13 + 20 + TestNpz.Npy(Threshold, [DSae]).Length;
+        var carrier = TestNpz.Npy("|u1", [innerRecordLength], inner.AsSpan(0, innerRecordLength));
+        var locals = Members().Take(4).Select(m => (m.Name, m.Data, 0)).Append(("notes.bin", carrier, 0)).ToList();
+        var bytes = Zip(locals, entries: list =>
+        {
+            var u = list[4];
+            long innerOffset = u.LocalOffset + 30 + 9 + 20 + (carrier.Length - innerRecordLength);
+            return [.. list, new Entry("threshold.npy", innerOffset, TestNpz.Npy(Threshold, [DSae]).Length, TestNpz.Npy(Threshold, [DSae]).Length, System.IO.Hashing.Crc32Compat.Compute(TestNpz.Npy(Threshold, [DSae])), 0)];
+        });
+        Refused("overlap.npz", bytes, "overlap");
+    }
+
+    [Fact]
+    public void Npz_DeflatedMemberWithWrongCrc()
+    {
+        var bytes = Zip([.. Members().Select(m => (m.Name, m.Data, 8))], entries: list => [.. list.Select(x => x.Name == "W_dec.npy" ? x with { Crc = x.Crc ^ 1 } : x)]);
+        var e = Refused("crc.npz", bytes, "CRC-32");
+        Assert.Equal("W_dec", e.Tensor);
+
+        // Even with structure-only validation: inflating is where the check costs nothing extra.
+        Refused("crc2.npz", bytes, "CRC-32", new SaeLoadOptions { Validation = SaeValidation.StructureOnly });
+    }
+
+    /// <summary>An npz whose extra member inflates to <paramref name="zeroBytes"/> of a valid float32 array.</summary>
+    private static byte[] WithLargeDeflatedMember(string name, int zeroBytes, bool replace)
+    {
+        var ms = new MemoryStream();
+        using (var zip = new ZipArchive(ms, ZipArchiveMode.Create, leaveOpen: true))
+        {
+            foreach (var (n, data) in Members())
+            {
+                if (replace && n == name)
+                {
+                    continue;
+                }
+
+                using var s = zip.CreateEntry(n, CompressionLevel.Fastest).Open();
+                s.Write(data);
+            }
+
+            using var big = zip.CreateEntry(name, CompressionLevel.Fastest).Open();
+            big.Write(TestNpz.Npy("<f4", [zeroBytes / 4], []));
+            var zeros = new byte[1 << 20];
+            for (int i = 0; i < zeroBytes; i += zeros.Length)
+            {
+                big.Write(zeros, 0, Math.Min(zeros.Length, zeroBytes - i));
+            }
+        }
+
+        return ms.ToArray();
+    }
+
+    [Fact]
+    public void Npz_UnusedDeflatedMemberIsNeverInflated()
+    {
+        var bytes = WithLargeDeflatedMember("unused.npy", 48 << 20, replace: false);
+        Assert.True(bytes.Length < 1 << 20);
+        var p = Write("unused.npz", bytes);
+        using (JumpReLUSae.Load(p))
+        {
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        using var sae = JumpReLUSae.Load(p);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < 1 << 20, $"allocated {allocated} bytes for a 48 MB member nobody reads");
+        Assert.True(sae.CopiedBytes < 1 << 20, $"copied {sae.CopiedBytes} bytes");
+        Assert.True(HoldsOriginals(sae));
+    }
+
+    [Fact]
+    public void Npz_WantedDeflatedMemberOfTheWrongShapeFailsBeforeInflating()
+    {
+        // b_enc holds 12 M floats (48 MB inflated) where d_sae = 7: refused on its header, before inflating its data.
+        var p = Write("bigbenc.npz", WithLargeDeflatedMember("b_enc.npy", 48 << 20, replace: true));
+        Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(p));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(p));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal("b_enc", e.Tensor);
+        Assert.True(allocated < 1 << 20, $"allocated {allocated} bytes before refusing the shape");
+    }
+
+    // ---- npy headers ----
+
+    private static readonly byte[] Three = FormatCorpus.F32([1f, 2f, 3f]);
+
+    [Fact]
+    public void Npy_TextAfterTheDict()
+    {
+        NpyRefused("after.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }x=1", Three), "after the dict");
+        NpyRefused("after2.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }{'descr': '<f8'}", Three), "after the dict");
+
+        // The same in an npz member.
+        var m = Members();
+        m[2] = ("b_enc.npy", NpyWithHeader($"{{'descr': '<f4', 'fortran_order': False, 'shape': ({DSae},), }} # comment", FormatCorpus.F32(BEnc)));
+        Assert.Equal("b_enc", Refused("after.npz", Zip(m), "after the dict").Tensor);
+    }
+
+    [Fact]
+    public void Npy_ShapeThatIsAnIntNotATuple()
+    {
+        NpyRefused("int.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (3), }", Three), "is an int, not a tuple");
+        NpyRefused("bare.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': 3, }", Three), "tuple");
+        NpyRefused("list.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': [3], }", Three), "tuple");
+
+        // Valid spellings numpy accepts.
+        Assert.Equal([3], Npy.ReadFloat32(Write("t1.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': ( 3 , ), }", Three))).Shape);
+        Assert.Equal([1, 3], Npy.ReadFloat32(Write("t2.npy", NpyWithHeader("{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (1, 3,)}", Three))).Shape);
+        Assert.Equal([], Npy.ReadFloat32(Write("t0.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", Three[..4]))).Shape);
+    }
+
+    [Fact]
+    public void Npy_OnlyVersions1_2_3()
+    {
+        string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }";
+        NpyRefused("v15.npy", NpyWithHeader(dict, Three, 1, 5), "version");
+        NpyRefused("v21.npy", NpyWithHeader(dict, Three, 2, 1), "version");
+        NpyRefused("v40.npy", NpyWithHeader(dict, Three, 4, 0), "version");
+        NpyRefused("v0.npy", NpyWithHeader(dict, Three, 0, 0), "version");
+        foreach (int v in new[] { 1, 2, 3 })
+        {
+            Assert.Equal([1f, 2f, 3f], Npy.ReadFloat32(Write($"v{v}.npy", NpyWithHeader(dict, Three, v, 0))).Data);
+        }
+    }
+
+    [Fact]
+    public void Npy_DuplicateOrMissingOrExtraKeys()
+    {
+        NpyRefused("dup.npy", NpyWithHeader("{'descr': '<f8', 'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", Three), "twice");
+        NpyRefused("miss.npy", NpyWithHeader("{'descr': '<f4', 'shape': (3,), }", Three), "lacks");
+        NpyRefused("extra.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), 'x': 1}", Three), "unexpected key");
+        NpyRefused("truex.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': Truex, 'shape': (3,), }", Three), "True or False");
+        NpyRefused("neg.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (-3,), }", Three), "shape");
+        NpyRefused("esc.npy", NpyWithHeader("{'descr': '<f\\x34', 'fortran_order': False, 'shape': (3,), }", Three), "escape");
+    }
+
+    [Fact]
+    public void Npy_FortranOrderIsRightAtEveryRank()
+    {
+        // A [2, 3, 4] array stored column-major (first index fastest), as np.asfortranarray + np.save writes it.
+        int[] dims = [2, 3, 4];
+        var rowMajor = new float[24];
+        var stored = new float[24];
+        for (int i = 0; i < 2; i++)
+        {
+            for (int j = 0; j < 3; j++)
+            {
+                for (int k = 0; k < 4; k++)
+                {
+                    float v = (100 * i) + (10 * j) + k + 0.5f;
+                    rowMajor[(i * 12) + (j * 4) + k] = v;
+                    stored[i + (2 * j) + (6 * k)] = v;
+                }
+            }
+        }
+
+        var p = Write("f3.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3, 4), }", FormatCorpus.F32(stored)));
+        var (data, shape) = Npy.ReadFloat32(p);
+        Assert.Equal(dims, shape);
+        Assert.Equal(rowMajor, data);
+
+        // Rank 4, big-endian float64: every path through the converter.
+        var be = new byte[16 * 8];
+        var expected4 = new float[16];
+        for (int s = 0; s < 16; s++)
+        {
+            // storage index s = a + 2b + 4c + 8d for shape (2, 2, 2, 2); row-major index = 8a + 4b + 2c + d.
+            int a = s & 1, b = (s >> 1) & 1, c = (s >> 2) & 1, d = (s >> 3) & 1;
+            BinaryPrimitives.WriteDoubleBigEndian(be.AsSpan(s * 8), s + 0.25);
+            expected4[(8 * a) + (4 * b) + (2 * c) + d] = s + 0.25f;
+        }
+
+        var (data4, _) = Npy.ReadFloat32(Write("f4.npy", NpyWithHeader("{'descr': '>f8', 'fortran_order': True, 'shape': (2, 2, 2, 2), }", be)));
+        Assert.Equal(expected4, data4);
+    }
+
+    [Fact]
+    public void Npy_ErrorMessagesQuoteAPrefix()
+    {
+        string longDescr = new('x', 9_000);
+        var e = NpyRefused("longdescr.npy", NpyWithHeader($"{{'descr': '<{longDescr}', 'fortran_order': False, 'shape': (3,), }}", Three), "unsupported dtype");
+        Assert.Contains("characters", e.Message);
+
+        // 400,000 characters: over numpy's 10,000-character limit, refused by its length.
+        string huge = new('y', 400_000);
+        NpyRefused("huge.npy", NpyWithHeader($"{{'descr': '<{huge}', 'fortran_order': False, 'shape': (3,), }}", Three, 2, 0), "numpy reads safely");
+
+        // A malformed header of 9,000 characters is quoted by a prefix too.
+        NpyRefused("longbad.npy", NpyWithHeader($"{{'descr': '<f4', 'fortran_order': False, 'shape': (3,), 'pad': '{new string('z', 9_000)}'}}", Three), "unexpected key");
+    }
+
+    // ---- safetensors ----
+
+    [Fact]
+    public void SafeTensors_InvalidUtf8InTheHeader()
+    {
+        var (h, d) = SafeTensorsParts(metadata: "{\"format\":\"pt\",\"note\":\"XX\"}");
+        var header = Encoding.UTF8.GetBytes(h);
+        int at = h.IndexOf("XX", StringComparison.Ordinal);
+        header[at] = 0xC3;
+        header[at + 1] = 0x28;
+        Refused("utf8.safetensors", SafeTensors(header, d), "UTF-8");
+
+        // In a tensor name.
+        var h2 = Encoding.UTF8.GetBytes(h.Replace("\"b_dec\"", "\"b_de\u00e9\"", StringComparison.Ordinal));
+        int at2 = Array.IndexOf(h2, (byte)0xC3);
+        h2[at2 + 1] = 0xFF;
+        Refused("utf8name.safetensors", SafeTensors(h2, d), "UTF-8");
+    }
+
+    [Fact]
+    public void SafeTensors_StringsWhereNumbersBelong()
+    {
+        var (h, d) = SafeTensorsParts();
+        Refused("stroff.safetensors", SafeTensors(h.Replace("\"data_offsets\":[0,", "\"data_offsets\":[\"0\",", StringComparison.Ordinal), d), "data_offsets");
+        Refused("strshape.safetensors", SafeTensors(h.Replace("\"shape\":[5,7]", "\"shape\":[\"5\",7]", StringComparison.Ordinal), d), "shape");
+        Refused("floatoff.safetensors", SafeTensors(h.Replace("\"data_offsets\":[0,", "\"data_offsets\":[0.0,", StringComparison.Ordinal), d), "data_offsets");
+        Refused("meta.safetensors", SafeTensors(SafeTensorsParts(metadata: "{\"format\":5}").Header, d), "__metadata__");
+    }
+
+    [Fact]
+    public void SafeTensors_HolesAndUnindexedTrailingBytes()
+    {
+        var (h, d) = SafeTensorsParts(gapAfterBEnc: 8);
+        Assert.Equal("b_dec", Refused("hole.safetensors", SafeTensors(h, d), "hole").Tensor);
+
+        var (h2, d2) = SafeTensorsParts();
+        Refused("trail.safetensors", SafeTensors(h2, [.. d2, 0, 0, 0, 0, 0, 0, 0, 0]), "after its last tensor");
+
+        // A hole before the first tensor.
+        Refused("lead.safetensors", SafeTensors(h2.Replace("[0,140]", "[4,144]", StringComparison.Ordinal).Replace("\"w_dec\":{\"dtype\":\"F32\",\"shape\":[7,5],\"data_offsets\":[140,", "\"w_dec\":{\"dtype\":\"F32\",\"shape\":[7,5],\"data_offsets\":[144,", StringComparison.Ordinal), [.. d2, 0, 0, 0, 0]));
+    }
+
+    [Fact]
+    public void SafeTensors_RepeatedFieldInAnEntry()
+    {
+        var (h, d) = SafeTensorsParts();
+        Refused("rep.safetensors", SafeTensors(h.Replace("\"b_dec\":{\"dtype\":\"F32\",", "\"b_dec\":{\"dtype\":\"F64\",\"dtype\":\"F32\",", StringComparison.Ordinal), d), "repeats");
+    }
+}
