@@ -35,6 +35,22 @@ if (args.Length > 0 && args[0] == "quick")
     return;
 }
 
+if (args.Length > 0 && args[0] == "screencpu")
+{
+    var text = Screened16k.CpuTime(args.Length > 1 ? [.. args[1].Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture))] : [1, 16, 128, 1024],
+        args.Length > 2 ? args[2].Split(',') : ["gauss", "outliers"], args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 3);
+    Console.WriteLine(text);
+    File.WriteAllText("screening-cputime.md", text);
+    return;
+}
+
+if (args.Length > 0 && args[0] == "screenquick")
+{
+    Screened16k.Quick(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2,
+        args.Length > 2 ? [.. args[2].Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture))] : [1, 16, 128, 1024], args.Length > 3 ? args[3] : "gauss");
+    return;
+}
+
 if (args.Length > 0 && args[0] == "checks")
 {
     Console.WriteLine(Checks.Run());
@@ -126,6 +142,13 @@ if (summaries.Any(s => s.Reports.Any(r => r.BenchmarkCase.Descriptor.Type == typ
     table.AppendLine("Checks (same process, same weights):");
     table.AppendLine();
     table.Append(Checks.Run());
+}
+
+if (summaries.Any(s => s.Reports.Any(r => r.BenchmarkCase.Descriptor.Type == typeof(Screened16k))))
+{
+    table.AppendLine("Screening (same process, same weights and activations):");
+    table.AppendLine();
+    table.Append(Screened16k.Report(2, [1, 16, 128, 1024]));
 }
 
 Console.WriteLine(table);

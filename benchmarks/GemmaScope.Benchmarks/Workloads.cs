@@ -62,7 +62,7 @@ internal static class Workloads
 
     public static float[] Activations(int tokens) => Fill(new Random(99 + tokens), (long)tokens * DIn, 1f);
 
-    private static T Cached<T>(string key, Func<T> make)
+    public static T Cached<T>(string key, Func<T> make)
         where T : class
     {
         lock (Cache)

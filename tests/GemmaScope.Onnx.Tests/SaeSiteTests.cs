@@ -91,9 +91,11 @@ public class SaeSiteTests
         Assert.Contains("no hook name", e.Message, StringComparison.Ordinal);
         Assert.Contains("SaeLoadOptions.Config", e.Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => Steering.Feature(noName, 0, 1f));
+        using var unknown = Core(InterventionTests.RandomSae(48, 8, seed: 64), "blocks.1.hook_q");
+        e = Assert.Throws<ArgumentException>(() => HookPoint.Of(unknown));
+        Assert.Contains("blocks.1.hook_q", e.Message, StringComparison.Ordinal);
         using var embed = Core(InterventionTests.RandomSae(48, 8, seed: 64), "hook_embed");
-        e = Assert.Throws<ArgumentException>(() => HookPoint.Of(embed));
-        Assert.Contains("hook_embed", e.Message, StringComparison.Ordinal);
+        Assert.Equal(HookPoint.Embed, HookPoint.Of(embed)); // Gemma Scope's embedding SAEs read hook_embed
     }
 
     [Fact]

@@ -24,7 +24,10 @@ public sealed unsafe partial class JumpReLUSae
         fixed (float* x = activations)
         fixed (float* f = features)
         {
-            JumpReLUEncodeKernel.Encode(w, x, tokens, f, MaxDegreeOfParallelism);
+            if (!TryEncodeScreened(x, tokens, f))
+            {
+                JumpReLUEncodeKernel.Encode(w, x, tokens, f, MaxDegreeOfParallelism);
+            }
         }
 
         // The kernels read raw pointers; keep this SAE (and so its buffers' finalizers) alive until they are done.
@@ -124,7 +127,7 @@ public sealed unsafe partial class JumpReLUSae
         fixed (float* x = activations)
         {
             // Fused: active features are collected in the kernel's tile epilogue; no dense row is materialised.
-            batch = JumpReLUEncodeKernel.EncodeSparse(w, x, tokens, MaxDegreeOfParallelism);
+            batch = TryEncodeSparseScreened(x, tokens) ?? JumpReLUEncodeKernel.EncodeSparse(w, x, tokens, MaxDegreeOfParallelism);
         }
 
         GC.KeepAlive(this);
@@ -145,7 +148,11 @@ public sealed unsafe partial class JumpReLUSae
         int n;
         fixed (float* x = activation)
         {
-            n = JumpReLUEncodeKernel.EncodeSparseToken(w, x, indices, values, MaxDegreeOfParallelism);
+            n = TryEncodeSparseTokenScreened(x, indices, values);
+            if (n == int.MinValue)
+            {
+                n = JumpReLUEncodeKernel.EncodeSparseToken(w, x, indices, values, MaxDegreeOfParallelism);
+            }
         }
 
         GC.KeepAlive(this);

@@ -310,7 +310,7 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
             }
         }
 
-        return new JumpReLUSae(w, config, options.Precision, options.MaxDegreeOfParallelism, file == "<arrays>" ? null : file, owned);
+        return WithScreening(new JumpReLUSae(w, config, options.Precision, options.MaxDegreeOfParallelism, file == "<arrays>" ? null : file, owned), options);
     }
 
     private static void CheckFinite(string file, string name, float* p, long n, long cols = 0)

@@ -180,7 +180,7 @@ internal sealed unsafe class Checkpoint : IDisposable
                     throw new SaeFormatException(file.Path, name, $"the index places this tensor in '{shard}' but the shard does not hold it", "a tensor of that name", "absent");
                 }
 
-                _tensors[name] = (t, file);
+                Register(name, t, file);
             }
         }
         else if (File.Exists(single))
@@ -188,12 +188,22 @@ internal sealed unsafe class Checkpoint : IDisposable
             var (tensors, file) = OpenShard(single);
             foreach (var (name, t) in tensors)
             {
-                _tensors[name] = (t, file);
+                Register(name, t, file);
             }
         }
         else
         {
             throw new FileNotFoundException($"Checkpoint folder '{Folder}' has neither {SingleFile} nor {IndexFile}.", single);
+        }
+    }
+
+    // Image-text checkpoints store the text model under a prefix; the forward reads it by its text-only name. Tensors
+    // outside it (vision tower, projector) are left unregistered and never touched.
+    private void Register(string stored, RawTensor t, MappedFile file)
+    {
+        if (Architecture.CanonicalTensorName(stored) is { } name)
+        {
+            _tensors[name] = (t, file);
         }
     }
 
@@ -216,7 +226,8 @@ internal sealed unsafe class Checkpoint : IDisposable
         {
             if (!_tensors.TryGetValue(name, out var entry))
             {
-                throw new SaeFormatException(where, name, $"missing tensor: the {Architecture.ModelType} forward needs it", $"shape [{string.Join(", ", shape)}]", "absent");
+                string prefixes = Architecture.TextWeightPrefixes.Length == 0 ? "" : $" (read under the prefix {string.Join(" or ", Architecture.TextWeightPrefixes.Select(p => $"'{p}'"))} in place of 'model.')";
+                throw new SaeFormatException(where, name, $"missing tensor: the {Architecture.ModelType} forward needs it{prefixes}", $"shape [{string.Join(", ", shape)}]", "absent");
             }
 
             var t = entry.Tensor;

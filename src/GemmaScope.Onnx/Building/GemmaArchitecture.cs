@@ -4,20 +4,68 @@ using GemmaScope.Formats;
 
 namespace GemmaScope.Onnx.Building;
 
-/// <summary>How one decoder layer attends: its window (null = global) and its RoPE base.</summary>
+/// <summary>How one decoder layer attends: its window (null = global), its RoPE base and its RoPE position scale.</summary>
 /// <param name="SlidingWindow">Keys within this many positions of the query (itself included), or null for global attention.</param>
 /// <param name="RopeTheta">RoPE base frequency of this layer.</param>
-internal sealed record LayerAttention(int? SlidingWindow, double RopeTheta);
+/// <param name="RopePositionScale">Positions are divided by this (linear <c>rope_scaling</c>: its factor; 1 otherwise).</param>
+internal sealed record LayerAttention(int? SlidingWindow, double RopeTheta, double RopePositionScale = 1.0);
 
 /// <summary>
 /// Everything the graph builder needs, read from a Hugging Face <c>config.json</c>. The builder reads only this record,
-/// never model-type literals, so another family member (Gemma 3's QK-norm, 5 local : 1 global layers, two RoPE bases,
-/// no soft-caps) is a new <see cref="FromConfig"/> branch plus the flags it sets. Immutable.
+/// never model-type literals: Gemma 3 (<c>gemma3_text</c>, or the text part of <c>gemma3</c>) differs from Gemma 2 only by
+/// the flags and per-layer values <see cref="FromConfig"/> sets: QK-norm, per-layer window and RoPE base/scale
+/// (local layers rope_local_base_freq, global ones rope_theta with linear rope_scaling), no soft-caps, and the
+/// tensor-name prefix of image-text checkpoints. Immutable.
 /// </summary>
 internal sealed record GemmaArchitecture
 {
     /// <summary>The <c>model_type</c> values this version builds.</summary>
-    public static readonly string[] Supported = ["gemma2"];
+    public static readonly string[] Supported = ["gemma2", "gemma3_text", "gemma3"];
+
+    // Gemma3TextConfig's defaults (transformers), which apply to fields a Gemma 3 config.json omits: the image-text
+    // checkpoints (model_type gemma3) write only the text_config fields that differ from them.
+    private static readonly Dictionary<string, double> Gemma3Defaults = new(StringComparer.Ordinal)
+    {
+        ["vocab_size"] = 262_208,
+        ["hidden_size"] = 2304,
+        ["intermediate_size"] = 9216,
+        ["num_hidden_layers"] = 26,
+        ["num_attention_heads"] = 8,
+        ["num_key_value_heads"] = 4,
+        ["head_dim"] = 256,
+        ["query_pre_attn_scalar"] = 256,
+        ["rms_norm_eps"] = 1e-6,
+        ["rope_theta"] = 1_000_000.0,
+        ["rope_local_base_freq"] = 10_000.0,
+        ["sliding_window"] = 4096,
+        ["sliding_window_pattern"] = 6,
+    };
+
+    /// <summary>
+    /// Prefixes under which an image-text (<c>gemma3</c>) checkpoint stores the text model's <c>model.*</c> tensors:
+    /// <c>language_model.model.*</c>, or <c>model.language_model.*</c> as newer transformers versions save them. Empty
+    /// for text-only checkpoints. Tensors under other prefixes (vision_tower, multi_modal_projector) are never read.
+    /// </summary>
+    public string[] TextWeightPrefixes { get; init; } = [];
+
+    /// <summary>The name the forward reads a stored tensor by (<c>model.…</c>), or null when it is not a text-model tensor.</summary>
+    public string? CanonicalTensorName(string stored)
+    {
+        if (TextWeightPrefixes.Length == 0)
+        {
+            return stored;
+        }
+
+        foreach (var prefix in TextWeightPrefixes)
+        {
+            if (stored.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                return string.Concat("model.", stored.AsSpan(prefix.Length));
+            }
+        }
+
+        return null;
+    }
 
     public required string ModelType { get; init; }
 
@@ -90,13 +138,38 @@ internal sealed record GemmaArchitecture
             string modelType = c.TryGetProperty("model_type", out var mt) && mt.ValueKind == JsonValueKind.String ? mt.GetString()! : "(none)";
             if (!Supported.Contains(modelType))
             {
-                throw new SaeFormatException(configPath, "model_type", "unsupported model type: GemmaModel.FromPretrained builds Gemma 2 graphs",
+                throw new SaeFormatException(configPath, "model_type", "unsupported model type: GemmaModel.FromPretrained builds Gemma 2 and Gemma 3 (text) graphs",
                     string.Join(" or ", Supported.Select(s => $"\"{s}\"")), $"\"{modelType}\"");
             }
 
-            int Int(string name) => c.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i) && i > 0
-                ? i
-                : throw new SaeFormatException(configPath, name, "config.json field is missing or not a positive integer", "a positive integer", v.ValueKind == JsonValueKind.Undefined ? "missing" : v.GetRawText());
+            string[] textPrefixes = [];
+            if (modelType == "gemma3")
+            {
+                // Image-text checkpoint: the language model's config is text_config; its weights sit under a prefix.
+                if (!c.TryGetProperty("text_config", out var tc) || tc.ValueKind != JsonValueKind.Object)
+                {
+                    throw new SaeFormatException(configPath, "text_config", "a gemma3 (image-text) config.json needs a text_config object", "{...}", "missing");
+                }
+
+                c = tc;
+                textPrefixes = ["language_model.model.", "model.language_model."];
+            }
+
+            bool gemma3 = modelType is "gemma3" or "gemma3_text";
+            double? Default(string name) => gemma3 && Gemma3Defaults.TryGetValue(name, out var d) ? d : null;
+
+            int Int(string name)
+            {
+                if (c.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i) && i > 0)
+                {
+                    return i;
+                }
+
+                return v.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null && Default(name) is { } d
+                    ? (int)d
+                    : throw new SaeFormatException(configPath, name, "config.json field is missing or not a positive integer", "a positive integer", v.ValueKind == JsonValueKind.Undefined ? "missing" : v.GetRawText());
+            }
+
             double Num(string name, double? fallback = null)
             {
                 if (c.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number)
@@ -104,7 +177,7 @@ internal sealed record GemmaArchitecture
                     return v.GetDouble();
                 }
 
-                return fallback ?? throw new SaeFormatException(configPath, name, "config.json field is missing or not a number", "a number", v.ValueKind == JsonValueKind.Undefined ? "missing" : v.GetRawText());
+                return fallback ?? Default(name) ?? throw new SaeFormatException(configPath, name, "config.json field is missing or not a number", "a number", v.ValueKind == JsonValueKind.Undefined ? "missing" : v.GetRawText());
             }
 
             double? Cap(string name) => c.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
@@ -129,13 +202,30 @@ internal sealed record GemmaArchitecture
                 throw new SaeFormatException(configPath, "hidden_activation", "unsupported activation", "\"gelu_pytorch_tanh\"", $"\"{act.GetString()}\"");
             }
 
+            // EmbeddingGemma (gemma3_text with bidirectional attention) and biased projections are other forwards: refused.
+            foreach (var flag in new[] { "use_bidirectional_attention", "attention_bias" })
+            {
+                if (c.TryGetProperty(flag, out var f) && f.ValueKind == JsonValueKind.True)
+                {
+                    throw new SaeFormatException(configPath, flag, $"unsupported: GemmaModel.FromPretrained builds causal Gemma decoders without projection biases", "false", "true");
+                }
+            }
+
             if (c.TryGetProperty("tie_word_embeddings", out var tie) && tie.ValueKind == JsonValueKind.False)
             {
                 throw new SaeFormatException(configPath, "tie_word_embeddings", "untied embeddings are not supported (Gemma ties the LM head to the embedding)", "true", "false");
             }
 
             int window = Int("sliding_window");
-            double theta = Num("rope_theta", 10000.0);
+            double theta = Num("rope_theta", gemma3 ? null : 10000.0);
+
+            // Gemma 3: global layers use rope_theta with rope_scaling, local (sliding) layers rope_local_base_freq unscaled.
+            // Gemma 2: one base for all layers.
+            double localTheta = gemma3 ? Num("rope_local_base_freq") : theta;
+            double scale = RopeScale(configPath, c);
+            var local = new LayerAttention(window, localTheta, gemma3 ? 1.0 : scale);
+            double globalScale = scale;
+            var global = new LayerAttention(null, theta, globalScale);
             var kinds = new LayerAttention[layers];
             if (c.TryGetProperty("layer_types", out var lt) && lt.ValueKind == JsonValueKind.Array)
             {
@@ -149,11 +239,22 @@ internal sealed record GemmaArchitecture
                 {
                     kinds[l] = e.GetString() switch
                     {
-                        "sliding_attention" => new LayerAttention(window, theta),
-                        "full_attention" => new LayerAttention(null, theta),
+                        "sliding_attention" => local,
+                        "full_attention" => global,
                         var other => throw new SaeFormatException(configPath, $"layer_types[{l}]", "unknown layer type", "\"sliding_attention\" or \"full_attention\"", $"\"{other}\""),
                     };
                     l++;
+                }
+            }
+            else if (gemma3)
+            {
+                // Hugging Face Gemma 3 without layer_types: layer i is global when (i + 1) % sliding_window_pattern == 0.
+                int pattern = c.TryGetProperty("sliding_window_pattern", out _) ? Int("sliding_window_pattern")
+                    : c.TryGetProperty("_sliding_window_pattern", out _) ? Int("_sliding_window_pattern")
+                    : (int)Gemma3Defaults["sliding_window_pattern"];
+                for (int l = 0; l < layers; l++)
+                {
+                    kinds[l] = (l + 1) % pattern == 0 ? global : local;
                 }
             }
             else
@@ -161,7 +262,7 @@ internal sealed record GemmaArchitecture
                 // Hugging Face Gemma 2: is_sliding = not layer_idx % 2 (even layers slide).
                 for (int l = 0; l < layers; l++)
                 {
-                    kinds[l] = new LayerAttention(l % 2 == 0 ? window : null, theta);
+                    kinds[l] = l % 2 == 0 ? local : global;
                 }
             }
 
@@ -179,11 +280,47 @@ internal sealed record GemmaArchitecture
                 RmsNormEps = Num("rms_norm_eps", 1e-6),
                 AttnSoftcap = Cap("attn_logit_softcapping"),
                 FinalSoftcap = Cap("final_logit_softcapping"),
+                QkNorm = gemma3,
                 LayerKinds = kinds,
+                TextWeightPrefixes = textPrefixes,
                 TorchDType = c.TryGetProperty("torch_dtype", out var td) && td.ValueKind == JsonValueKind.String ? td.GetString() : null,
                 BosId = OptInt("bos_token_id", 2),
                 PadId = OptInt("pad_token_id", 0),
             };
+        }
+    }
+
+    // rope_scaling: null (or rope_type "default") → 1; "linear" → its factor (Hugging Face divides inv_freq by it, i.e. the
+    // positions). Other types (dynamic, yarn, llama3, longrope) change the frequencies per band: refused, not approximated.
+    private static double RopeScale(string configPath, JsonElement c)
+    {
+        if (!c.TryGetProperty("rope_scaling", out var rs) || rs.ValueKind == JsonValueKind.Null)
+        {
+            return 1.0;
+        }
+
+        if (rs.ValueKind != JsonValueKind.Object)
+        {
+            throw new SaeFormatException(configPath, "rope_scaling", "rope_scaling must be null or an object", "{\"rope_type\": \"linear\", \"factor\": …}", rs.GetRawText());
+        }
+
+        string type = rs.TryGetProperty("rope_type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()!
+            : rs.TryGetProperty("type", out var t2) && t2.ValueKind == JsonValueKind.String ? t2.GetString()! : "(none)";
+        switch (type)
+        {
+            case "default":
+                return 1.0;
+            case "linear":
+                if (rs.TryGetProperty("factor", out var f) && f.ValueKind == JsonValueKind.Number && f.GetDouble() > 0)
+                {
+                    return f.GetDouble();
+                }
+
+                throw new SaeFormatException(configPath, "rope_scaling.factor", "linear rope_scaling needs a positive factor", "a positive number",
+                    f.ValueKind == JsonValueKind.Undefined ? "missing" : f.GetRawText());
+            default:
+                throw new SaeFormatException(configPath, "rope_scaling.rope_type", "unsupported RoPE scaling: GemmaModel.FromPretrained builds \"linear\" scaling (Gemma 3) or none",
+                    "\"linear\", \"default\" or null", $"\"{type}\"");
         }
     }
 

@@ -8,7 +8,8 @@ namespace GemmaScope.Onnx.Building;
 /// Builds the Gemma forward as an ONNX graph from a <see cref="GemmaArchitecture"/>, with Hugging Face's semantics:
 /// h = embed[ids] · (float)√d; per layer h += post_attn_norm(attn(input_norm(h))); h += post_ff_norm(down(gelu_tanh(gate(x)) · up(x)))
 /// with x = pre_ff_norm(h); logits = softcap(final_norm(h) · embedᵀ). RMSNorm(x) = x / √(mean(x²) + eps) · (1 + w) in float32.
-/// Attention: RoPE (rotate-half), grouped-query heads, scores · query_pre_attn_scalar^-½, soft-capped, causal (+ window on
+/// Attention: [Gemma 3: RMSNorm (1 + w) of each q and k head over head_dim], RoPE (rotate-half; base and linear position
+/// scale per layer), grouped-query heads, scores · query_pre_attn_scalar^-½, [Gemma 2: soft-capped], causal (+ window on
 /// sliding layers) and key-padding masks, softmax in float32.
 /// Hook points are tensors named with TransformerLens names (<c>blocks.{l}.hook_resid_pre</c>, …), so hook resolution is
 /// a name lookup. Projection weights stay [out, in] as stored and are read by <c>FusedMatMul(transB = 1)</c>: no
@@ -69,14 +70,14 @@ internal sealed class GemmaGraphBuilder
         Op("Mul", "/model/embed_tokens/Mul", ["/model/embed_tokens/Gather/output_0", Scalar("/model/constants/embed_scale", (float)Math.Sqrt(a.DModel))], "hook_embed");
 
         var masks = Masks();
-        var rope = new Dictionary<double, (string Cos, string Sin)>();
+        var rope = new Dictionary<(double Theta, double Scale), (string Cos, string Sin)>();
         string resid = "hook_embed";
         for (int l = 0; l < a.Layers; l++)
         {
             var kind = a.LayerKinds[l];
-            if (!rope.TryGetValue(kind.RopeTheta, out var cs))
+            if (!rope.TryGetValue((kind.RopeTheta, kind.RopePositionScale), out var cs))
             {
-                rope[kind.RopeTheta] = cs = Rope(kind.RopeTheta, rope.Count);
+                rope[(kind.RopeTheta, kind.RopePositionScale)] = cs = Rope(kind.RopeTheta, kind.RopePositionScale, rope.Count);
             }
 
             string mask = kind.SlidingWindow is { } w ? masks.Sliding(w) : masks.Global;
@@ -120,10 +121,11 @@ internal sealed class GemmaGraphBuilder
         string mid = Op("Add", $"{s}/residual_attn/Add", [pre, attnOut], $"blocks.{l}.hook_resid_mid");
 
         // pre_feedforward_layernorm split in two so the normalised vector before its (1 + w) gain is a tensor
-        // (Gemma Scope transcoders read it: blocks.{l}.ln2.hook_normalized).
+        // (Gemma Scope transcoders read it: blocks.{l}.ln2.hook_normalized); after the gain it is the MLP's input
+        // (Gemma Scope 2 transcoders read it: blocks.{l}.hook_mlp_in).
         string unit = Op("SimplifiedLayerNormalization", $"{s}/pre_feedforward_layernorm/Normalize", [mid, Ones()], $"blocks.{l}.ln2.hook_normalized", "",
             ("epsilon", (float)a.RmsNormEps), ("axis", -1L), ("stash_type", 1L));
-        string h = Op("Mul", $"{s}/pre_feedforward_layernorm/Gain", [unit, Gain(p + "pre_feedforward_layernorm.weight")], $"{s}/pre_feedforward_layernorm/output_0");
+        string h = Op("Mul", $"{s}/pre_feedforward_layernorm/Gain", [unit, Gain(p + "pre_feedforward_layernorm.weight")], $"blocks.{l}.hook_mlp_in");
         string gate = MatMulT($"{s}/mlp/gate_proj", h, p + "mlp.gate_proj.weight");
         string up = MatMulT($"{s}/mlp/up_proj", h, p + "mlp.up_proj.weight");
         string act = Op("Gelu", $"{s}/mlp/act_fn/Gelu", [gate], $"{s}/mlp/act_fn/output_0", "", ("approximate", "tanh"));
@@ -149,6 +151,15 @@ internal sealed class GemmaGraphBuilder
         k = Op("Reshape", $"{s}/k/Reshape", [k, Ints($"/model/constants/shape_kv", [0, 0, a.KvHeads, a.HeadDim])], $"{s}/k/Reshape/output_0");
         k = Op("Transpose", $"{s}/k/Transpose", [k], $"{s}/k/Transpose/output_0", "", ("perm", new long[] { 0, 2, 1, 3 }));
         v = Op("Reshape", $"{s}/v/Reshape", [v, Ints($"/model/constants/shape_kv", [0, 0, a.KvHeads, a.HeadDim])], $"{s}/v/Reshape/output_0");
+        if (a.QkNorm)
+        {
+            // Gemma 3: RMSNorm (1 + w) over head_dim of every query and key head, before RoPE (float32, as Hugging Face).
+            q = Op("SimplifiedLayerNormalization", $"{s}/q_norm/SimplifiedLayerNormalization", [q, Gain(p + "q_norm.weight")], $"{s}/q_norm/output_0", "",
+                ("epsilon", (float)a.RmsNormEps), ("axis", -1L), ("stash_type", 1L));
+            k = Op("SimplifiedLayerNormalization", $"{s}/k_norm/SimplifiedLayerNormalization", [k, Gain(p + "k_norm.weight")], $"{s}/k_norm/output_0", "",
+                ("epsilon", (float)a.RmsNormEps), ("axis", -1L), ("stash_type", 1L));
+        }
+
         v = Op("Transpose", $"{s}/v/Transpose", [v], $"{s}/v/Transpose/output_0", "", ("perm", new long[] { 0, 2, 1, 3 }));
 
         // RoPE: cos/sin [B, T, D] → [B, 1, 1, T, D] for q, [B, 1, T, D] for k.
@@ -196,14 +207,15 @@ internal sealed class GemmaGraphBuilder
         return Op("Add", $"{s}/Add", [xc, rs], $"{s}/output_0");
     }
 
-    // cos, sin [B, T, D] of position_ids · inv_freq (float32, as Hugging Face: inv_freq = 1 / base^(2i/D)).
-    private (string Cos, string Sin) Rope(double theta, int index)
+    // cos, sin [B, T, D] of position_ids · inv_freq (float32, as Hugging Face: inv_freq = 1 / base^(2i/D), divided by the
+    // factor of linear rope_scaling, which is the same as dividing the positions).
+    private (string Cos, string Sin) Rope(double theta, double positionScale, int index)
     {
         int d = _a.HeadDim;
         var inv = new float[d / 2];
         for (int i = 0; i < inv.Length; i++)
         {
-            inv[i] = (float)(1.0 / Math.Pow(theta, (float)(2 * i) / d));
+            inv[i] = (float)(1.0 / Math.Pow(theta, (float)(2 * i) / d) / positionScale);
         }
 
         string s = $"/model/rotary_emb{(index == 0 ? "" : index.ToString(CultureInfo.InvariantCulture))}";

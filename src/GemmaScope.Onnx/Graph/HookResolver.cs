@@ -48,6 +48,11 @@ internal sealed partial class HookResolver
             {
                 foreach (HookKind kind in Enum.GetValues<HookKind>())
                 {
+                    if (kind == HookKind.Embed && l > 0)
+                    {
+                        continue;
+                    }
+
                     var point = HookPoint.Create(l, kind);
                     string name = overrides is not null && overrides.TryGetValue(point.Name, out var o) ? o : point.Name;
                     if (graph.HasTensor(name))
@@ -84,6 +89,11 @@ internal sealed partial class HookResolver
         {
             foreach (HookKind kind in Enum.GetValues<HookKind>())
             {
+                if (kind == HookKind.Embed && l > 0)
+                {
+                    continue;
+                }
+
                 var point = HookPoint.Create(l, kind);
                 if (overrides is not null && overrides.TryGetValue(point.Name, out var name))
                 {
@@ -94,9 +104,10 @@ internal sealed partial class HookResolver
                 }
 
                 string? problem = null;
-                var hit = ByGenAiNames(graph, point, LayerCount, ref problem)
-                          ?? ByTorchNames(graph, point, LayerCount, ref problem)
-                          ?? ByStructure(structural, point);
+                var lookup = kind == HookKind.Embed ? HookPoint.ResidPre(0) : point; // the same tensor in an export
+                var hit = ByGenAiNames(graph, lookup, LayerCount, ref problem)
+                          ?? ByTorchNames(graph, lookup, LayerCount, ref problem)
+                          ?? ByStructure(structural, lookup);
                 if (hit is not null)
                 {
                     _table[point] = hit;

@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace GemmaScope.Onnx;
 
-/// <summary>Which tensor of a Gemma 2 decoder block a <see cref="HookPoint"/> names.</summary>
+/// <summary>Which tensor of a Gemma 2 or Gemma 3 decoder block a <see cref="HookPoint"/> names.</summary>
 public enum HookKind
 {
     /// <summary><c>blocks.{l}.hook_resid_pre</c>: the input of block l (for l = 0 the embedding × √d_model).</summary>
@@ -28,10 +28,22 @@ public enum HookKind
     /// transcoders read this). Only models built by <see cref="GemmaModel.FromPretrained"/> expose it.
     /// </summary>
     Ln2Normalized,
+
+    /// <summary>
+    /// <c>blocks.{l}.hook_mlp_in</c>: the MLP's input, the pre-feedforward RMSNorm's output with its (1 + w) gain
+    /// (Gemma Scope 2 transcoders read this). Only models built by <see cref="GemmaModel.FromPretrained"/> expose it.
+    /// </summary>
+    MlpIn,
+
+    /// <summary>
+    /// <c>hook_embed</c>: the token embedding × √d_model, the same values as <c>blocks.0.hook_resid_pre</c> (Gemma Scope's
+    /// embedding SAEs read this). Its <see cref="HookPoint.Layer"/> is 0.
+    /// </summary>
+    Embed,
 }
 
 /// <summary>
-/// A TransformerLens-style hook point of Gemma 2 (<c>blocks.{layer}.hook_resid_post</c> and so on).
+/// A TransformerLens-style hook point of Gemma 2 or Gemma 3 (<c>blocks.{layer}.hook_resid_post</c> and so on).
 /// Immutable value; safe to share between threads.
 /// </summary>
 public sealed record HookPoint
@@ -58,16 +70,23 @@ public sealed record HookPoint
         HookKind.MlpOut => $"blocks.{Layer}.hook_mlp_out",
         HookKind.AttnZ => $"blocks.{Layer}.attn.hook_z",
         HookKind.Ln2Normalized => $"blocks.{Layer}.ln2.hook_normalized",
+        HookKind.MlpIn => $"blocks.{Layer}.hook_mlp_in",
+        HookKind.Embed => "hook_embed",
         _ => throw new InvalidOperationException($"Unknown hook kind {Kind}."),
     };
 
-    /// <summary>Creates a hook point; <paramref name="layer"/> must be non-negative (the model checks the upper bound).</summary>
+    /// <summary>Creates a hook point; <paramref name="layer"/> must be non-negative (the model checks the upper bound), and 0 for <see cref="HookKind.Embed"/>.</summary>
     public static HookPoint Create(int layer, HookKind kind)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(layer);
         if (!Enum.IsDefined(kind))
         {
             throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown hook kind.");
+        }
+
+        if (kind == HookKind.Embed && layer != 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(layer), layer, "hook_embed precedes every block: its layer is 0.");
         }
 
         return new HookPoint(layer, kind);
@@ -93,6 +112,12 @@ public sealed record HookPoint
 
     /// <summary><c>blocks.{layer}.ln2.hook_normalized</c> (pre-feedforward norm output before its gain).</summary>
     public static HookPoint Ln2Normalized(int layer) => Create(layer, HookKind.Ln2Normalized);
+
+    /// <summary><c>blocks.{layer}.hook_mlp_in</c> (pre-feedforward norm output with its gain: the MLP's input).</summary>
+    public static HookPoint MlpIn(int layer) => Create(layer, HookKind.MlpIn);
+
+    /// <summary><c>hook_embed</c> (embedding × √d_model).</summary>
+    public static HookPoint Embed { get; } = new(0, HookKind.Embed);
 
     /// <summary>The hook point an SAE was trained on (<see cref="SaeConfig.HookName"/>), so that the site need not be repeated.</summary>
     /// <param name="sae">A loaded SAE whose configuration carries its hook name (the hub catalog, SAELens's cfg.json, or <see cref="SaeLoadOptions.Config"/>).</param>
@@ -125,7 +150,7 @@ public sealed record HookPoint
         return TryParse(hookName, out var point)
             ? point
             : throw new ArgumentException(
-                $"{sae} reads '{hookName}', which is not a hook point of a Gemma 2 block (blocks.{{layer}}.hook_resid_pre|resid_mid|resid_post|attn_out|mlp_out, blocks.{{layer}}.attn.hook_z, blocks.{{layer}}.ln2.hook_normalized).",
+                $"{sae} reads '{hookName}', which is not a hook point of a Gemma block (blocks.{{layer}}.hook_resid_pre|resid_mid|resid_post|attn_out|mlp_out, blocks.{{layer}}.attn.hook_z, blocks.{{layer}}.ln2.hook_normalized, blocks.{{layer}}.hook_mlp_in, hook_embed).",
                 nameof(sae));
     }
 
@@ -138,13 +163,19 @@ public sealed record HookPoint
             ? point
             : throw new FormatException(
                 $"'{name}' is not a supported hook point. Expected blocks.{{layer}}.hook_resid_pre, blocks.{{layer}}.hook_resid_mid, " +
-                "blocks.{layer}.hook_resid_post, blocks.{layer}.hook_attn_out, blocks.{layer}.hook_mlp_out, blocks.{layer}.attn.hook_z or blocks.{layer}.ln2.hook_normalized.");
+                "blocks.{layer}.hook_resid_post, blocks.{layer}.hook_attn_out, blocks.{layer}.hook_mlp_out, blocks.{layer}.attn.hook_z, blocks.{layer}.ln2.hook_normalized, blocks.{layer}.hook_mlp_in or hook_embed.");
     }
 
     /// <summary>Parses a TransformerLens hook name; false when it is not a supported hook point.</summary>
     public static bool TryParse(string? name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out HookPoint? point)
     {
         point = null;
+        if (name == "hook_embed")
+        {
+            point = Embed;
+            return true;
+        }
+
         if (name is null || !name.StartsWith("blocks.", StringComparison.Ordinal))
         {
             return false;
@@ -166,6 +197,7 @@ public sealed record HookPoint
             "hook_mlp_out" => HookKind.MlpOut,
             "attn.hook_z" => HookKind.AttnZ,
             "ln2.hook_normalized" => HookKind.Ln2Normalized,
+            "hook_mlp_in" => HookKind.MlpIn,
             _ => null,
         };
         if (kind is null)
@@ -177,16 +209,18 @@ public sealed record HookPoint
         return true;
     }
 
-    /// <summary>Position along the forward pass: block by block, and inside a block resid_pre, attn.hook_z, attn_out, resid_mid, ln2.hook_normalized, mlp_out, resid_post.</summary>
+    /// <summary>Position along the forward pass: hook_embed, then block by block, and inside a block resid_pre, attn.hook_z, attn_out, resid_mid, ln2.hook_normalized, mlp_in, mlp_out, resid_post.</summary>
     internal int ForwardIndex => (Layer * 8) + Kind switch
     {
+        HookKind.Embed => -1,
         HookKind.ResidPre => 0,
         HookKind.AttnZ => 1,
         HookKind.AttnOut => 2,
         HookKind.ResidMid => 3,
         HookKind.Ln2Normalized => 4,
-        HookKind.MlpOut => 5,
-        _ => 6,
+        HookKind.MlpIn => 5,
+        HookKind.MlpOut => 6,
+        _ => 7,
     };
 
     /// <inheritdoc/>

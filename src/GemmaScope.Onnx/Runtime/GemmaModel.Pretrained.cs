@@ -8,7 +8,8 @@ namespace GemmaScope.Onnx;
 public sealed partial class GemmaModel
 {
     /// <summary>
-    /// Builds a Gemma 2 model straight from a Hugging Face checkpoint folder: <c>config.json</c> and
+    /// Builds a Gemma 2 or Gemma 3 model straight from a Hugging Face checkpoint folder (<c>model_type</c> <c>gemma2</c>,
+    /// <c>gemma3_text</c>, or <c>gemma3</c>, whose text model is used and whose vision tower is not read): <c>config.json</c> and
     /// <c>model.safetensors</c> (or <c>model.safetensors.index.json</c> and its shards), plus <c>tokenizer.json</c> or
     /// <c>tokenizer.model</c> when present. The forward is built as an ONNX graph in memory with Hugging Face's
     /// semantics and TransformerLens-named hook tensors; the weights are not copied into it: float32 tensors are read in

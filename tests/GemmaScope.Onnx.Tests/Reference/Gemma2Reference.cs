@@ -3,8 +3,10 @@ using System.Text.Json;
 namespace GemmaScope.Tests.Reference;
 
 /// <summary>
-/// Plain float64 Gemma 2 forward for one unpadded sequence, written from the Gemma 2 paper and Hugging Face's
-/// Gemma2 configuration semantics (not from any ONNX graph): embedding × √d_model; per layer
+/// Plain float64 Gemma 2 and Gemma 3 (text) forward for one unpadded sequence, written from the Gemma papers and Hugging
+/// Face's configuration semantics (not from any ONNX graph). Gemma 3 differs only where config.json says so: layer_types
+/// (or sliding_window_pattern), per-head q/k RMSNorm before RoPE, RoPE base rope_local_base_freq on sliding layers and
+/// rope_theta with positions / rope_scaling.factor on global ones, no soft-caps. Gemma 2: embedding × √d_model; per layer
 /// x += post_attn_norm(attn(input_norm(x))); x += post_ff_norm(mlp(pre_ff_norm(x))); final norm; tied unembedding;
 /// logits soft-capped at 30. RMSNorm(x) = x / √(mean(x²) + eps) · (1 + w). Attention: RoPE (rotate-half, base 10000),
 /// grouped-query heads, scores · query_pre_attn_scalar^-1/2, soft-capped at 50, causal, sliding window on even layers
@@ -19,8 +21,8 @@ internal sealed class Gemma2Reference
     /// <param name="fixtureDir">Folder with weights.npz and config.json.</param>
     /// <param name="roundToBFloat16">Round every weight to bfloat16 (nearest even) first, as a bf16 checkpoint stores them.</param>
     public Gemma2Reference(string fixtureDir, bool roundToBFloat16 = false)
+        : this(Npz.Read(Path.Combine(fixtureDir, "weights.npz")), Path.Combine(fixtureDir, "config.json"))
     {
-        _w = Npz.Read(Path.Combine(fixtureDir, "weights.npz"));
         if (roundToBFloat16)
         {
             foreach (var (_, v) in _w)
@@ -34,9 +36,20 @@ internal sealed class Gemma2Reference
                 }
             }
         }
+    }
 
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(fixtureDir, "config.json")));
+    private Gemma2Reference(Dictionary<string, (int[] Shape, float[] Data)> weights, string configPath)
+    {
+        _w = weights;
+        using var doc = JsonDocument.Parse(File.ReadAllText(configPath));
         var c = doc.RootElement;
+        ModelType = c.TryGetProperty("model_type", out var mt) ? mt.GetString()! : "gemma2";
+        if (ModelType == "gemma3")
+        {
+            c = c.GetProperty("text_config"); // image-text checkpoint: the language model's config
+        }
+
+        bool gemma3 = ModelType is "gemma3" or "gemma3_text";
         Vocab = c.GetProperty("vocab_size").GetInt32();
         D = c.GetProperty("hidden_size").GetInt32();
         Ff = c.GetProperty("intermediate_size").GetInt32();
@@ -47,10 +60,100 @@ internal sealed class Gemma2Reference
         QueryPreAttnScalar = c.GetProperty("query_pre_attn_scalar").GetDouble();
         Eps = c.GetProperty("rms_norm_eps").GetDouble();
         RopeTheta = c.GetProperty("rope_theta").GetDouble();
-        AttnCap = c.GetProperty("attn_logit_softcapping").GetDouble();
-        FinalCap = c.GetProperty("final_logit_softcapping").GetDouble();
+        AttnCap = c.TryGetProperty("attn_logit_softcapping", out var ac) && ac.ValueKind == JsonValueKind.Number ? ac.GetDouble() : null;
+        FinalCap = c.TryGetProperty("final_logit_softcapping", out var fc) && fc.ValueKind == JsonValueKind.Number ? fc.GetDouble() : null;
         Window = c.GetProperty("sliding_window").GetInt32();
+        QkNorm = gemma3;
+        RopeLocalTheta = gemma3 ? c.GetProperty("rope_local_base_freq").GetDouble() : RopeTheta;
+        RopeScale = c.TryGetProperty("rope_scaling", out var rs) && rs.ValueKind == JsonValueKind.Object
+            ? (rs.GetProperty("rope_type").GetString() == "linear" ? rs.GetProperty("factor").GetDouble() : throw new NotSupportedException("rope_scaling"))
+            : 1.0;
+        Sliding = new bool[Layers];
+        for (int l = 0; l < Layers; l++)
+        {
+            Sliding[l] = c.TryGetProperty("layer_types", out var lt)
+                ? lt[l].GetString() == "sliding_attention"
+                : gemma3 ? (l + 1) % c.GetProperty("sliding_window_pattern").GetInt32() != 0 : l % 2 == 0;
+        }
     }
+
+    /// <summary>
+    /// From a Hugging Face checkpoint folder (config.json + an F32 or BF16 model.safetensors, read here with a minimal parser of
+    /// its own); an image-text (gemma3) folder's text weights are read under their language_model prefix.
+    /// </summary>
+    public static Gemma2Reference FromCheckpoint(string folder)
+    {
+        var all = ReadSafeTensors(Path.Combine(folder, "model.safetensors"));
+        var w = new Dictionary<string, (int[] Shape, float[] Data)>(StringComparer.Ordinal);
+        foreach (var (name, v) in all)
+        {
+            string n = name.StartsWith("language_model.model.", StringComparison.Ordinal) ? "model." + name["language_model.model.".Length..]
+                : name.StartsWith("model.language_model.", StringComparison.Ordinal) ? "model." + name["model.language_model.".Length..]
+                : name;
+            w[n] = v;
+        }
+
+        return new Gemma2Reference(w, Path.Combine(folder, "config.json"));
+    }
+
+    // safetensors: u64 header length, JSON header {name: {dtype, shape, data_offsets [begin, end)}}, then the data. F32 or BF16.
+    private static Dictionary<string, (int[] Shape, float[] Data)> ReadSafeTensors(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        long n = BitConverter.ToInt64(bytes, 0);
+        using var doc = JsonDocument.Parse(bytes.AsMemory(8, (int)n));
+        var result = new Dictionary<string, (int[] Shape, float[] Data)>(StringComparer.Ordinal);
+        foreach (var e in doc.RootElement.EnumerateObject())
+        {
+            if (e.Name == "__metadata__")
+            {
+                continue;
+            }
+
+            string dtype = e.Value.GetProperty("dtype").GetString()!;
+            var shape = e.Value.GetProperty("shape").EnumerateArray().Select(x => x.GetInt32()).ToArray();
+            var off = e.Value.GetProperty("data_offsets").EnumerateArray().Select(x => x.GetInt64()).ToArray();
+            long at = 8 + n + off[0];
+            float[] data;
+            if (dtype == "F32")
+            {
+                data = new float[(off[1] - off[0]) / 4];
+                Buffer.BlockCopy(bytes, (int)at, data, 0, data.Length * 4);
+            }
+            else if (dtype == "BF16")
+            {
+                // bfloat16 = the upper 16 bits of a float32: exact
+                data = new float[(off[1] - off[0]) / 2];
+                for (int i = 0; i < data.Length; i++)
+                {
+                    data[i] = BitConverter.UInt32BitsToSingle((uint)BitConverter.ToUInt16(bytes, (int)at + (2 * i)) << 16);
+                }
+            }
+            else
+            {
+                throw new NotSupportedException($"{path}: {e.Name} is {dtype}, not F32 or BF16");
+            }
+
+            result[e.Name] = (shape, data);
+        }
+
+        return result;
+    }
+
+    /// <summary><c>model_type</c> from config.json.</summary>
+    public string ModelType { get; }
+
+    /// <summary>Per layer: sliding-window (local) attention.</summary>
+    public bool[] Sliding { get; }
+
+    /// <summary>Gemma 3: RMSNorm (1 + w) of every q and k head over head_dim, before RoPE.</summary>
+    public bool QkNorm { get; }
+
+    /// <summary>RoPE base of sliding layers (Gemma 3: rope_local_base_freq; Gemma 2: rope_theta).</summary>
+    public double RopeLocalTheta { get; }
+
+    /// <summary>Linear rope_scaling factor (positions / factor) of global layers; 1 when none.</summary>
+    public double RopeScale { get; }
 
     public int Vocab { get; }
     public int D { get; }
@@ -62,8 +165,8 @@ internal sealed class Gemma2Reference
     public double QueryPreAttnScalar { get; }
     public double Eps { get; }
     public double RopeTheta { get; }
-    public double AttnCap { get; }
-    public double FinalCap { get; }
+    public double? AttnCap { get; }
+    public double? FinalCap { get; }
     public int Window { get; }
 
     public sealed record Output(double[] Logits, Dictionary<string, double[]> Hooks);
@@ -91,6 +194,7 @@ internal sealed class Gemma2Reference
             }
         }
 
+        x = Hook("hook_embed", x);
         for (int l = 0; l < Layers; l++)
         {
             string p = $"model.layers.{l}.";
@@ -102,7 +206,7 @@ internal sealed class Gemma2Reference
             // ln2.hook_normalized: x / rms(x), before the (1 + w) gain (what Gemma Scope transcoders read)
             var zeros = new float[D];
             Hook($"blocks.{l}.ln2.hook_normalized", RmsNorm(x, t, zeros));
-            h = RmsNorm(x, t, W(p + "pre_feedforward_layernorm.weight"));
+            h = Hook($"blocks.{l}.hook_mlp_in", RmsNorm(x, t, W(p + "pre_feedforward_layernorm.weight")));
             var gate = Linear(h, t, W(p + "mlp.gate_proj.weight"), D, Ff);
             var up = Linear(h, t, W(p + "mlp.up_proj.weight"), D, Ff);
             for (int i = 0; i < gate.Length; i++)
@@ -117,9 +221,12 @@ internal sealed class Gemma2Reference
 
         var final = Hook("ln_final.hook_normalized", RmsNorm(x, t, W("model.norm.weight")));
         var logits = Linear(final, t, emb, D, Vocab); // tied: lm_head.weight = embed_tokens.weight [V, D]
-        for (int i = 0; i < logits.Length; i++)
+        if (FinalCap is { } cap)
         {
-            logits[i] = Math.Tanh(logits[i] / FinalCap) * FinalCap;
+            for (int i = 0; i < logits.Length; i++)
+            {
+                logits[i] = Math.Tanh(logits[i] / cap) * cap;
+            }
         }
 
         return new Output(logits, hooks);
@@ -134,9 +241,16 @@ internal sealed class Gemma2Reference
         var q = Linear(h, t, W(p + "q_proj.weight"), D, Heads * hd);
         var k = Linear(h, t, W(p + "k_proj.weight"), D, KvHeads * hd);
         var v = Linear(h, t, W(p + "v_proj.weight"), D, KvHeads * hd);
-        Rope(q, t, Heads);
-        Rope(k, t, KvHeads);
-        bool sliding = layer % 2 == 0;
+        bool sliding = Sliding[layer];
+        if (QkNorm)
+        {
+            HeadNorm(q, W(p + "q_norm.weight"));
+            HeadNorm(k, W(p + "k_norm.weight"));
+        }
+
+        double theta = sliding ? RopeLocalTheta : RopeTheta, scale = sliding ? 1.0 : RopeScale;
+        Rope(q, t, Heads, theta, scale);
+        Rope(k, t, KvHeads, theta, scale);
         double scaling = 1 / Math.Sqrt(QueryPreAttnScalar);
         var z = new double[t * Heads * hd];
         var s = new double[t];
@@ -161,7 +275,7 @@ internal sealed class Gemma2Reference
                         dot += q[(i * Heads * hd) + (head * hd) + d] * k[(j * KvHeads * hd) + (kv * hd) + d];
                     }
 
-                    s[j] = Math.Tanh(dot * scaling / AttnCap) * AttnCap;
+                    s[j] = AttnCap is { } cap ? Math.Tanh(dot * scaling / cap) * cap : dot * scaling;
                     max = Math.Max(max, s[j]);
                 }
 
@@ -188,8 +302,27 @@ internal sealed class Gemma2Reference
         return z;
     }
 
-    // Rotate-half RoPE at position i: (a, b) = (x[d], x[d + hd/2]) → (a cos θ − b sin θ, b cos θ + a sin θ), θ = i / base^(2d/hd).
-    private void Rope(double[] x, int t, int heads)
+    // RMSNorm (1 + w) over each head_dim-long slice (q_norm / k_norm).
+    private void HeadNorm(double[] x, float[] w)
+    {
+        for (int o = 0; o < x.Length; o += HeadDim)
+        {
+            double ms = 0;
+            for (int d = 0; d < HeadDim; d++)
+            {
+                ms += x[o + d] * x[o + d];
+            }
+
+            double inv = 1 / Math.Sqrt((ms / HeadDim) + Eps);
+            for (int d = 0; d < HeadDim; d++)
+            {
+                x[o + d] *= inv * (1.0 + w[d]);
+            }
+        }
+    }
+
+    // Rotate-half RoPE at position i: (a, b) = (x[d], x[d + hd/2]) → (a cos θ − b sin θ, b cos θ + a sin θ), θ = (i / scale) / base^(2d/hd).
+    private void Rope(double[] x, int t, int heads, double ropeBase, double scale)
     {
         int hd = HeadDim, half = hd / 2;
         for (int i = 0; i < t; i++)
@@ -199,7 +332,7 @@ internal sealed class Gemma2Reference
                 int o = (i * heads * hd) + (head * hd);
                 for (int d = 0; d < half; d++)
                 {
-                    double theta = i / Math.Pow(RopeTheta, 2.0 * d / hd);
+                    double theta = i / scale / Math.Pow(ropeBase, 2.0 * d / hd);
                     double c = Math.Cos(theta), sn = Math.Sin(theta);
                     double a = x[o + d], b = x[o + d + half];
                     x[o + d] = (a * c) - (b * sn);
