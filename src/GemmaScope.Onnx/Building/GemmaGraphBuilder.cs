@@ -42,12 +42,6 @@ internal sealed class GemmaGraphBuilder
     public ModelProto Build()
     {
         var a = _a;
-        if (a.QkNorm)
-        {
-            // Gemma 3's per-head q/k RMSNorm goes after the q/k reshape in Attention; not built yet.
-            throw new NotSupportedException($"Model type '{a.ModelType}': QK-norm is not built yet.");
-        }
-
         AddInput("input_ids", I64, "batch_size", "sequence_length");
         AddInput("attention_mask", I64, "batch_size", "total_sequence_length");
         AddInput("position_ids", I64, "batch_size", "sequence_length");
