@@ -1,9 +1,11 @@
 #!/usr/bin/env dotnet
-// GemmaScope.NET quickstart, the main job: text → Gemma 2 under ONNX Runtime → activations at a Gemma Scope hook point
-// → JumpReLU SAE features, per token. Offline by default on embedded fixtures: a tiny Gemma 2 (random weights, the real
-// architecture, torch.onnx export), its SentencePiece tokenizer, and an SAE fitted to its layer-2 residual stream.
-//   dotnet run samples/quickstart.cs ["your text"] [model.onnx tokenizer.json|.model params.npz layer]
-// With a real Gemma 2 export and a Gemma Scope SAE, pass their paths and the layer the SAE reads (hook_resid_post).
+// GemmaScope.NET quickstart, the main job: text → Gemma 2 built from its Hugging Face checkpoint and run under ONNX
+// Runtime → activations at a Gemma Scope hook point → JumpReLU SAE features, per token. Offline by default on embedded
+// fixtures: a tiny Gemma 2 in Hugging Face's layout (config.json, model.safetensors, tokenizer.model; random weights, the
+// real architecture) and an SAE fitted to its layer-2 residual stream. The same code path loads the real model.
+//   dotnet run samples/quickstart.cs ["your text"] [checkpoint-folder params.npz layer]
+// With google/gemma-2-2b downloaded (config.json, *.safetensors, tokenizer.json) and a Gemma Scope SAE, pass the folder,
+// the SAE's params.npz and the layer it reads (hook_resid_post).
 #:package GemmaScope.Onnx@0.2.0
 
 using GemmaScope;
@@ -11,32 +13,32 @@ using GemmaScope.Onnx;
 using GemmaScope.Tokenizers;
 
 var here = AppContext.GetData("EntryPointFileDirectoryPath") as string ?? Path.Combine(Environment.CurrentDirectory, "samples");
-var fixtures = Path.Combine(here, "..", "tests", "GemmaScope.Onnx.Tests", "Fixtures", "tiny-gemma2");
-if (args.Length is not (0 or 1 or 5))
+var tinyCheckpoint = Path.Combine(here, "..", "tests", "GemmaScope.Onnx.Tests", "Fixtures", "tiny-gemma2-hf", "single");
+if (args.Length is not (0 or 1 or 4))
 {
-    Console.Error.WriteLine("usage: dotnet run samples/quickstart.cs [\"text\" [model.onnx tokenizer.json|.model params.npz layer]]");
+    Console.Error.WriteLine("usage: dotnet run samples/quickstart.cs [\"text\" [checkpoint-folder params.npz layer]]");
     return 2;
 }
 
 string text = args.Length > 0 ? args[0] : "The Eiffel Tower is in Paris, and the cat sat on the mat.";
-string modelPath = args.Length > 4 ? args[1] : Path.Combine(fixtures, "torch", "model.onnx");
-string tokenizerPath = args.Length > 4 ? args[2] : Path.Combine(fixtures, "tokenizer.model");
-string saePath = args.Length > 4 ? args[3] : Path.Combine(here, "data", "tiny-gemma2-sae", "params.npz");
-int layer = args.Length > 4 ? int.Parse(args[4], System.Globalization.CultureInfo.InvariantCulture) : 2;
+string checkpoint = args.Length > 3 ? args[1] : tinyCheckpoint;
+string saePath = args.Length > 3 ? args[2] : Path.Combine(here, "data", "tiny-gemma2-sae", "params.npz");
+int layer = args.Length > 3 ? int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 2;
 
-var tokenizer = GemmaTokenizer.Load(tokenizerPath);
-using var model = GemmaModel.Load(modelPath, tokenizer);
+using var model = GemmaModel.FromPretrained(checkpoint);   // config.json + safetensors (+ tokenizer) → ONNX graph in memory
+var tokenizer = model.Tokenizer as GemmaTokenizer
+    ?? throw new InvalidOperationException($"'{checkpoint}' has no tokenizer.json or tokenizer.model.");
 var site = HookPoint.ResidPost(layer);
 using var sae = JumpReLUSae.Load(saePath, new SaeLoadOptions { Config = new SaeConfig { HookName = site.Name } });
 
-var run = model.Run(text, capture: [site]);
+var run = model.Run(text, capture: [site], logits: false); // no logits asked: the graph stops after layer `layer`
 var acts = run.Activations(site);                 // [tokens × d_model]
 var features = sae.EncodeSparse(acts);
 var xhat = new float[acts.Length];
 sae.DecodeSparse(features, xhat);
 var tokens = run.Tokens()!;
 
-Console.WriteLine($"model {Path.GetFileName(Path.GetDirectoryName(modelPath))}/{Path.GetFileName(modelPath)}, {site.Name}, {sae}");
+Console.WriteLine($"model {Path.GetFileName(Path.GetFullPath(checkpoint))} ({model.LayerCount} layers), {site.Name}, {sae}");
 Console.WriteLine($"text: \"{text}\" → {tokens.Count} tokens\n");
 for (int t = 0; t < tokens.Count; t++)
 {

@@ -12,6 +12,9 @@ internal static class Workloads
 {
     public const int DIn = 2304;
 
+    /// <summary>d_in of the shape benchmarked at this width: Gemma 2 9B (3584) for the 131k SAEs, Gemma 2 2B (2304) otherwise.</summary>
+    public static int DInFor(int dSae) => dSae >= 131072 ? 3584 : DIn;
+
     private static readonly Dictionary<string, object> Cache = [];
 
     public sealed record Weights(int DSae, float[] WEnc, float[] WDec, float[] BEnc, float[] BDec, float[] Threshold);
@@ -19,20 +22,26 @@ internal static class Workloads
     public static Weights Get(int dSae) => Cached($"w{dSae}", () =>
     {
         var rng = new Random(1234 + dSae);
-        float s = 1f / MathF.Sqrt(DIn);
+        int dIn = DInFor(dSae);
+        float s = 1f / MathF.Sqrt(dIn);
         var th = new float[dSae];
         for (int j = 0; j < dSae; j++)
         {
             th[j] = 0.75f + (0.25f * rng.NextSingle());
         }
 
-        return new Weights(dSae, Fill(rng, (long)DIn * dSae, s), Fill(rng, (long)DIn * dSae, s), Fill(rng, dSae, 0.1f), Fill(rng, DIn, 0.1f), th);
+        var wEnc = Fill(rng, (long)dIn * dSae, s);
+
+        // At 3584 × 131072 each matrix is 1.9 GB: encode benchmarks never read W_dec, so it shares W_enc's values
+        // (same element count) instead of taking another 1.9 GB of a shared machine.
+        var wDec = dIn == DIn ? Fill(rng, (long)dIn * dSae, s) : wEnc;
+        return new Weights(dSae, wEnc, wDec, Fill(rng, dSae, 0.1f), Fill(rng, dIn, 0.1f), th);
     });
 
     public static JumpReLUSae Sae(int dSae, bool bf16, int threads) => Cached($"sae{dSae}{bf16}{threads}", () =>
     {
         var w = Get(dSae);
-        return JumpReLUSae.FromArrays(w.WEnc, w.WDec, w.BEnc, w.BDec, w.Threshold, DIn, new SaeLoadOptions
+        return JumpReLUSae.FromArrays(w.WEnc, w.WDec, w.BEnc, w.BDec, w.Threshold, DInFor(dSae), new SaeLoadOptions
         {
             Precision = bf16 ? SaePrecision.BFloat16 : SaePrecision.Float32,
             MaxDegreeOfParallelism = threads,
@@ -44,11 +53,12 @@ internal static class Workloads
     public static InferenceSession Ort(string graph, int dSae, int threads) => Cached($"ort{graph}{dSae}{threads}", () =>
     {
         var w = Get(dSae);
+        int dIn = DInFor(dSae);
         byte[] model = graph switch
         {
-            "jumprelu" => OnnxGraphs.JumpReLU(w.WEnc, w.BEnc, w.Threshold, DIn, dSae),
-            "matmul" => OnnxGraphs.MatMul(w.WEnc, DIn, dSae),
-            _ => OnnxGraphs.MatMul(w.WDec, dSae, DIn),
+            "jumprelu" => OnnxGraphs.JumpReLU(w.WEnc, w.BEnc, w.Threshold, dIn, dSae),
+            "matmul" => OnnxGraphs.MatMul(w.WEnc, dIn, dSae),
+            _ => OnnxGraphs.MatMul(w.WDec, dSae, dIn),
         };
         var options = new SessionOptions
         {
@@ -57,10 +67,27 @@ internal static class Workloads
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
         };
-        return new InferenceSession(model, options);
+        var session = new InferenceSession(model, options);
+
+        // The model bytes (1.9 GB at 131k) are garbage now; free them before the next large allocation on a shared machine.
+        model = [];
+        GC.Collect();
+        return session;
     });
 
-    public static float[] Activations(int tokens) => Fill(new Random(99 + tokens), (long)tokens * DIn, 1f);
+    public static float[] Activations(int tokens, int dIn = DIn) => Fill(new Random(99 + tokens), (long)tokens * dIn, 1f);
+
+    /// <summary>Kernel path and width each encode case took, for the results ("tokens/threads/d_sae" → text).</summary>
+    public static SortedDictionary<string, string> Paths { get; } = [];
+
+    public static void NotePath(int tokens, int threads, int dSae, JumpReLUSae fp32, JumpReLUSae bf16)
+    {
+        lock (Paths)
+        {
+            Paths[$"{dSae} {tokens,5} {threads}"] = $"fp32: {GemmaScope.Kernels.JumpReLUEncodeKernel.Describe(fp32.Weights, tokens)}; "
+                + $"bf16: {GemmaScope.Kernels.JumpReLUEncodeKernel.Describe(bf16.Weights, tokens)}; packed copies {fp32.PackedEncoderBytes / 1048576.0:F0} / {bf16.PackedEncoderBytes / 1048576.0:F0} MB";
+        }
+    }
 
     public static T Cached<T>(string key, Func<T> make)
         where T : class

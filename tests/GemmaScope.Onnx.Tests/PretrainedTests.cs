@@ -239,3 +239,42 @@ public class PretrainedGenerationTests
         Assert.NotNull(run.Tokens());
     }
 }
+
+/// <summary>A huggingface_hub cache keeps shards as symlinks into blobs/: ONNX Runtime must still accept the weights.</summary>
+public sealed class SymlinkedCheckpointTests : IDisposable
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "gemmascope-hubcache-" + Guid.NewGuid().ToString("N")[..8]);
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_root))
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ACheckpointOfSymlinksIntoBlobsLoadsAndMatchesTheReference(bool externalData)
+    {
+        var binding = externalData ? Onnx.Building.WeightBinding.ExternalData : Onnx.Building.WeightBinding.Initializers;
+        var snapshot = Path.Combine(_root, "snapshots", "0123abcd");
+        var blobs = Path.Combine(_root, "blobs");
+        Directory.CreateDirectory(snapshot);
+        Directory.CreateDirectory(blobs);
+        foreach (var f in Directory.GetFiles(TestData.CheckpointDir("sharded")))
+        {
+            var blob = Path.Combine(blobs, Guid.NewGuid().ToString("N"));
+            File.Copy(f, blob);
+            File.CreateSymbolicLink(Path.Combine(snapshot, Path.GetFileName(f)), Path.Combine("..", "..", "blobs", Path.GetFileName(blob)));
+        }
+
+        var ids = TestData.RandomIds(9, seed: 31);
+        var expected = TestData.Reference.Forward(ids);
+        using var model = GemmaModel.FromPretrained(snapshot, new GemmaModelOptions { WeightBinding = binding });
+        var run = model.Run(ids, capture: [HookPoint.AttnZ(2)]);
+        TestData.AssertClose(run.Activations(HookPoint.AttnZ(2)), expected.Hooks["blocks.2.attn.hook_z"], 2e-5, $"{binding} z");
+        TestData.AssertClose(run.Logits(), expected.Logits, 2e-5, $"{binding} logits");
+    }
+}

@@ -35,7 +35,35 @@ internal static unsafe class JumpReLUEncodeKernel
         }
 
         var job = Run(w, x, tokens, null, sparse: true, maxThreads);
-        var counts = offsets.AsSpan(1);
+        int total = Count(job, tokens, offsets);
+        var indices = GC.AllocateUninitializedArray<int>(total);
+        var values = GC.AllocateUninitializedArray<float>(total);
+        Gather(job, tokens, offsets, indices, values);
+        return SparseFeatureBatch.FromTrusted(w.DSae, offsets, indices, values);
+    }
+
+    /// <summary>Sparse encode into a caller-owned buffer, which grows as needed and is otherwise reused (no allocation once large enough).</summary>
+    public static void EncodeSparse(in SaeWeights w, float* x, int tokens, int maxThreads, SparseFeatureBuffer destination)
+    {
+        var offsets = destination.PrepareOffsets(w.DSae, tokens);
+        if (tokens == 0)
+        {
+            destination.Commit(0);
+            return;
+        }
+
+        var job = Run(w, x, tokens, null, sparse: true, maxThreads);
+        int total = Count(job, tokens, offsets);
+        var (indices, values) = destination.PrepareEntries(total);
+        Gather(job, tokens, offsets, indices, values);
+        destination.Commit(total);
+    }
+
+    /// <summary>Fills offsets[0..tokens] from the parts' per-token counts; returns the total.</summary>
+    private static int Count(EncodeJob job, int tokens, Span<int> offsets)
+    {
+        offsets[..(tokens + 1)].Clear();
+        var counts = offsets.Slice(1, tokens);
         for (int p = 0; p < job.Parts; p++)
         {
             foreach (int t in job.Sinks[p].Tokens)
@@ -49,10 +77,13 @@ internal static unsafe class JumpReLUEncodeKernel
             offsets[t + 1] += offsets[t];
         }
 
-        var indices = GC.AllocateUninitializedArray<int>(offsets[tokens]);
-        var values = GC.AllocateUninitializedArray<float>(offsets[tokens]);
+        return offsets[tokens];
+    }
+
+    private static void Gather(EncodeJob job, int tokens, ReadOnlySpan<int> offsets, Span<int> indices, Span<float> values)
+    {
         var cursor = job.Cursor(tokens);
-        offsets.AsSpan(0, tokens).CopyTo(cursor);
+        offsets[..tokens].CopyTo(cursor);
 
         // Parts cover increasing column ranges and each lists a token's features in increasing order, so appending
         // part by part keeps every token's indices sorted.
@@ -69,8 +100,6 @@ internal static unsafe class JumpReLUEncodeKernel
                 values[at] = vs[q];
             }
         }
-
-        return SparseFeatureBatch.FromTrusted(w.DSae, offsets, indices, values);
     }
 
     /// <summary>
@@ -99,6 +128,21 @@ internal static unsafe class JumpReLUEncodeKernel
         return n <= cap ? n : -n;
     }
 
+    /// <summary>
+    /// Fewest tokens for which the packed copy (when the SAE keeps one) is used; below it the streaming GEMV reads
+    /// W_enc in place. Settable for tuning and tests.
+    /// </summary>
+    internal static int PackedFromTokens { get; set; } = 1;
+
+    /// <summary>The path and width the next encode of <paramref name="tokens"/> tokens takes, for benchmark reports.</summary>
+    internal static string Describe(in SaeWeights w, int tokens)
+    {
+        var isa = KernelSelector.Current;
+        string path = w.Packed is { Bytes: > 0 } && tokens >= PackedFromTokens ? "packed GEMM"
+            : tokens <= (w.IsBFloat16 ? JumpReLUGemvKernel.MaxTokensBf16 : JumpReLUGemvKernel.MaxTokens) ? "GEMV" : "GEMM (per-call pack)";
+        return $"{path}, {isa}";
+    }
+
     private static EncodeJob Run(in SaeWeights w, float* x, int tokens, float* f, bool sparse, int maxThreads)
     {
         var job = _job ??= new EncodeJob();
@@ -107,15 +151,19 @@ internal static unsafe class JumpReLUEncodeKernel
         job.F = f;
         job.Tokens = tokens;
         job.Isa = KernelSelector.Current;
-        job.Gemv = tokens <= (w.IsBFloat16 ? JumpReLUGemvKernel.MaxTokensBf16 : JumpReLUGemvKernel.MaxTokens);
         int width = job.Isa switch { KernelIsa.Vector512 => 16, KernelIsa.Vector256 => 8, KernelIsa.Vector128 => 4, _ => 1 };
-        int units = job.Gemv
-            ? (w.DSae + 15) / 16
+        // One token can also take the in-place GEMV, so it does not wait for the copy to be built.
+        job.Packed = w.Packed is not { } cache || tokens < PackedFromTokens ? null
+            : tokens == 1 ? cache.TryGet(w, width, maxThreads) : cache.Get(w, width, maxThreads);
+        job.Gemv = job.Packed is null && tokens <= (w.IsBFloat16 ? JumpReLUGemvKernel.MaxTokensBf16 : JumpReLUGemvKernel.MaxTokens);
+        int units = job.Packed is { } pk ? pk.Panels
+            : job.Gemv ? (w.DSae + 15) / 16
             : (w.DSae + (JumpReLUGemmKernel.NV * width) - 1) / (JumpReLUGemmKernel.NV * width);
         job.Units = units;
         job.Parts = Math.Clamp(maxThreads, 1, units);
         job.PrepareSinks(sparse);
         KernelWorkers.Run(job, job.Parts);
+        job.Packed = null;
         return job;
     }
 
@@ -137,6 +185,8 @@ internal static unsafe class JumpReLUEncodeKernel
         public KernelIsa Isa { get; set; }
 
         public bool Gemv { get; set; }
+
+        public PackedEncoder? Packed { get; set; }
 
         /// <summary>GEMV: 16-column groups; GEMM: column slivers.</summary>
         public int Units { get; set; }
@@ -205,7 +255,11 @@ internal static unsafe class JumpReLUEncodeKernel
             where TOps : struct, ISimdOps<TV>
             where TV : struct
         {
-            if (Gemv)
+            if (Packed is { } pk)
+            {
+                JumpReLUPackedGemmKernel.Run<TOps, TV>(w, pk, X, Tokens, F, sink, u0, u1);
+            }
+            else if (Gemv)
             {
                 JumpReLUGemvKernel.Run<TOps, TV>(w, X, Tokens, F, sink, u0 * 16, Math.Min(u1 * 16, w.DSae));
             }

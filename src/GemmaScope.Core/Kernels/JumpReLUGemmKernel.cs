@@ -258,7 +258,7 @@ internal static unsafe class JumpReLUGemmKernel
     }
 
     /// <summary>Epilogue of one tile row (in place in the tile): bias, JumpReLU, then a dense store or the sparse collector.</summary>
-    private static void Emit<TOps, TV>(float* tmp, float* bias, float* thr, float* dst, int cols, SparseCollector? sink, int token, int j0)
+    internal static void Emit<TOps, TV>(float* tmp, float* bias, float* thr, float* dst, int cols, SparseCollector? sink, int token, int j0)
         where TOps : struct, ISimdOps<TV>
         where TV : struct
     {

@@ -21,6 +21,12 @@ internal unsafe interface ISimdOps<TV>
     /// <summary>Loads <see cref="Width"/> bfloat16 values and widens them exactly to float32 (shift left 16).</summary>
     static abstract TV LoadBf16(ushort* p);
 
+    /// <summary>Loads <see cref="Width"/> 32-bit lanes, each a pair of bfloat16, and widens the low halves (lane &lt;&lt; 16).</summary>
+    static abstract TV LoadBf16Low(uint* p);
+
+    /// <summary>The high halves of the same lanes (lane &amp; 0xFFFF0000): no shuffle, unlike <see cref="LoadBf16"/>.</summary>
+    static abstract TV LoadBf16High(uint* p);
+
     static abstract void Store(float* p, TV v);
 
     static abstract TV Broadcast(float x);
@@ -50,6 +56,12 @@ internal readonly unsafe struct Simd512 : ISimdOps<Vector512<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> LoadBf16(ushort* p) =>
         Vector512.ShiftLeft(Vector512.WidenLower(Vector256.Load(p).ToVector512Unsafe()), 16).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> LoadBf16Low(uint* p) => Vector512.ShiftLeft(Vector512.Load(p), 16).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> LoadBf16High(uint* p) => (Vector512.Load(p) & Vector512.Create(0xFFFF0000u)).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(float* p, Vector512<float> v) => v.Store(p);
@@ -86,6 +98,12 @@ internal readonly unsafe struct Simd256 : ISimdOps<Vector256<float>>
         Vector256.ShiftLeft(Vector256.WidenLower(Vector128.Load(p).ToVector256Unsafe()), 16).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> LoadBf16Low(uint* p) => Vector256.ShiftLeft(Vector256.Load(p), 16).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> LoadBf16High(uint* p) => (Vector256.Load(p) & Vector256.Create(0xFFFF0000u)).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(float* p, Vector256<float> v) => v.Store(p);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -120,6 +138,12 @@ internal readonly unsafe struct Simd128 : ISimdOps<Vector128<float>>
         Vector128.ShiftLeft(Vector128.WidenLower(Vector128.CreateScalar(*(ulong*)p).AsUInt16()), 16).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> LoadBf16Low(uint* p) => Vector128.ShiftLeft(Vector128.Load(p), 16).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> LoadBf16High(uint* p) => (Vector128.Load(p) & Vector128.Create(0xFFFF0000u)).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(float* p, Vector128<float> v) => v.Store(p);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -151,6 +175,12 @@ internal readonly unsafe struct SimdScalar : ISimdOps<float>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float LoadBf16(ushort* p) => BFloat16.ToSingle(*p);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float LoadBf16Low(uint* p) => BitConverter.UInt32BitsToSingle(*p << 16);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float LoadBf16High(uint* p) => BitConverter.UInt32BitsToSingle(*p & 0xFFFF0000u);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(float* p, float v) => *p = v;

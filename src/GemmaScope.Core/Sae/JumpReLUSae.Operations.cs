@@ -135,6 +135,25 @@ public sealed unsafe partial class JumpReLUSae
     }
 
     /// <summary>
+    /// Encodes a batch to sparse form into a reusable buffer, overwriting it: no allocation once the buffer has grown to
+    /// the batch's size (for encoding many SAEs per forward pass). The buffer must not be shared between concurrent calls.
+    /// </summary>
+    /// <param name="activations">tokens × InputSize floats.</param>
+    /// <param name="destination">Receives the active features of each token, by increasing index.</param>
+    public void EncodeSparse(ReadOnlySpan<float> activations, SparseFeatureBuffer destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        var w = Weights;
+        int tokens = Tokens(activations, nameof(activations));
+        fixed (float* x = activations)
+        {
+            JumpReLUEncodeKernel.EncodeSparse(w, x, tokens, MaxDegreeOfParallelism, destination);
+        }
+
+        GC.KeepAlive(this);
+    }
+
+    /// <summary>
     /// Encodes one token to sparse form without allocating; returns L0. The destinations must hold every active feature:
     /// FeatureCount entries always suffice; if they are too short an <see cref="ArgumentException"/> states the L0 needed.
     /// </summary>

@@ -54,6 +54,12 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
     /// <summary>Bytes of weights used in place from the file's memory map (zero pages are read only when touched).</summary>
     public long MappedBytes => WeightBytes - CopiedBytes;
 
+    /// <summary>
+    /// Bytes of the panel-major encoder copy (<see cref="SaeLoadOptions.PackEncoder"/>): 0 until the first Encode
+    /// builds it, then about the size of W_enc in <see cref="Precision"/>. Not part of <see cref="CopiedBytes"/>.
+    /// </summary>
+    public long PackedEncoderBytes => _w.Packed?.Bytes ?? 0;
+
     private long WeightBytes => (2L * _w.DIn * _w.DSae * (_w.IsBFloat16 ? 2 : 4)) + ((2L * _w.DSae) + _w.DIn) * 4;
 
     /// <summary>The file the weights came from, or null for in-memory SAEs.</summary>
@@ -176,10 +182,13 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
         int featureCount = bEnc.Length;
         const string src = "<arrays>";
         var owned = new List<IDisposable>();
+
+        // bf16 converts the matrices into copies of its own, so their float32 staging copies are freed after Build.
+        var staging = options.Precision == SaePrecision.BFloat16 ? new List<IDisposable>() : owned;
         var tensors = new Dictionary<string, RawTensor>
         {
-            ["W_enc"] = Copy(src, "W_enc", wEnc, wEnc.Length % inputSize == 0 ? [inputSize, wEnc.Length / inputSize] : [wEnc.Length], owned),
-            ["W_dec"] = Copy(src, "W_dec", wDec, wDec.Length % inputSize == 0 ? [wDec.Length / inputSize, inputSize] : [wDec.Length], owned),
+            ["W_enc"] = Copy(src, "W_enc", wEnc, wEnc.Length % inputSize == 0 ? [inputSize, wEnc.Length / inputSize] : [wEnc.Length], staging),
+            ["W_dec"] = Copy(src, "W_dec", wDec, wDec.Length % inputSize == 0 ? [wDec.Length / inputSize, inputSize] : [wDec.Length], staging),
             ["b_enc"] = Copy(src, "b_enc", bEnc, [featureCount], owned),
             ["b_dec"] = Copy(src, "b_dec", bDec, [bDec.Length], owned),
             ["threshold"] = Copy(src, "threshold", threshold, [threshold.Length], owned),
@@ -196,6 +205,16 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
             }
 
             throw;
+        }
+        finally
+        {
+            if (!ReferenceEquals(staging, owned))
+            {
+                foreach (var o in staging)
+                {
+                    o.Dispose();
+                }
+            }
         }
     }
 
@@ -347,6 +366,14 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
             BDec = TensorConvert.AsFloat32(bDec, 1f, owned),
             Threshold = TensorConvert.AsFloat32(thr, 1f, owned),
         };
+        if (options.PackEncoder)
+        {
+            // First in the list, so Dispose frees it (waiting for a background build) before the weights it reads.
+            var packed = new PackedEncoderCache(owned);
+            owned.Insert(0, packed);
+            w = w with { Packed = packed };
+        }
+
         CheckFinite(file, "b_enc", w.BEnc, dSae);
         CheckFinite(file, "b_dec", w.BDec, dIn);
         CheckFinite(file, "threshold", w.Threshold, dSae);

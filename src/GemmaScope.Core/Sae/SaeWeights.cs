@@ -29,6 +29,9 @@ internal readonly unsafe struct SaeWeights
     public float* Threshold { get; init; }
 
     public bool IsBFloat16 => WEncBf16 != null;
+
+    /// <summary>The lazily built panel-major copies of W_enc, or null when <see cref="SaeLoadOptions.PackEncoder"/> is off.</summary>
+    public Kernels.PackedEncoderCache? Packed { get; init; }
 }
 
 /// <summary>64-byte aligned native memory that an SAE owns (converted or copied weights).</summary>

@@ -227,6 +227,94 @@ public sealed class SparseFeatureBatch
 }
 
 /// <summary>
+/// A reusable, caller-owned destination for <see cref="JumpReLUSae.EncodeSparse(ReadOnlySpan{float}, SparseFeatureBuffer)"/>:
+/// the same compressed-row layout as <see cref="SparseFeatureBatch"/>, but overwritten by each encode and grown only
+/// when a batch needs more room, so encoding many SAEs per forward pass allocates nothing once the buffers are warm.
+/// Not thread-safe: one buffer per concurrent caller. Its spans are valid until the next encode into it;
+/// <see cref="ToBatch"/> takes an immutable copy.
+/// </summary>
+public sealed class SparseFeatureBuffer
+{
+    private int[] _offsets = [0];
+    private int[] _indices = [];
+    private float[] _values = [];
+    private int _tokens;
+    private int _count;
+
+    /// <summary>Creates an empty buffer; <paramref name="tokenCapacity"/> and <paramref name="featureCapacity"/> pre-size it.</summary>
+    /// <param name="tokenCapacity">Tokens per batch to make room for.</param>
+    /// <param name="featureCapacity">Active features per batch (all tokens) to make room for.</param>
+    public SparseFeatureBuffer(int tokenCapacity = 0, int featureCapacity = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(tokenCapacity);
+        ArgumentOutOfRangeException.ThrowIfNegative(featureCapacity);
+        _offsets = new int[tokenCapacity + 1];
+        _indices = new int[featureCapacity];
+        _values = new float[featureCapacity];
+    }
+
+    /// <summary>Number of tokens of the last encode.</summary>
+    public int TokenCount => _tokens;
+
+    /// <summary>The SAE's width (d_sae) of the last encode (0 before any).</summary>
+    public int FeatureCount { get; private set; }
+
+    /// <summary>tokens + 1 offsets into <see cref="Indices"/> and <see cref="Values"/>.</summary>
+    public ReadOnlySpan<int> Offsets => _offsets.AsSpan(0, _tokens + 1);
+
+    /// <summary>All tokens' feature indices, token after token.</summary>
+    public ReadOnlySpan<int> Indices => _indices.AsSpan(0, _count);
+
+    /// <summary>All tokens' feature values, parallel to <see cref="Indices"/>.</summary>
+    public ReadOnlySpan<float> Values => _values.AsSpan(0, _count);
+
+    /// <summary>The active features of token <paramref name="token"/>.</summary>
+    public SparseFeatures this[int token]
+    {
+        get
+        {
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)token, (uint)_tokens, nameof(token));
+            int s = _offsets[token], e = _offsets[token + 1];
+            return new SparseFeatures(_indices.AsSpan(s, e - s), _values.AsSpan(s, e - s));
+        }
+    }
+
+    /// <summary>An immutable copy of the current contents.</summary>
+    public SparseFeatureBatch ToBatch() =>
+        SparseFeatureBatch.FromTrusted(FeatureCount, Offsets.ToArray(), Indices.ToArray(), Values.ToArray());
+
+    internal Span<int> PrepareOffsets(int featureCount, int tokens)
+    {
+        FeatureCount = featureCount;
+        _tokens = 0;
+        _count = 0;
+        if (_offsets.Length < tokens + 1)
+        {
+            _offsets = new int[tokens + 1];
+        }
+
+        _offsets[0] = 0;
+        _tokens = tokens;
+        return _offsets.AsSpan(0, tokens + 1);
+    }
+
+    internal (int[] Indices, float[] Values) PrepareEntries(int count)
+    {
+        if (_indices.Length < count)
+        {
+            // Grow with headroom so a slowly rising L0 does not reallocate on every call.
+            int n = Math.Max(count, (int)Math.Min(Array.MaxLength, _indices.Length * 2L));
+            _indices = new int[n];
+            _values = new float[n];
+        }
+
+        return (_indices, _values);
+    }
+
+    internal void Commit(int count) => _count = count;
+}
+
+/// <summary>
 /// The active features of one token, storable (unlike the <see cref="SparseFeatures"/> view): indices in increasing
 /// order and their values. Immutable; from <see cref="SparseFeatureBatch.Token"/>.
 /// </summary>

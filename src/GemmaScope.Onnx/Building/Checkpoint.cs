@@ -15,6 +15,7 @@ internal sealed unsafe class Checkpoint : IDisposable
     public const string IndexFile = "model.safetensors.index.json";
 
     private readonly List<MappedFile> _files = [];
+    private string? _dataRoot;
     private readonly Dictionary<string, (RawTensor Tensor, MappedFile File)> _tensors = new(StringComparer.Ordinal);
 
     private Checkpoint(string folder, GemmaArchitecture arch)
@@ -49,6 +50,70 @@ internal sealed unsafe class Checkpoint : IDisposable
             ck.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The folder ONNX Runtime resolves external data against: the deepest folder holding both the checkpoint folder and
+    /// every shard's real file. In a huggingface_hub cache the shards are symlinks into <c>blobs/</c>, and ONNX Runtime
+    /// refuses external data whose resolved path leaves its folder.
+    /// </summary>
+    public string DataRoot
+    {
+        get
+        {
+            if (_dataRoot is null)
+            {
+                string root = RealPath(Folder);
+                foreach (var f in _files)
+                {
+                    string dir = Path.GetDirectoryName(RealPath(f.Path))!;
+                    while (!IsUnder(dir, root))
+                    {
+                        root = Path.GetDirectoryName(root) ?? root;
+                        if (root == Path.GetPathRoot(root))
+                        {
+                            break;
+                        }
+                    }
+                }
+
+                _dataRoot = root;
+            }
+
+            return _dataRoot;
+        }
+    }
+
+    /// <summary>A shard's path relative to <see cref="DataRoot"/>, symlinks resolved.</summary>
+    public string DataLocation(string file) => Path.GetRelativePath(DataRoot, RealPath(file));
+
+    private static bool IsUnder(string path, string root) =>
+        path == root || path.StartsWith(root.EndsWith(Path.DirectorySeparatorChar) ? root : root + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+
+    // Resolves symbolic links in every component of a path (as ONNX Runtime's path check does).
+    private static string RealPath(string path)
+    {
+        string full = Path.GetFullPath(path);
+        string root = Path.GetPathRoot(full)!;
+        string current = root;
+        foreach (var part in full[root.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries))
+        {
+            string next = Path.Combine(current, part);
+            for (int hops = 0; hops < 40; hops++)
+            {
+                FileSystemInfo info = Directory.Exists(next) ? new DirectoryInfo(next) : new FileInfo(next);
+                if (info.LinkTarget is not { } target)
+                {
+                    break;
+                }
+
+                next = Path.GetFullPath(Path.IsPathRooted(target) ? target : Path.Combine(current, target));
+            }
+
+            current = next;
+        }
+
+        return current;
     }
 
     /// <summary>The tensor, its file's full path and the byte offset of its data in that file.</summary>
@@ -174,6 +239,22 @@ internal sealed unsafe class Checkpoint : IDisposable
             if (t.DType is not (TensorDType.Float32 or TensorDType.BFloat16 or TensorDType.Float16))
             {
                 throw new SaeFormatException(entry.File.Path, name, "unsupported weight dtype", "F32, BF16 or F16", t.DTypeText);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Unmaps every shard none of whose tensors is used in place (a bf16 checkpoint once widened), so its pages leave
+    /// the resident set. <see cref="Get"/> must not be called for their tensors afterwards.
+    /// </summary>
+    public void ReleaseFilesExcept(IReadOnlySet<string> inUse)
+    {
+        for (int i = _files.Count - 1; i >= 0; i--)
+        {
+            if (!inUse.Contains(_files[i].Path))
+            {
+                _files[i].Dispose();
+                _files.RemoveAt(i);
             }
         }
     }

@@ -29,6 +29,7 @@ internal sealed unsafe class CheckpointWeights : IDisposable
     private readonly Checkpoint _ck;
     private readonly Dictionary<string, OrtValue> _values = new(StringComparer.Ordinal);
     private readonly List<nint> _native = [];
+    private readonly HashSet<string> _inPlace = new(StringComparer.Ordinal);
 
     public CheckpointWeights(Checkpoint checkpoint, WeightBinding binding)
     {
@@ -40,12 +41,20 @@ internal sealed unsafe class CheckpointWeights : IDisposable
 
     public Checkpoint Checkpoint => _ck;
 
+    /// <summary>The external-data folder for sessions (computed before any shard is unmapped).</summary>
+    public string DataRoot { get; private set; } = "";
+
     /// <summary>Bytes of float32 copies made for non-float32 checkpoints.</summary>
     public long WidenedBytes { get; private set; }
 
     /// <summary>The graph's declaration of a large weight: float32, [out, in] as stored, data outside the graph.</summary>
     public TensorProto Declare(string name)
     {
+        if (DataRoot.Length == 0)
+        {
+            DataRoot = _ck.DataRoot;
+        }
+
         var (t, file, offset) = _ck.Get(name);
         var proto = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float, DataLocation = TensorProto.Types.DataLocation.External };
         proto.Dims.Add(t.Shape);
@@ -54,9 +63,10 @@ internal sealed unsafe class CheckpointWeights : IDisposable
             throw new NotSupportedException($"{file}, tensor '{name}': external-data binding needs float32 weights; this one is {t.DTypeText}.");
         }
 
-        // The declaration points into the safetensors file. With Initializers binding ONNX Runtime uses the bound
-        // OrtValue instead and never reads it (the path must still exist: ONNX Runtime checks it at load).
-        proto.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = Path.GetRelativePath(_ck.Folder, file) });
+        // The declaration points into the safetensors file (relative to the checkpoint's data root, symlinks resolved).
+        // With Initializers binding ONNX Runtime uses the bound OrtValue instead and never reads it (the path must
+        // still exist: ONNX Runtime checks it at load).
+        proto.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = _ck.DataLocation(file) });
         proto.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         proto.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = (t.ElementCount * 4).ToString(System.Globalization.CultureInfo.InvariantCulture) });
         if (Binding == WeightBinding.Initializers)
@@ -95,6 +105,7 @@ internal sealed unsafe class CheckpointWeights : IDisposable
             if (t.DType == TensorDType.Float32)
             {
                 data = (float*)t.Data;
+                _inPlace.Add(t.File);
             }
             else
             {
@@ -107,6 +118,21 @@ internal sealed unsafe class CheckpointWeights : IDisposable
             v = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, t.Shape, (nint)data, t.ElementCount * 4);
             _values[name] = v;
             return v;
+        }
+    }
+
+    /// <summary>
+    /// Called once the graph is built (every value bound): unmaps the shards no bound value points into, e.g. a bf16
+    /// checkpoint after widening, so only the float32 copy stays resident.
+    /// </summary>
+    public void ReleaseUnusedFiles()
+    {
+        if (Binding == WeightBinding.Initializers)
+        {
+            lock (_values)
+            {
+                _ck.ReleaseFilesExcept(_inPlace);
+            }
         }
     }
 

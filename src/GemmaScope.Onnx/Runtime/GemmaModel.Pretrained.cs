@@ -34,6 +34,7 @@ public sealed partial class GemmaModel
         {
             var model = new GemmaGraphBuilder(checkpoint.Architecture, weights.Declare, weights.Small).Build();
             var graph = OnnxGraph.FromModel(model, checkpoint.Folder);
+            weights.ReleaseUnusedFiles();
             Tokenizer? tokenizer = null;
             if (File.Exists(Path.Combine(checkpoint.Folder, "tokenizer.json")) || File.Exists(Path.Combine(checkpoint.Folder, "tokenizer.model")))
             {

@@ -661,7 +661,7 @@ public sealed partial class GemmaModel : IDisposable
                     }
                 }
 
-                so.AddSessionConfigEntry(ExternalDataFolderKey, _weights.Checkpoint.Folder);
+                so.AddSessionConfigEntry(ExternalDataFolderKey, _weights.DataRoot);
 
                 return new InferenceSession(g.ToBytes(), so, _prepacked!);
             }

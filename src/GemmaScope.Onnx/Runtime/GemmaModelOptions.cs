@@ -12,7 +12,7 @@ public enum ExecutionProvider
     Cuda,
 }
 
-/// <summary>Options for <see cref="GemmaModel.Load(string, Microsoft.ML.Tokenizers.Tokenizer?, GemmaModelOptions?)"/>.</summary>
+/// <summary>Options for <see cref="GemmaModel.FromPretrained(string, GemmaModelOptions?)"/> and <see cref="GemmaModel.Load(string, Microsoft.ML.Tokenizers.Tokenizer?, GemmaModelOptions?)"/>.</summary>
 public sealed record GemmaModelOptions
 {
     /// <summary>Threads for one operator; 0 leaves ONNX Runtime's default.</summary>

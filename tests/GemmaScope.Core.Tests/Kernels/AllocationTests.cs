@@ -33,4 +33,31 @@ public sealed class AllocationTests
 
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(37, 1)]
+    [InlineData(37, 2)]
+    public void EncodeSparseIntoBufferDoesNotAllocateAfterWarmUp(int tokens, int threads)
+    {
+        using var data = new KernelTestData(33, 1000, bf16: false, threads, seed: 5);
+        var x = KernelTestData.Fill(new Random(8), tokens * data.DIn, 1f);
+        var buffer = new SparseFeatureBuffer();
+        for (int i = 0; i < 200; i++)
+        {
+            data.Sae.EncodeSparse(x, buffer);
+        }
+
+        Thread.Sleep(300);
+        data.Sae.EncodeSparse(x, buffer);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 3; i++)
+        {
+            data.Sae.EncodeSparse(x, buffer);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(tokens, buffer.TokenCount);
+        Assert.True(buffer.Indices.Length > 0);
+    }
 }

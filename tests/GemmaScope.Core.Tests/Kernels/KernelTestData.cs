@@ -8,7 +8,10 @@ namespace GemmaScope.Tests.Kernels;
 /// </summary>
 internal sealed unsafe class KernelTestData : IDisposable
 {
-    public KernelTestData(int dIn, int dSae, bool bf16, int threads, int seed)
+    // Build packed copies synchronously, so a test knows which path its call took (the background build has its own test).
+    static KernelTestData() => PackedEncoderCache.BuildInBackground = false;
+
+    public KernelTestData(int dIn, int dSae, bool bf16, int threads, int seed, bool pack = true)
     {
         DIn = dIn;
         DSae = dSae;
@@ -28,6 +31,7 @@ internal sealed unsafe class KernelTestData : IDisposable
         {
             Precision = bf16 ? SaePrecision.BFloat16 : SaePrecision.Float32,
             MaxDegreeOfParallelism = threads,
+            PackEncoder = pack,
         });
 
         // The weights the kernels actually use: for bf16, the stored (rounded) values read back from the SAE.
