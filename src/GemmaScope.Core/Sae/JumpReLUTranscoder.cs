@@ -72,7 +72,8 @@ public sealed unsafe class JumpReLUTranscoder : IDisposable
     /// <c>params.safetensors</c> with its <c>config.json</c> (w_enc, w_dec, b_enc, b_dec, threshold, optional affine_skip_connection), or a folder holding one.
     /// </summary>
     /// <param name="path">File or folder.</param>
-    /// <param name="options">Precision, validation, threading and sites; null for defaults. <see cref="SaeLoadOptions.InputScale"/> must be 1.</param>
+    /// <param name="options">Precision, validation, threading, encoder packing and sites; null for defaults. <see cref="SaeLoadOptions.InputScale"/> must be 1;
+    /// <see cref="SaeLoadOptions.Screening"/> is not used by transcoders.</param>
     /// <exception cref="SaeFormatException">Malformed file, shapes that disagree, or a config.json that says this is an SAE.</exception>
     public static JumpReLUTranscoder Load(string path, SaeLoadOptions? options = null)
     {
@@ -182,6 +183,14 @@ public sealed unsafe class JumpReLUTranscoder : IDisposable
         }
 
         var enc = new SaeWeights { DIn = (int)dIn, DSae = (int)dSae, WEnc = wE, WDec = wD, WEncBf16 = wEb, WDecBf16 = wDb, BEnc = be, BDec = bd, Threshold = th };
+        if (options.PackEncoder)
+        {
+            // As for JumpReLUSae: first in the list, so Dispose frees it (waiting for a background build) before the weights it reads.
+            var packed = new PackedEncoderCache(owned);
+            owned.Insert(0, packed);
+            enc = enc with { Packed = packed };
+        }
+
         var dec = enc with { DIn = (int)dOut };
         return new JumpReLUTranscoder(enc, dec, sk, config, options.Precision, options.MaxDegreeOfParallelism, file, owned);
     }
