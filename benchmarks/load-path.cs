@@ -67,9 +67,9 @@ if (args.Length >= 2 && args[0] == "all")
     var dll = Assembly.GetEntryAssembly()!.Location;
     long fp32Bytes = Directory.GetFiles(Path.Combine(args[1], "fp32"), "*.safetensors").Sum(f => new FileInfo(f).Length);
     Console.WriteLine($"checkpoint fp32 weight bytes: {fp32Bytes / 1e9:F2} GB; CPU: {Cpu()}");
-    Console.WriteLine("| configuration | FromPretrained s | first run (session) s | 2nd hook set s | peak RSS GB | peak / fp32 bytes | RSS after 2 sessions GB |");
-    Console.WriteLine("|---|---|---|---|---|---|---|");
-    foreach (var mode in new[] { "fp32-initializers", "fp32-external", "fp32-initializers-noprepack", "bf16-initializers" })
+    Console.WriteLine("| configuration | FromPretrained s | first run (session) s | 2nd hook set s | peak RSS GB | peak / fp32 bytes | RSS after 2 sessions GB | of which anonymous GB | file-backed GB |");
+    Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
+    foreach (var mode in new[] { "fp32-initializers", "fp32-external", "fp32-initializers-noprepack", "bf16-initializers", "bf16-initializers-noprepack" })
     {
         // file-based apps run as an apphost; under "dotnet app.dll" the entry assembly is passed again
         var psi = self.EndsWith("dotnet", StringComparison.Ordinal)
@@ -86,7 +86,7 @@ if (args.Length >= 2 && args[0] == "all")
         }
 
         double peak = double.Parse(parts[3]);
-        Console.WriteLine($"| {mode} | {parts[0]} | {parts[1]} | {parts[2]} | {peak:F2} | {peak * 1e9 / fp32Bytes:F2} | {parts[4]} |");
+        Console.WriteLine($"| {mode} | {parts[0]} | {parts[1]} | {parts[2]} | {peak:F2} | {peak * 1e9 / fp32Bytes:F2} | {parts[4]} | {parts[5]} | {parts[6]} |");
     }
 
     return;
@@ -121,7 +121,20 @@ static void One(string dir, string mode)
     model.Run(ids, capture: [HookPoint.ResidPost(1)], logits: false);
     double second = sw.Elapsed.TotalSeconds;
     var (hwm, rss) = Memory();
-    Console.WriteLine($"{load:F2} {first:F2} {second:F2} {hwm / 1e9:F2} {rss / 1e9:F2}");
+    Console.WriteLine($"{load:F2} {first:F2} {second:F2} {hwm / 1e9:F2} {rss / 1e9:F2} {Status("RssAnon:") / 1e9:F2} {Status("RssFile:") / 1e9:F2}");
+}
+
+static long Status(string key)
+{
+    foreach (var line in File.ReadLines("/proc/self/status"))
+    {
+        if (line.StartsWith(key, StringComparison.Ordinal))
+        {
+            return long.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        }
+    }
+
+    return 0;
 }
 
 static (long Hwm, long Rss) Memory()

@@ -47,4 +47,31 @@ public static partial class GemmaScopeHub
         using var client = new GemmaScopeHubClient(SharedHttp.Value, options);
         return await client.LoadAsync(release, saeId, loadOptions, progress, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Downloads (or finds in the cache) a transcoder by its SAELens name and loads it:
+    /// <code>using var tc = await GemmaScopeHub.LoadTranscoderAsync("gemma-scope-2b-pt-transcoders", "layer_3/width_16k/average_l0_54");</code>
+    /// See <see cref="GemmaScopeHubClient.LoadTranscoderAsync(string, string, SaeLoadOptions?, IProgress{DownloadProgress}?, CancellationToken)"/>.
+    /// </summary>
+    /// <param name="release">e.g. <c>gemma-scope-2b-pt-transcoders</c> or <c>gemma-scope-2-270m-pt-transcoders</c>.</param>
+    /// <param name="saeId">The transcoder's id in that release.</param>
+    /// <param name="loadOptions">Precision, validation and threading; null for defaults.</param>
+    /// <param name="options">Overrides of the <c>HF_*</c> environment variables.</param>
+    /// <param name="progress">Receives byte counts while downloading.</param>
+    /// <param name="cancellationToken">Cancels the download.</param>
+    /// <returns>The transcoder; dispose it to release its memory map.</returns>
+    /// <exception cref="ArgumentException">Unknown release or id, or an SAE rather than a transcoder.</exception>
+    /// <exception cref="HuggingFaceHubException">The hub refused or failed, the bytes did not verify, or offline mode lacks the file.</exception>
+    /// <exception cref="Formats.SaeFormatException">The file is not a valid transcoder, or its sizes or sites are not the catalog's.</exception>
+    public static async Task<JumpReLUTranscoder> LoadTranscoderAsync(
+        string release,
+        string saeId,
+        SaeLoadOptions? loadOptions = null,
+        GemmaScopeHubOptions? options = null,
+        IProgress<DownloadProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        using var client = new GemmaScopeHubClient(SharedHttp.Value, options);
+        return await client.LoadTranscoderAsync(release, saeId, loadOptions, progress, cancellationToken).ConfigureAwait(false);
+    }
 }

@@ -206,17 +206,18 @@ public sealed class CatalogScope2Tests
     }
 
     [Fact]
-    public async Task Affine_transcoders_are_refused_before_any_download()
+    public async Task Transcoders_are_refused_by_LoadAsync_before_any_download()
     {
         var dir = Directory.CreateTempSubdirectory("gs-affine-").FullName;
         try
         {
-            // An endpoint nothing listens on: a request would fail with HuggingFaceHubException, not NotSupportedException.
+            // An endpoint nothing listens on: a request would fail with HuggingFaceHubException, not ArgumentException.
+            // As an SAE a transcoder would reconstruct its input site and drop x·W_skip; LoadTranscoderAsync loads it.
             using var client = new GemmaScopeHubClient(new GemmaScopeHubOptions { Endpoint = "http://127.0.0.1:9", CacheDirectory = dir });
-            var e = await Assert.ThrowsAsync<NotSupportedException>(() =>
+            var e = await Assert.ThrowsAsync<ArgumentException>(() =>
                 client.LoadAsync("gemma-scope-2-1b-it-transcoders", "transcoder/layer_7_width_16k_l0_big_affine"));
-
-            Assert.Contains("affine", e.Message, StringComparison.Ordinal);
+            Assert.Contains("LoadTranscoderAsync", e.Message, StringComparison.Ordinal);
+            await Assert.ThrowsAsync<ArgumentException>(() => client.LoadAsync("gemma-scope-2b-pt-transcoders", "layer_3/width_16k/average_l0_54"));
             Assert.Empty(Directory.EnumerateFileSystemEntries(dir));
         }
         finally

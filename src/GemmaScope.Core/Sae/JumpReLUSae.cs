@@ -86,31 +86,16 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         options ??= SaeLoadOptions.Default;
-        var file = ResolveWeightFile(path, out var cfgPath);
-        SaeConfig? fileConfig = cfgPath is null ? null : SaeConfig.FromJson(File.ReadAllText(cfgPath), cfgPath);
         var owned = new List<IDisposable>();
-        var map = MappedFile.Open(file);
-        owned.Add(map);
         try
         {
-            Dictionary<string, RawTensor> tensors;
-            if (NpzReader.LooksLikeZip(map))
+            var (file, tensors, fileConfig, scope2) = OpenTensors(path, options, owned);
+            if (scope2 is { IsTranscoder: true } || tensors.ContainsKey("affine_skip_connection") || tensors.ContainsKey("W_skip"))
             {
-                tensors = NpzReader.ReadAll(map, options.UInt16AsBFloat16, NpzReader.SaeArrays, owned);
-            }
-            else if (SafeTensors.LooksLikeSafeTensors(map))
-            {
-                (tensors, var meta) = SafeTensors.ReadAll(map);
-                if (fileConfig is null && meta.TryGetValue("cfg", out var cfgJson))
-                {
-                    fileConfig = SaeConfig.FromJson(cfgJson, file + " (__metadata__.cfg)");
-                }
-            }
-            else
-            {
-                throw new SaeFormatException(file, null, "neither a zip/npz archive nor a safetensors file",
-                    "zip signature 50 4B 03 04 or an 8-byte header length followed by '{'",
-                    map.Length >= 4 ? Convert.ToHexString(map.Slice(0, Math.Min(8, map.Length))) : $"{map.Length} bytes");
+                // Loading a transcoder as an SAE would read one site and reconstruct another (and drop x·W_skip) without a word.
+                throw new SaeFormatException(file, tensors.ContainsKey("affine_skip_connection") ? "affine_skip_connection" : tensors.ContainsKey("W_skip") ? "W_skip" : "config.json type",
+                    "this is a transcoder (it reads the MLP's input and writes its output" + (scope2?.AffineConnection == true || tensors.ContainsKey("affine_skip_connection") || tensors.ContainsKey("W_skip") ? ", adding x·W_skip" : "") + "); load it with JumpReLUTranscoder.Load",
+                    "an SAE (no skip connection, type sae)", "a transcoder");
             }
 
             return Build(file, tensors, fileConfig, options, owned);
@@ -124,6 +109,59 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
 
             throw;
         }
+    }
+
+    // What a loader reads from an npz: the SAE arrays plus a skip connection under either name, so that one is never dropped unseen.
+    private static readonly IReadOnlySet<string> WeightArrays = new HashSet<string>(NpzReader.SaeArrays, StringComparer.Ordinal) { "W_skip" };
+
+    /// <summary>Maps the weight file under <paramref name="path"/> and reads its tensors and any configuration beside or inside it.</summary>
+    internal static (string File, Dictionary<string, RawTensor> Tensors, SaeConfig? Config, Scope2Config? Scope2) OpenTensors(
+        string path, SaeLoadOptions options, List<IDisposable> owned)
+    {
+        var file = ResolveWeightFile(path, out var cfgPath);
+        Scope2Config? scope2 = cfgPath is not null && Scope2Config.IsScope2ConfigPath(cfgPath) ? Scope2Config.Read(cfgPath) : null;
+        SaeConfig? fileConfig = scope2 is not null ? scope2.ToSaeConfig()
+            : cfgPath is null ? null : SaeConfig.FromJson(File.ReadAllText(cfgPath), cfgPath);
+        var map = MappedFile.Open(file);
+        owned.Add(map);
+        Dictionary<string, RawTensor> tensors;
+        if (NpzReader.LooksLikeZip(map))
+        {
+            tensors = NpzReader.ReadAll(map, options.UInt16AsBFloat16, WeightArrays, owned);
+        }
+        else if (SafeTensors.LooksLikeSafeTensors(map))
+        {
+            (tensors, var meta) = SafeTensors.ReadAll(map);
+            if (fileConfig is null && meta.TryGetValue("cfg", out var cfgJson))
+            {
+                fileConfig = SaeConfig.FromJson(cfgJson, file + " (__metadata__.cfg)");
+            }
+        }
+        else
+        {
+            throw new SaeFormatException(file, null, "neither a zip/npz archive nor a safetensors file",
+                "zip signature 50 4B 03 04 or an 8-byte header length followed by '{'",
+                map.Length >= 4 ? Convert.ToHexString(map.Slice(0, Math.Min(8, map.Length))) : $"{map.Length} bytes");
+        }
+
+        if (scope2 is not null)
+        {
+            // The config's width is d_sae; a file that disagrees is not the SAE the config describes.
+            var enc = tensors.GetValueOrDefault("w_enc") ?? tensors.GetValueOrDefault("W_enc");
+            if (enc is { Shape.Length: 2 } && enc.Shape[1] != scope2.Width)
+            {
+                throw new SaeFormatException(file, enc.Name, "d_sae disagrees with config.json width", $"[d_in, {scope2.Width}]", enc.ShapeText);
+            }
+
+            bool hasSkip = tensors.ContainsKey("affine_skip_connection");
+            if (hasSkip != scope2.AffineConnection)
+            {
+                throw new SaeFormatException(file, "affine_skip_connection", $"config.json says affine_connection {(scope2.AffineConnection ? "true" : "false")}",
+                    scope2.AffineConnection ? "present" : "absent", hasSkip ? "present" : "absent");
+            }
+        }
+
+        return (file, tensors, fileConfig, scope2);
     }
 
     /// <summary>
@@ -205,8 +243,7 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
                 throw new SaeFormatException(Path.GetFullPath(path), null, "folder holds more than one weight file; pass the file itself", "one of " + string.Join(", ", names), string.Join(", ", found.Select(Path.GetFileName)));
             }
 
-            var cfg = Path.Combine(path, "cfg.json");
-            cfgPath = File.Exists(cfg) ? cfg : null;
+            cfgPath = ConfigBeside(found[0]);
             return found[0];
         }
 
@@ -215,16 +252,33 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
             throw new FileNotFoundException($"{Path.GetFullPath(path)}: no such file or folder", path);
         }
 
-        var sibling = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "cfg.json");
-        if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) && File.Exists(sibling))
+        if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
         {
-            cfgPath = sibling;
+            cfgPath = ConfigBeside(path);
         }
 
         return path;
     }
 
-    private static RawTensor Get(string file, Dictionary<string, RawTensor> tensors, string name, string? alias)
+    // SAELens writes cfg.json beside sae_weights.safetensors; Gemma Scope 2 writes config.json beside params.safetensors.
+    // Without one, the sites come from SaeLoadOptions.Config (a skip connection is still recognised by its tensor).
+    private static string? ConfigBeside(string weights)
+    {
+        var dir = Path.GetDirectoryName(Path.GetFullPath(weights))!;
+        if (string.Equals(Path.GetFileName(weights), "params.safetensors", StringComparison.Ordinal))
+        {
+            var gs2 = Path.Combine(dir, "config.json");
+            if (File.Exists(gs2))
+            {
+                return gs2;
+            }
+        }
+
+        var cfg = Path.Combine(dir, "cfg.json");
+        return File.Exists(cfg) ? cfg : null;
+    }
+
+    internal static RawTensor Get(string file, Dictionary<string, RawTensor> tensors, string name, string? alias)
     {
         bool a = tensors.TryGetValue(name, out var t);
         RawTensor? u = null;
@@ -238,7 +292,7 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
             alias is null ? name : $"{name} (or {alias})", tensors.Count == 0 ? "no tensors" : string.Join(", ", tensors.Keys.Order(StringComparer.Ordinal)));
     }
 
-    private static void CheckShape(RawTensor t, params long[] expected)
+    internal static void CheckShape(RawTensor t, params long[] expected)
     {
         if (!t.Shape.AsSpan().SequenceEqual(expected))
         {
@@ -340,7 +394,7 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
         return WithScreening(new JumpReLUSae(w, config, options.Precision, options.MaxDegreeOfParallelism, file == "<arrays>" ? null : file, owned), options);
     }
 
-    private static void CheckFinite(string file, string name, float* p, long n, long cols = 0)
+    internal static void CheckFinite(string file, string name, float* p, long n, long cols = 0)
     {
         long i = TensorConvert.FindNonFinite(p, cols == 0 ? n : n * cols);
         if (i >= 0)
@@ -350,7 +404,7 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
         }
     }
 
-    private static void CheckFinite(string file, string name, ushort* p, long rows, long cols)
+    internal static void CheckFinite(string file, string name, ushort* p, long rows, long cols)
     {
         long i = TensorConvert.FindNonFinite(p, rows * cols);
         if (i >= 0)

@@ -21,6 +21,9 @@ public sealed record SaeConfig
     /// <summary>TransformerLens hook name the SAE reads, e.g. <c>blocks.20.hook_resid_post</c>, if known.</summary>
     public string? HookName { get; init; }
 
+    /// <summary>TransformerLens hook name a transcoder writes (e.g. <c>blocks.20.hook_mlp_out</c>); null for SAEs.</summary>
+    public string? OutputHookName { get; init; }
+
     /// <summary>Layer of <see cref="HookName"/>, if known.</summary>
     public int? HookLayer { get; init; }
 
@@ -125,6 +128,7 @@ public sealed record SaeConfig
     internal SaeConfig MergedWith(SaeConfig? fromFile) => fromFile is null ? this : this with
     {
         HookName = fromFile.HookName ?? HookName,
+        OutputHookName = fromFile.OutputHookName ?? OutputHookName,
         HookLayer = fromFile.HookLayer ?? HookLayer,
         ModelName = fromFile.ModelName ?? ModelName,
         NeuronpediaId = fromFile.NeuronpediaId ?? NeuronpediaId,

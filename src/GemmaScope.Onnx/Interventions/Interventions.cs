@@ -176,6 +176,36 @@ public sealed record Steering
     /// <exception cref="ArgumentException">The SAE has no hook name, or one that is not a Gemma 2 block hook point.</exception>
     public static Steering Feature(JumpReLUSae sae, int feature, float strength) => Feature(HookPoint.Of(sae), sae, feature, strength);
 
+    /// <summary>x + strength · W_dec[feature] of a transcoder, at its output site (<see cref="JumpReLUTranscoder.OutputHookName"/>, e.g. <c>blocks.5.hook_mlp_out</c>).</summary>
+    /// <param name="transcoder">The transcoder whose decoder direction (OutputSize wide) is added; it must carry its output hook name.</param>
+    /// <param name="feature">Feature index.</param>
+    /// <param name="strength">Multiplier of the direction.</param>
+    /// <exception cref="ArgumentException">The transcoder has no output hook name, or one that is not a hook point.</exception>
+    public static Steering Feature(JumpReLUTranscoder transcoder, int feature, float strength)
+    {
+        ArgumentNullException.ThrowIfNull(transcoder);
+        var name = transcoder.OutputHookName ?? throw new ArgumentException($"{transcoder} has no output hook name; name the site explicitly.", nameof(transcoder));
+        return Feature(HookPoint.Parse(name), transcoder, feature, strength);
+    }
+
+    /// <summary>x + strength · W_dec[feature] of a transcoder, at <paramref name="site"/> (normally its output site).</summary>
+    /// <param name="site">Where to add.</param>
+    /// <param name="transcoder">The transcoder whose decoder direction is added.</param>
+    /// <param name="feature">Feature index.</param>
+    /// <param name="strength">Multiplier of the direction.</param>
+    public static Steering Feature(HookPoint site, JumpReLUTranscoder transcoder, int feature, float strength)
+    {
+        ArgumentNullException.ThrowIfNull(site);
+        ArgumentNullException.ThrowIfNull(transcoder);
+        var v = transcoder.GetDecoderDirection(feature);
+        for (int i = 0; i < v.Length; i++)
+        {
+            v[i] *= strength;
+        }
+
+        return new Steering(site, v, Describe(transcoder.ToString(), feature, strength), transcoder.OutputHookName);
+    }
+
     /// <summary>x + vector (the vector is copied).</summary>
     /// <param name="site">Where to add.</param>
     /// <param name="vector">The vector, one value per element of the site's rows.</param>

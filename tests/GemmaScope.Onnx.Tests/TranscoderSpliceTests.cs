@@ -1,0 +1,220 @@
+using System.Text;
+using System.Text.Json;
+using GemmaScope.Onnx;
+
+namespace GemmaScope.Tests;
+
+/// <summary>
+/// Transcoders on the tiny Gemma 2 built from its Hugging Face checkpoint (which has <c>blocks.{l}.ln2.hook_normalized</c>):
+/// capture of both sites, the splice of <c>hook_mlp_out</c> with and without the error term, clamps, and steering.
+/// </summary>
+public sealed class TranscoderSpliceTests : IDisposable
+{
+    private const int Layer = 1;
+    private const int DSae = 37;
+    private readonly string _dir = Directory.CreateTempSubdirectory("gs-tc-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    /// <summary>A random transcoder as a params.safetensors (Gemma Scope 2 key names), sites given through options as for an npz.</summary>
+    private JumpReLUTranscoder Random(int dModel, int seed, bool skip) => JumpReLUTranscoder.Load(Write(dModel, seed, skip, "transcoder"), new SaeLoadOptions
+    {
+        Config = new SaeConfig { HookName = HookPoint.Ln2Normalized(Layer).Name, OutputHookName = HookPoint.MlpOut(Layer).Name },
+    });
+
+    /// <summary>
+    /// Random weights as Gemma Scope 2's params.safetensors; with <paramref name="type"/> "sae" or a config, a folder with
+    /// Gemma Scope 2's config.json (layer <see cref="Layer"/>) beside it.
+    /// </summary>
+    private string Write(int dModel, int seed, bool skip, string type, string? hfIn = null)
+    {
+        var rng = new Random(seed);
+        float[] Fill(int n, float scale, float offset = 0) => [.. Enumerable.Range(0, n).Select(_ => offset + (scale * ((float)rng.NextDouble() - 0.5f)))];
+        var tensors = new List<(string Name, int[] Shape, float[] Data)>
+        {
+            ("w_enc", [dModel, DSae], Fill(dModel * DSae, 1.5f)),
+            ("w_dec", [DSae, dModel], Fill(DSae * dModel, 0.8f)),
+            ("b_enc", [DSae], Fill(DSae, 0.2f)),
+            ("b_dec", [dModel], Fill(dModel, 0.2f)),
+            ("threshold", [DSae], Fill(DSae, 0.05f, 0.06f)),
+        };
+        if (skip)
+        {
+            tensors.Add(("affine_skip_connection", [dModel, dModel], Fill(dModel * dModel, 0.3f)));
+        }
+
+        var header = new Dictionary<string, object>();
+        long off = 0;
+        foreach (var (name, shape, data) in tensors)
+        {
+            header[name] = new { dtype = "F32", shape, data_offsets = new[] { off, off + (data.Length * 4L) } };
+            off += data.Length * 4L;
+        }
+
+        var json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
+        var folder = Path.Combine(_dir, $"w-{seed}");
+        Directory.CreateDirectory(folder);
+        var path = Path.Combine(folder, "params.safetensors");
+        using (var fs = File.Create(path))
+        {
+            fs.Write(BitConverter.GetBytes((ulong)json.Length));
+            fs.Write(json);
+            foreach (var (_, _, data) in tensors)
+            {
+                foreach (var v in data)
+                {
+                    fs.Write(BitConverter.GetBytes(v));
+                }
+            }
+        }
+
+        if (hfIn is null)
+        {
+            return path;
+        }
+
+        var hfOut = type == "sae" ? hfIn : $"model.layers.{Layer}.post_feedforward_layernorm.output";
+        File.WriteAllText(Path.Combine(folder, "config.json"), JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["width"] = DSae,
+            ["model_name"] = "google/gemma-3-tiny",
+            ["architecture"] = "jump_relu",
+            ["l0"] = 10,
+            ["affine_connection"] = skip,
+            ["type"] = type,
+            ["hf_hook_point_in"] = hfIn,
+            ["hf_hook_point_out"] = hfOut,
+        }));
+        return folder;
+    }
+
+    private static GemmaModel Model() => GemmaModel.FromPretrained(TestData.CheckpointDir("single"));
+
+    [Fact]
+    public void CaptureGivesBothSitesAndTheSpliceReplacesMlpOutByThePrediction()
+    {
+        using var model = Model();
+        var input = HookPoint.Ln2Normalized(Layer);
+        var output = HookPoint.MlpOut(Layer);
+        using var tc = Random(model.Width(output), seed: 70, skip: true);
+        var ids = TestData.RandomIds(7, seed: 71);
+        var clean = model.Run(ids, capture: [input, output]);
+        Assert.Equal((tc.InputSize, tc.OutputSize), (clean.Width(input), clean.Width(output)));
+
+        var splice = new TranscoderSplice(tc);
+        Assert.Equal((input, output), (splice.Input, splice.Output));
+        var run = model.Run(ids, capture: [input, output], interventions: splice.ToInterventions());
+
+        // The input site is read, not edited; the output site becomes the transcoder's prediction (position 0 excluded).
+        Assert.Equal(clean.Activations(input).ToArray(), run.Activations(input).ToArray());
+        var x = run.Activations(input).ToArray();
+        var expected = tc.Forward(x);
+        var edited = run.EditedActivations(output).ToArray();
+        int w = tc.OutputSize;
+        Assert.Equal(clean.Activations(output)[..w].ToArray(), edited[..w]);
+        for (int k = w; k < edited.Length; k++)
+        {
+            Assert.Equal(expected[k], edited[k], 5);
+        }
+
+        Assert.Contains(Enumerable.Range(w, edited.Length - w), k => Math.Abs(edited[k] - clean.Activations(output)[k]) > 1e-3);
+        var cleanLogits = clean.Logits().ToArray();
+        var splicedLogits = run.Logits().ToArray();
+        Assert.Contains(Enumerable.Range(0, cleanLogits.Length), k => Math.Abs(cleanLogits[k] - splicedLogits[k]) > 1e-3);
+    }
+
+    [Fact]
+    public void ErrorTermKeepsTheForwardAndClampsMoveAlongTheDecoderDirection()
+    {
+        using var model = Model();
+        var input = HookPoint.Ln2Normalized(Layer);
+        var output = HookPoint.MlpOut(Layer);
+        using var tc = Random(model.Width(output), seed: 72, skip: false);
+        var ids = TestData.RandomIds(6, seed: 73);
+        var clean = model.Run(ids, capture: [input, output]);
+
+        var withError = model.Run(ids, capture: [output], interventions: new TranscoderSplice(tc) { UseErrorTerm = true }.ToInterventions());
+        var a = clean.Logits().ToArray();
+        var b = withError.Logits().ToArray();
+        for (int k = 0; k < a.Length; k++)
+        {
+            Assert.Equal(a[k], b[k], 4);
+        }
+
+        const int feature = 3;
+        const float value = 5f;
+        var clamped = model.Run(ids, capture: [output], interventions: new TranscoderSplice(tc) { UseErrorTerm = true, Clamp = [new(feature, value)] }.ToInterventions());
+        var f = tc.Encode(clean.Activations(input));
+        var dir = tc.GetDecoderDirection(feature);
+        var real = clean.Activations(output);
+        var edited = clamped.EditedActivations(output);
+        int w = tc.OutputSize;
+        for (int t = 1; t < ids.Length; t++)
+        {
+            float delta = value - f[(t * DSae) + feature];
+            for (int i = 0; i < w; i++)
+            {
+                Assert.Equal(real[(t * w) + i] + (delta * dir[i]), edited[(t * w) + i], 4);
+            }
+        }
+    }
+
+    [Fact]
+    public void SteeringByATranscoderDirectionAddsItAtTheOutputSite()
+    {
+        using var model = Model();
+        var output = HookPoint.MlpOut(Layer);
+        using var tc = Random(model.Width(output), seed: 74, skip: false);
+        var ids = TestData.RandomIds(5, seed: 75);
+        var steer = Steering.Feature(tc, 9, 3f);
+        Assert.Equal(output, steer.Site);
+        var run = model.Run(ids, capture: [output], interventions: new Interventions { Steer = [steer] });
+        var dir = tc.GetDecoderDirection(9);
+        var before = run.Activations(output);
+        var after = run.EditedActivations(output);
+        for (int k = 0; k < after.Length; k++)
+        {
+            Assert.Equal(before[k] + (3f * dir[k % dir.Length]), after[k], 4);
+        }
+
+        // Its output site, not another one of the same width.
+        var e = Assert.Throws<ArgumentException>(() => model.Run(ids, interventions: new Interventions { Steer = [Steering.Feature(HookPoint.MlpOut(0), tc, 9, 3f)] }));
+        Assert.Contains(output.Name, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void GemmaScope2FilesSpliceOnTinyGemma3()
+    {
+        using var model = GemmaModel.FromPretrained(Path.Combine(AppContext.BaseDirectory, "Fixtures", "tiny-gemma3", "text"));
+        var input = HookPoint.MlpIn(Layer);
+        var output = HookPoint.MlpOut(Layer);
+        int d = model.Width(output);
+        using var tc = JumpReLUTranscoder.Load(Write(d, seed: 80, skip: true, "transcoder", $"model.layers.{Layer}.pre_feedforward_layernorm.output"));
+        Assert.Equal((input.Name, output.Name), (tc.InputHookName, tc.OutputHookName));
+        Assert.True(tc.HasSkipConnection);
+        var ids = TestData.RandomIds(6, seed: 81);
+        var clean = model.Run(ids, capture: [input, output]);
+        Assert.Equal(d, clean.Width(input));
+
+        var run = model.Run(ids, capture: [input, output], interventions: new TranscoderSplice(tc).ToInterventions());
+        var expected = tc.Forward(clean.Activations(input));
+        var edited = run.EditedActivations(output).ToArray();
+        for (int k = d; k < edited.Length; k++)
+        {
+            Assert.Equal(expected[k], edited[k], 4);
+        }
+
+        var same = model.Run(ids, interventions: new TranscoderSplice(tc) { UseErrorTerm = true }.ToInterventions()).Logits().ToArray();
+        var cleanLogits = clean.Logits().ToArray();
+        for (int k = 0; k < same.Length; k++)
+        {
+            Assert.Equal(cleanLogits[k], same[k], 3);
+        }
+
+        // A Gemma Scope 2 SAE (resid_post) from its folder splices at the site its config.json names.
+        using var sae = JumpReLUSae.Load(Write(d, seed: 82, skip: false, "sae", $"model.layers.{Layer}.output"));
+        Assert.Equal(HookPoint.ResidPost(Layer), HookPoint.Of(sae));
+        var spliced = model.Run(ids, interventions: new Interventions { Splice = [new SaeSplice(sae)] }).Logits().ToArray();
+        Assert.Contains(Enumerable.Range(0, spliced.Length), k => Math.Abs(spliced[k] - cleanLogits[k]) > 1e-3);
+    }
+}
