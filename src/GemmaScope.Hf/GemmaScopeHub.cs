@@ -5,7 +5,7 @@ namespace GemmaScope.Hf;
 /// <code>using var sae = await GemmaScopeHub.LoadAsync("gemma-scope-2b-pt-res", "layer_20/width_16k/average_l0_71");</code>
 /// For many calls, or DI, use a <see cref="GemmaScopeHubClient"/> (see <see cref="GemmaScopeServiceCollectionExtensions.AddGemmaScope"/>).
 /// </summary>
-/// <remarks>Thread-safe. Environment variables (<c>HF_TOKEN</c>, <c>HF_ENDPOINT</c>, <c>HF_HOME</c>, <c>HF_HUB_CACHE</c>, <c>HF_HUB_OFFLINE</c>) are read on each call.</remarks>
+/// <remarks>Thread-safe. Environment variables (<c>HF_TOKEN</c>, <c>HF_ENDPOINT</c>, <c>HF_HOME</c>, <c>HF_HUB_CACHE</c>, <c>HF_HUB_OFFLINE</c>, <c>HF_HUB_DOWNLOAD_TIMEOUT</c>) are read on each call.</remarks>
 public static partial class GemmaScopeHub
 {
     // One connection pool for all static calls; it never follows redirects itself (see GemmaScopeHubClient).
@@ -28,5 +28,25 @@ public static partial class GemmaScopeHub
     {
         using var client = new GemmaScopeHubClient(SharedHttp.Value, options);
         return await client.DownloadAsync(release, saeId, progress, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Downloads (or finds in the cache) a Hugging Face model checkpoint and returns its snapshot folder; see
+    /// <see cref="GemmaScopeHubClient.DownloadModelAsync"/>. Gemma repositories are gated: accept the licence on
+    /// <c>https://huggingface.co/{repoId}</c> and set <c>HF_TOKEN</c>.
+    /// </summary>
+    /// <param name="repoId">e.g. <c>google/gemma-2-2b</c>.</param>
+    /// <param name="options">Overrides of the <c>HF_*</c> environment variables (the revision is <see cref="GemmaScopeHubOptions.Revision"/>).</param>
+    /// <param name="progress">Receives the bytes of the whole checkpoint in the cache so far.</param>
+    /// <param name="cancellationToken">Cancels; a partial file is kept and resumed by the next call.</param>
+    /// <exception cref="HuggingFaceHubException">The hub refused or failed, a file did not verify, or offline mode lacks files.</exception>
+    public static async Task<string> DownloadModelAsync(
+        string repoId,
+        GemmaScopeHubOptions? options = null,
+        IProgress<ModelDownloadProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        using var client = new GemmaScopeHubClient(SharedHttp.Value, options);
+        return await client.DownloadModelAsync(repoId, revision: null, progress, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -13,6 +13,9 @@ namespace GemmaScope.Hf;
 /// </remarks>
 public sealed partial class GemmaScopeHubClient : IDisposable
 {
+    // How long a cached tree listing of a branch is used before it is fetched again (a miss refetches it at once anyway).
+    internal static readonly TimeSpan ListingTimeToLive = TimeSpan.FromDays(1);
+
     private readonly HttpClient _http;
     private readonly bool _ownsHttp;
     private readonly HubFileDownloader _downloader;
@@ -57,7 +60,7 @@ public sealed partial class GemmaScopeHubClient : IDisposable
 
     /// <summary>
     /// Looks an SAE up: in the compiled-in catalog first; an id of the right shape that the catalog lacks is looked for in the
-    /// hub's listing of its folder (fetched once, then read from the cache).
+    /// hub's listing of its folder (fetched once, then read from the cache; fetched again when the cached one lacks the id).
     /// </summary>
     /// <param name="release">A release name such as <c>gemma-scope-2b-pt-res</c> or <c>gemma-scope-2b-pt-res-canonical</c>.</param>
     /// <param name="saeId">An id such as <c>layer_20/width_16k/average_l0_71</c> or <c>layer_20/width_16k/canonical</c>.</param>
@@ -82,7 +85,18 @@ public sealed partial class GemmaScopeHubClient : IDisposable
         string why;
         try
         {
-            listed = await ListAverageL0Async(rel.RepoId, parts.Folder, refresh: false, cancellationToken).ConfigureAwait(false);
+            bool cached;
+            (listed, cached) = await ListAverageL0Async(rel.RepoId, parts.Folder, refresh: false, cancellationToken).ConfigureAwait(false);
+
+            // A cached listing of a branch goes stale as the hub gains SAEs: on a miss, ask the hub again (once). A listing at a
+            // commit cannot change, and offline mode must not ask.
+            var settings = _downloader.Settings;
+            if (cached && !settings.Offline && !HubRevision.IsCommitHash(settings.Revision)
+                && (parts.AverageL0 is int wanted ? !listed.Contains(wanted) : listed.Count == 0))
+            {
+                (listed, _) = await ListAverageL0Async(rel.RepoId, parts.Folder, refresh: true, cancellationToken).ConfigureAwait(false);
+            }
+
             why = $" The hub's listing of {rel.RepoId}/{parts.Folder} does not have it either.";
         }
         catch (HuggingFaceHubException e) when (e.StatusCode == HttpStatusCode.NotFound)
@@ -115,7 +129,8 @@ public sealed partial class GemmaScopeHubClient : IDisposable
     /// <summary>
     /// The SAE ids the hub lists in one folder of a release, e.g. (<c>gemma-scope-2b-pt-res</c>, <c>layer_20/width_16k</c>) ->
     /// <c>layer_20/width_16k/average_l0_22</c>, …, ascending by average L0. The listing is fetched from the hub's tree API once
-    /// and then read from the cache (<paramref name="refresh"/> fetches it again).
+    /// and then read from the cache for a day (<paramref name="refresh"/> fetches it again at once; offline, the cache is used
+    /// at any age).
     /// </summary>
     /// <exception cref="ArgumentException">Unknown release, or a folder that is not <c>layer_{l}/width_{w}</c> or <c>embedding/width_{w}</c>.</exception>
     /// <exception cref="HuggingFaceHubException">The hub refused the listing (e.g. 404: no such folder), or offline mode has none cached.</exception>
@@ -130,7 +145,7 @@ public sealed partial class GemmaScopeHubClient : IDisposable
                 nameof(folder));
         }
 
-        var listed = await ListAverageL0Async(rel.RepoId, folder, refresh, cancellationToken).ConfigureAwait(false);
+        var (listed, _) = await ListAverageL0Async(rel.RepoId, folder, refresh, cancellationToken).ConfigureAwait(false);
         return listed.ConvertAll(n => string.Create(CultureInfo.InvariantCulture, $"{folder}/average_l0_{n}")).AsReadOnly();
     }
 
@@ -191,14 +206,18 @@ public sealed partial class GemmaScopeHubClient : IDisposable
             Timeout = Timeout.InfiniteTimeSpan, // metadata requests have their own timeout; downloads of gigabytes must not have one
         };
 
-    // The average_l0 numbers under one folder, from the cached listing or the hub's tree API.
-    private async Task<List<int>> ListAverageL0Async(string repoId, string folder, bool refresh, CancellationToken ct)
+    // The average_l0 numbers under one folder, from the cached listing (Cached = true) or the hub's tree API.
+    private async Task<(List<int> Numbers, bool Cached)> ListAverageL0Async(string repoId, string folder, bool refresh, CancellationToken ct)
     {
         var settings = _downloader.Settings;
         var cachePath = new HubCacheLayout(settings.CacheDirectory, repoId).TreeListingPath(settings.Revision, folder);
-        if (!refresh && File.Exists(cachePath))
+        var cached = File.Exists(cachePath);
+
+        // A listing at a commit never changes; one of a branch is fetched again once it is older than its time to live.
+        if (cached && (settings.Offline || (!refresh && (HubRevision.IsCommitHash(settings.Revision)
+            || DateTime.UtcNow - File.GetLastWriteTimeUtc(cachePath) < ListingTimeToLive))))
         {
-            return ReadListing(cachePath);
+            return (ReadListing(cachePath), true);
         }
 
         if (settings.Offline)
@@ -207,7 +226,16 @@ public sealed partial class GemmaScopeHubClient : IDisposable
                 $"Offline mode (HF_HUB_OFFLINE or options.Offline): no cached listing of {repoId}/{folder} at revision '{settings.Revision}' ({cachePath} is missing).");
         }
 
-        var entries = await _downloader.ListTreeAsync(repoId, folder, ct).ConfigureAwait(false);
+        List<HubTreeEntry> entries;
+        try
+        {
+            entries = await _downloader.ListTreeAsync(repoId, folder, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (cached && HubFileDownloader.IsConnectionFailure(e, ct))
+        {
+            return (ReadListing(cachePath), true); // the hub is unreachable: an old listing beats none
+        }
+
         var numbers = new SortedSet<int>();
         var prefix = folder + "/average_l0_";
         foreach (var entry in entries)
@@ -221,7 +249,7 @@ public sealed partial class GemmaScopeHubClient : IDisposable
 
         var list = numbers.ToList();
         HubCacheLayout.WriteAllTextAtomic(cachePath, JsonSerializer.Serialize(list));
-        return list;
+        return (list, false);
     }
 
     private static List<int> ReadListing(string path)

@@ -45,8 +45,11 @@ internal sealed class FakeHub : IAsyncDisposable
 
     public int CutTimes { get; set; }
 
-    /// <summary>Downloads from the CDN stall forever after this many bytes (for cancellation tests).</summary>
+    /// <summary>Downloads from the CDN stall (headers and this many body bytes sent, then nothing) after this many bytes.</summary>
     public long StallAfterBytes { get; set; } = -1;
+
+    /// <summary>How many downloads stall (see <see cref="StallAfterBytes"/>); later ones are served whole. Default: all.</summary>
+    public int StallTimes { get; set; } = int.MaxValue;
 
     /// <summary>Completed when a download has stalled (sent <see cref="StallAfterBytes"/> and waits).</summary>
     public TaskCompletionSource Stalled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -61,6 +64,9 @@ internal sealed class FakeHub : IAsyncDisposable
     public HashSet<string> GatedRepos { get; } = [];
 
     public string RequiredToken { get; set; } = "hf_test_token";
+
+    /// <summary>The status for a repository the hub lacks: 404, or 401 as huggingface.co answers requests without a token.</summary>
+    public int UnknownRepoStatus { get; set; } = 404;
 
     /// <summary>Old repository name -> new: resolve requests under the old one get a relative 307, like a renamed repo.</summary>
     public Dictionary<string, string> RenamedRepos { get; } = [];
@@ -136,7 +142,7 @@ internal sealed class FakeHub : IAsyncDisposable
 
         if (!_repos.TryGetValue(repoId, out var repo))
         {
-            Fail(ctx, 404, "RepoNotFound", $"Repository Not Found for url: {path}");
+            Fail(ctx, UnknownRepoStatus, "RepoNotFound", $"Repository Not Found for url: {path}");
             return;
         }
 
@@ -228,12 +234,17 @@ internal sealed class FakeHub : IAsyncDisposable
             CutTimes--;
         }
 
-        var stall = StallAfterBytes;
+        var stall = cut < 0 && StallTimes > 0 ? StallAfterBytes : -1;
+        if (stall >= 0)
+        {
+            StallTimes--;
+        }
         var limit = cut >= 0 ? Math.Min(cut, body.Length - start) : stall >= 0 ? Math.Min(stall, body.Length - start) : body.Length - start;
         await ctx.Response.Body.WriteAsync(body.AsMemory((int)start, (int)limit));
         await ctx.Response.Body.FlushAsync();
         if (cut >= 0)
         {
+            await Task.Delay(100); // let the bytes reach the client: a reset can discard what it has not read yet
             ctx.Abort(); // the connection drops half-way, like a flaky network
             return;
         }

@@ -221,7 +221,7 @@ public sealed class HubDownloadTests : IAsyncLifetime
         var repo = await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.DownloadFileAsync("google/gemma-scope-3b-pt-res", SaeFile));
         var rev = await Assert.ThrowsAsync<HuggingFaceHubException>(() => onBranch.DownloadAsync(Release, SaeId));
 
-        Assert.Contains("Repository google/gemma-scope-3b-pt-res does not exist", repo.Message, StringComparison.Ordinal);
+        Assert.Contains("Repository google/gemma-scope-3b-pt-res was not found", repo.Message, StringComparison.Ordinal);
         Assert.Contains("Revision 'no-such-branch' does not exist", rev.Message, StringComparison.Ordinal);
     }
 

@@ -37,8 +37,16 @@ public sealed record GemmaScopeHubOptions
     /// <summary>Check the downloaded bytes' SHA-256 against the hub's LFS ETag (when the ETag is one). Default true.</summary>
     public bool VerifySha256 { get; init; } = true;
 
-    /// <summary>Timeout of the hub's metadata requests (HEAD, file listings); downloads themselves are not timed. Default 30 s.</summary>
+    /// <summary>Timeout of the hub's metadata requests (HEAD, file listings). Default 30 s.</summary>
     public TimeSpan MetadataTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a download may go without receiving a byte (waiting for the answer's headers, then each read of the body) before
+    /// the connection is dropped and the download resumes with a <c>Range</c> request (counted in <see cref="DownloadRetries"/>).
+    /// A download as a whole is never timed: gigabytes may take hours. Else <c>HF_HUB_DOWNLOAD_TIMEOUT</c> (seconds, as
+    /// <c>huggingface_hub</c> reads it); else 10 s.
+    /// </summary>
+    public TimeSpan? DownloadTimeout { get; init; }
 
     /// <summary>Reads environment variables; replaced in tests so that they need not change the process environment.</summary>
     internal Func<string, string?> EnvironmentReader { get; init; } = Environment.GetEnvironmentVariable;

@@ -10,6 +10,7 @@ namespace GemmaScope.Hf;
 ///     blobs/&lt;etag&gt;.incomplete                   a download in progress or interrupted (resumed with Range)
 ///     refs/main                                 the commit hash that 'main' pointed at, no newline
 ///     snapshots/&lt;commit&gt;/layer_20/…/params.npz  symlink to ../../(…)/blobs/&lt;etag&gt;, or a copy where links fail
+///     .no_exist/&lt;commit&gt;/generation_config.json    empty: an optional file the hub does not have at that commit
 /// {cache}/.locks/models--google--gemma-scope-2b-pt-res/&lt;etag&gt;.lock
 /// </code>
 /// Listings of the hub's tree API are kept beside them in <c>.gemmascope/trees/</c>, which <c>huggingface_hub</c> ignores.
@@ -42,6 +43,19 @@ internal sealed class HubCacheLayout
     public string RefPath(string revision) => Path.Combine(RepoFolder, "refs", ToLocal(revision));
 
     public string SnapshotPath(string commit, string path) => Path.Combine(RepoFolder, "snapshots", commit, ToLocal(path));
+
+    /// <summary>The snapshot folder of a commit: <c>snapshots/&lt;commit&gt;</c>.</summary>
+    public string SnapshotFolder(string commit) => Path.Combine(RepoFolder, "snapshots", commit);
+
+    /// <summary>huggingface_hub's marker that a file does not exist at a commit: <c>.no_exist/&lt;commit&gt;/&lt;path&gt;</c>, empty.</summary>
+    public string NoExistPath(string commit, string path) => Path.Combine(RepoFolder, ".no_exist", commit, ToLocal(path));
+
+    public void MarkNoExist(string commit, string path)
+    {
+        var marker = NoExistPath(commit, path);
+        Directory.CreateDirectory(Path.GetDirectoryName(marker)!);
+        File.WriteAllBytes(marker, []);
+    }
 
     public string TreeListingPath(string revision, string folder) =>
         Path.Combine(RepoFolder, ".gemmascope", "trees", Uri.EscapeDataString(revision), ToLocal(folder) + ".json");

@@ -32,11 +32,13 @@ internal sealed class HubFileDownloader
     // Uri.ToString() ends a bare authority with '/'; the endpoint may also carry a path (a mirror under /hf).
     private string EndpointBase => Settings.Endpoint.ToString().TrimEnd('/');
 
-    public async Task<string> DownloadAsync(string repoId, string path, IProgress<DownloadProgress>? progress, CancellationToken ct)
+    public Task<string> DownloadAsync(string repoId, string path, IProgress<DownloadProgress>? progress, CancellationToken ct) =>
+        DownloadAsync(repoId, path, Settings.Revision, progress, ct);
+
+    public async Task<string> DownloadAsync(string repoId, string path, string revision, IProgress<DownloadProgress>? progress, CancellationToken ct)
     {
         HubCacheLayout.ValidateRepoPath(path, nameof(path));
         var cache = new HubCacheLayout(Settings.CacheDirectory, repoId);
-        var revision = Settings.Revision;
 
         // A commit names immutable content: a cached file for it needs no request (huggingface_hub does the same).
         if (HubRevision.IsCommitHash(revision) && cache.TryGetCached(revision, path, out _) is { } pinned)
@@ -62,7 +64,7 @@ internal sealed class HubFileDownloader
             // Like huggingface_hub: when the hub cannot be reached, a cached copy of the revision is good enough.
             return cache.TryGetCached(revision, path, out var missing)
                 ?? throw new HuggingFaceHubException(
-                    $"Cannot reach the hub at {Settings.Endpoint} for '{path}' of {repoId} ({e.Message}), and it is not cached: {missing}.",
+                    $"Cannot reach the hub at {EndpointBase} for '{path}' of {repoId} ({e.Message}), and it is not cached: {missing}.",
                     innerException: e);
         }
 
@@ -71,6 +73,16 @@ internal sealed class HubFileDownloader
             cache.WriteRef(revision, meta.Commit);
         }
 
+        return await FetchAsync(cache, repoId, path, meta, progress, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The snapshot file for metadata from <see cref="HeadAsync"/>: already there, or linked to a cached blob, or downloaded
+    /// (under the blob's lock; resumed, verified, renamed, linked).
+    /// </summary>
+    public async Task<string> FetchAsync(
+        HubCacheLayout cache, string repoId, string path, FileMetadata meta, IProgress<DownloadProgress>? progress, CancellationToken ct)
+    {
         var snapshot = cache.SnapshotPath(meta.Commit, path);
         if (File.Exists(snapshot))
         {
@@ -120,7 +132,11 @@ internal sealed class HubFileDownloader
         return entries;
     }
 
-    private async Task<FileMetadata> HeadAsync(string repoId, string path, string revision, CancellationToken ct)
+    /// <summary>
+    /// HEAD of <c>{endpoint}/{repo}/resolve/{revision}/{path}</c> (relative redirects followed): commit, ETag, size, and where
+    /// the bytes are. Throws <see cref="HuggingFaceHubException"/> with the hub's status for a refusal.
+    /// </summary>
+    public async Task<FileMetadata> HeadAsync(string repoId, string path, string revision, CancellationToken ct)
     {
         var url = new Uri(EndpointBase + "/" + repoId + "/resolve/" + Uri.EscapeDataString(revision) + "/" + EscapePath(path));
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -134,7 +150,7 @@ internal sealed class HubFileDownloader
         var status = (int)response.StatusCode;
         if (status is < 200 or >= 400)
         {
-            throw StatusError(response, repoId, path, $"file '{path}' at revision '{revision}'");
+            throw StatusError(response, repoId, path, $"file '{path}' at revision '{revision}'", revision);
         }
 
         var commit = Header(response, "X-Repo-Commit");
@@ -238,7 +254,12 @@ internal sealed class HubFileDownloader
             request.Headers.Range = new RangeHeaderValue(have, null);
         }
 
-        using var response = await SendFollowingRedirectsAsync(request, followAbsolute: true, ct).ConfigureAwait(false);
+        // The watchdog: re-armed before every wait for bytes (the answer's headers, then each read), so that a transfer that
+        // goes quiet for DownloadTimeout is dropped (and resumed by the caller) while a slow but moving one never is.
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var quiet = Settings.DownloadTimeout;
+        stall.CancelAfter(quiet);
+        using var response = await StallGuard(SendFollowingRedirectsAsync(request, followAbsolute: true, stall.Token), stall, quiet, have, ct).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.PartialContent && response.Content.Headers.ContentRange?.From == have)
         {
             file.Seek(have, SeekOrigin.Begin);
@@ -254,14 +275,23 @@ internal sealed class HubFileDownloader
         }
 
         progress?.Report(new DownloadProgress(repoId, path, have, meta.Size));
-        await using var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+        stall.CancelAfter(quiet);
+        await using var body = await StallGuard(response.Content.ReadAsStreamAsync(stall.Token), stall, quiet, have, ct).ConfigureAwait(false);
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
         {
             var lastReport = have;
             int read;
-            while ((read = await body.ReadAsync(buffer.AsMemory(0, BufferSize), ct).ConfigureAwait(false)) > 0)
+            while (true)
             {
+                stall.CancelAfter(quiet);
+                read = await StallGuard(body.ReadAsync(buffer.AsMemory(0, BufferSize), stall.Token).AsTask(), stall, quiet, have, ct).ConfigureAwait(false);
+                stall.CancelAfter(Timeout.InfiniteTimeSpan); // a slow disk is not a stalled network
+                if (read == 0)
+                {
+                    break;
+                }
+
                 await file.WriteAsync(buffer.AsMemory(0, read), ct).ConfigureAwait(false);
                 have += read;
                 if (meta.Size is long limit && have > limit)
@@ -288,6 +318,22 @@ internal sealed class HubFileDownloader
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    // Turns the watchdog's cancellation into a TimeoutException (an IOException: the connection is treated as broken and the
+    // download resumes); the caller's own cancellation passes through as it is.
+    private static async Task<T> StallGuard<T>(Task<T> wait, CancellationTokenSource stall, TimeSpan quiet, long have, CancellationToken ct)
+    {
+        try
+        {
+            return await wait.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e) when (stall.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            throw new StalledDownloadException(
+                string.Create(CultureInfo.InvariantCulture, $"no bytes for {quiet.TotalSeconds:0.###} s after byte {have} (HF_HUB_DOWNLOAD_TIMEOUT or options.DownloadTimeout)"),
+                e);
         }
     }
 
@@ -351,30 +397,49 @@ internal sealed class HubFileDownloader
         return request;
     }
 
-    private HuggingFaceHubException StatusError(HttpResponseMessage response, string repoId, string path, string what)
+    // Decided by the hub's X-Error-Code first, as huggingface_hub's hf_raise_for_status does: the hub answers 401 both for a
+    // gated repository and, to a request without a token, for one that does not exist.
+    private HuggingFaceHubException StatusError(HttpResponseMessage response, string repoId, string path, string what, string? revision = null)
     {
         var code = (int)response.StatusCode;
         var url = response.RequestMessage?.RequestUri;
         var errorCode = Header(response, "X-Error-Code");
         var serverMessage = Header(response, "X-Error-Message") is { } m ? $" The hub says: {m}" : string.Empty;
-        var message = response.StatusCode switch
+        var page = RepoPage(repoId);
+        var tokenHelp = $"set HF_TOKEN (or options.Token) to an access token of that account ({EndpointBase}/settings/tokens)";
+        var refused = response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden;
+        var message = errorCode switch
         {
-            HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden when Settings.Token is null =>
-                $"{code} {response.ReasonPhrase} for the {what} of {repoId} ({url}): the repository is gated or private and no token was sent. " +
-                $"Accept its conditions at {Settings.Endpoint}/{repoId} and set HF_TOKEN (or options.Token) to an access token.{serverMessage}",
-            HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden =>
+            "RepoNotFound" =>
+                $"Repository {repoId} was not found on {EndpointBase} ({code} from {url}): check the id." +
+                (Settings.Token is null
+                    ? " If it is private, set HF_TOKEN (or options.Token) to an access token that can read it."
+                    : " If it is private, the token sent cannot read it.") + serverMessage,
+            "RevisionNotFound" =>
+                $"Revision '{revision ?? Settings.Revision}' does not exist in {repoId} ({url}).{serverMessage}",
+            "EntryNotFound" =>
+                $"The {what} of {repoId} does not exist ({code} from {url}).{serverMessage}",
+            "GatedRepo" when Settings.Token is null =>
+                $"{code} {response.ReasonPhrase} for the {what} of {repoId} ({url}): {repoId} is gated and no token was sent: " +
+                $"accept its licence at {page} while logged in, then {tokenHelp}.{serverMessage}",
+            "GatedRepo" =>
+                $"{code} {response.ReasonPhrase} for the {what} of {repoId} ({url}): {repoId} is gated and the token was refused: " +
+                $"accept its licence at {page} with the token's account (access is granted per account), and check that the token is valid.{serverMessage}",
+            _ when refused && Settings.Token is null =>
+                $"{code} {response.ReasonPhrase} for the {what} of {repoId} ({url}): the repository is gated or private and no token was sent: " +
+                $"if gated, accept its licence at {page} while logged in, then {tokenHelp}.{serverMessage}",
+            _ when refused =>
                 $"{code} {response.ReasonPhrase} for the {what} of {repoId} ({url}): the token was refused. Check that it is valid and that its " +
-                $"account accepted the conditions at {Settings.Endpoint}/{repoId}.{serverMessage}",
-            HttpStatusCode.NotFound when errorCode == "RepoNotFound" =>
-                $"Repository {repoId} does not exist on {Settings.Endpoint} ({url}).{serverMessage}",
-            HttpStatusCode.NotFound when errorCode == "RevisionNotFound" =>
-                $"Revision '{Settings.Revision}' does not exist in {repoId} ({url}).{serverMessage}",
-            HttpStatusCode.NotFound =>
+                $"account accepted the licence at {page}.{serverMessage}",
+            _ when response.StatusCode == HttpStatusCode.NotFound =>
                 $"The {what} of {repoId} does not exist (404 from {url}).{serverMessage}",
             _ => $"{code} {response.ReasonPhrase} for the {what} of {repoId} ({url}).{serverMessage}",
         };
         return new HuggingFaceHubException(message, response.StatusCode);
     }
+
+    /// <summary>The repository's page on the hub (where a gated model's licence is accepted).</summary>
+    internal string RepoPage(string repoId) => EndpointBase + "/" + repoId;
 
     private static async Task<IDisposable> AcquireLockAsync(string lockPath, CancellationToken ct)
     {
@@ -400,7 +465,8 @@ internal sealed class HubFileDownloader
         return Convert.ToHexStringLower(hash);
     }
 
-    private static bool IsConnectionFailure(Exception e, CancellationToken ct) =>
+    /// <summary>True for a failure to reach or keep talking to the server (not a status, not the caller's cancellation).</summary>
+    internal static bool IsConnectionFailure(Exception e, CancellationToken ct) =>
         !ct.IsCancellationRequested && e is HttpRequestException { StatusCode: null } or IOException and not HuggingFaceHubException
             or OperationCanceledException; // a metadata timeout, not the caller's cancellation
 
@@ -459,7 +525,11 @@ internal sealed class HubFileDownloader
         return null;
     }
 
-    private sealed record FileMetadata(string Commit, string ETag, long? Size, Uri Location);
+    /// <summary>What the hub's HEAD said of one file: the commit it resolved to, its ETag (LFS: SHA-256), size, and where the bytes are.</summary>
+    internal sealed record FileMetadata(string Commit, string ETag, long? Size, Uri Location);
+
+    // A transfer that went quiet: an IOException, so that it counts as a broken connection and is resumed.
+    private sealed class StalledDownloadException(string message, Exception inner) : IOException(message, inner);
 }
 
 /// <summary>One entry of the hub's tree listing: <c>type</c> is <c>directory</c> or <c>file</c>; <c>path</c> is relative to the repository root.</summary>

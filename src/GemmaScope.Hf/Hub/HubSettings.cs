@@ -2,7 +2,8 @@ namespace GemmaScope.Hf;
 
 /// <summary>The options with the environment and defaults filled in, as <c>huggingface_hub</c> would resolve them.</summary>
 internal sealed record HubSettings(
-    Uri Endpoint, string? Token, string CacheDirectory, bool Offline, string Revision, int DownloadRetries, bool VerifySha256, TimeSpan MetadataTimeout)
+    Uri Endpoint, string? Token, string CacheDirectory, bool Offline, string Revision, int DownloadRetries, bool VerifySha256, TimeSpan MetadataTimeout,
+    TimeSpan DownloadTimeout)
 {
     public const string DefaultEndpoint = "https://huggingface.co";
 
@@ -31,8 +32,28 @@ internal sealed record HubSettings(
 
         ArgumentOutOfRangeException.ThrowIfNegative(options.DownloadRetries, nameof(options.DownloadRetries));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.MetadataTimeout, TimeSpan.Zero, nameof(options.MetadataTimeout));
+        var downloadTimeout = options.DownloadTimeout ?? DownloadTimeoutFromEnvironment(Env("HF_HUB_DOWNLOAD_TIMEOUT"));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(downloadTimeout, TimeSpan.Zero, nameof(options.DownloadTimeout));
         return new HubSettings(
-            endpoint, token?.Trim(), Path.GetFullPath(cache), offline, options.Revision, options.DownloadRetries, options.VerifySha256, options.MetadataTimeout);
+            endpoint, token?.Trim(), Path.GetFullPath(cache), offline, options.Revision, options.DownloadRetries, options.VerifySha256, options.MetadataTimeout,
+            downloadTimeout);
+    }
+
+    // huggingface_hub reads HF_HUB_DOWNLOAD_TIMEOUT as seconds (a float), default 10.
+    private static TimeSpan DownloadTimeoutFromEnvironment(string? value)
+    {
+        if (value is null)
+        {
+            return TimeSpan.FromSeconds(10);
+        }
+
+        if (!double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
+            || !double.IsFinite(seconds) || seconds <= 0 || seconds > TimeSpan.MaxValue.TotalSeconds / 2)
+        {
+            throw new ArgumentException($"HF_HUB_DOWNLOAD_TIMEOUT is '{value}'; expected a positive number of seconds, e.g. 10.");
+        }
+
+        return TimeSpan.FromSeconds(seconds);
     }
 
     // huggingface_hub's constants.ENV_VARS_TRUE_VALUES.
