@@ -27,13 +27,14 @@ internal static class ModelHost
 
     public static GemmaModel Open(string folder) => GemmaModel.FromPretrained(folder, Options);
 
-    /// <summary>All six hook kinds of every layer (the five block sites plus attn.hook_z).</summary>
+    /// <summary>The five block sites plus attn.hook_z of every layer (as the "all 5 sites", and comparable across runs).</summary>
     public static HookPoint[] AllSites(int layers)
     {
+        HookKind[] kinds = [HookKind.ResidPre, HookKind.ResidMid, HookKind.ResidPost, HookKind.AttnOut, HookKind.MlpOut, HookKind.AttnZ];
         var list = new List<HookPoint>();
         for (int l = 0; l < layers; l++)
         {
-            foreach (var kind in Enum.GetValues<HookKind>())
+            foreach (var kind in kinds)
             {
                 list.Add(HookPoint.Create(l, kind));
             }
