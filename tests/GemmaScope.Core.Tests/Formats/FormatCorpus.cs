@@ -127,29 +127,7 @@ internal static class FormatCorpus
         long cdSize = ms.Position - cdStart;
         long n = declaredEntries ?? list.Count;
         long declared = declaredCdSize?.Invoke(cdSize) ?? cdSize;
-        long z64 = ms.Position;
-        w.Write(0x06064b50u);
-        w.Write(44UL);
-        w.Write((ushort)45);
-        w.Write((ushort)45);
-        w.Write(0u);
-        w.Write(0u);
-        w.Write((ulong)n);
-        w.Write((ulong)n);
-        w.Write((ulong)declared);
-        w.Write((ulong)cdStart);
-        w.Write(0x07064b50u);
-        w.Write(0u);
-        w.Write((ulong)z64);
-        w.Write(1u);
-        w.Write(0x06054b50u);
-        w.Write((ushort)0);
-        w.Write((ushort)0);
-        w.Write((ushort)0xFFFF);
-        w.Write((ushort)0xFFFF);
-        w.Write(0xFFFFFFFFu);
-        w.Write(0xFFFFFFFFu);
-        w.Write((ushort)0);
+        TestNpz.WriteZip64End(w, n, declared, cdStart);
         return ms.ToArray();
     }
 

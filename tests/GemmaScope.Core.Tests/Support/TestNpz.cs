@@ -155,15 +155,25 @@ internal static partial class TestNpz
         }
 
         long cdSize = ms.Position - cdStart;
-        long z64 = ms.Position;
+        WriteZip64End(w, central.Count, cdSize, cdStart);
+        return ms.ToArray();
+    }
+
+    /// <summary>
+    /// Writes the zip64 end of central directory record, its locator and the classic end record (all counts and sizes
+    /// 0xFFFF / 0xFFFFFFFF, so readers must use the zip64 values), as numpy's zipfile does for large archives.
+    /// </summary>
+    public static void WriteZip64End(BinaryWriter w, long entries, long cdSize, long cdStart)
+    {
+        long z64 = w.BaseStream.Position;
         w.Write(0x06064b50u);
         w.Write(44UL);
         w.Write((ushort)45);
         w.Write((ushort)45);
         w.Write(0u);
         w.Write(0u);
-        w.Write((ulong)central.Count);
-        w.Write((ulong)central.Count);
+        w.Write((ulong)entries);
+        w.Write((ulong)entries);
         w.Write((ulong)cdSize);
         w.Write((ulong)cdStart);
         w.Write(0x07064b50u);
@@ -178,7 +188,6 @@ internal static partial class TestNpz
         w.Write(0xFFFFFFFFu);
         w.Write(0xFFFFFFFFu);
         w.Write((ushort)0);
-        return ms.ToArray();
     }
 
     [GeneratedRegex(@"'descr':\s*'([^']*)'")]
