@@ -1,14 +1,8 @@
 using System.Collections.Concurrent;
 using System.IO.Compression;
-using System.Net;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace GemmaScope.Hf.Tests;
 
@@ -41,14 +35,8 @@ internal sealed class FakeNeuronpedia : IAsyncDisposable
 
     public static async Task<FakeNeuronpedia> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
-        var app = builder.Build();
         FakeNeuronpedia? server = null;
-        app.Run(ctx => server!.HandleAsync(ctx));
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        var (app, address) = await LoopbackServer.StartAsync(() => server!.HandleAsync);
         server = new FakeNeuronpedia(app, address.Replace("localhost", "127.0.0.1", StringComparison.Ordinal));
         return server;
     }
