@@ -31,7 +31,7 @@ public sealed class HookResolutionTests : IDisposable
     [InlineData("blocks.1.hook_resid")]
     [InlineData("blocks.-1.hook_resid_post")]
     [InlineData("layers.1.hook_resid_post")]
-    [InlineData("blocks.1.attn.hook_q")]
+    [InlineData("blocks.1.attn.hook_query")]
     public void BadHookNamesFailWithTheListOfValidNames(string name)
     {
         var e = Assert.Throws<FormatException>(() => HookPoint.Parse(name));

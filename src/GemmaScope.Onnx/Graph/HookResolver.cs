@@ -44,25 +44,16 @@ internal sealed partial class HookResolver
                 LayerCount++;
             }
 
-            for (int l = 0; l < LayerCount; l++)
+            foreach (var point in HookPoint.All(LayerCount))
             {
-                foreach (HookKind kind in Enum.GetValues<HookKind>())
+                string name = overrides is not null && overrides.TryGetValue(point.Name, out var o) ? o : point.Name;
+                if (graph.HasTensor(name))
                 {
-                    if (kind == HookKind.Embed && l > 0)
-                    {
-                        continue;
-                    }
-
-                    var point = HookPoint.Create(l, kind);
-                    string name = overrides is not null && overrides.TryGetValue(point.Name, out var o) ? o : point.Name;
-                    if (graph.HasTensor(name))
-                    {
-                        _table[point] = new ResolvedHook(name, "TransformerLens tensor name");
-                    }
-                    else
-                    {
-                        _failures[point] = $"the graph has no tensor named '{name}'";
-                    }
+                    _table[point] = new ResolvedHook(name, "TransformerLens tensor name");
+                }
+                else
+                {
+                    _failures[point] = $"the graph has no tensor named '{name}'";
                 }
             }
 
@@ -85,16 +76,16 @@ internal sealed partial class HookResolver
                 $"'{graph.Path}' has decoder layers but no post_feedforward_layernorm: it is not a Gemma 2 graph (Gemma 2 has pre- and post- norms around attention and MLP).");
         }
 
-        for (int l = 0; l < LayerCount; l++)
+        foreach (var point in HookPoint.All(LayerCount))
         {
-            foreach (HookKind kind in Enum.GetValues<HookKind>())
+            var kind = point.Kind;
             {
-                if (kind == HookKind.Embed && l > 0)
+                if (!ExportKinds.Contains(kind))
                 {
+                    _failures[point] = "exported graphs expose only the hook points an export names; attention internals and norm scales need a model from GemmaModel.FromPretrained";
                     continue;
                 }
 
-                var point = HookPoint.Create(l, kind);
                 if (overrides is not null && overrides.TryGetValue(point.Name, out var name))
                 {
                     _table[point] = graph.HasTensor(name)
@@ -130,6 +121,13 @@ internal sealed partial class HookResolver
             }
         }
     }
+
+    // The sites an exporter's graph can be searched for; the rest exist only in graphs built from a checkpoint.
+    private static readonly HashSet<HookKind> ExportKinds =
+    [
+        HookKind.ResidPre, HookKind.ResidMid, HookKind.ResidPost, HookKind.AttnOut, HookKind.MlpOut, HookKind.AttnZ,
+        HookKind.Ln2Normalized, HookKind.MlpIn, HookKind.Embed,
+    ];
 
     /// <summary>Decoder layers found in the graph.</summary>
     public int LayerCount { get; }

@@ -33,7 +33,7 @@ public sealed record SaeSplice(HookPoint Site, ISaeTensors Sae)
     /// <param name="sae">The SAE tensors.</param>
     /// <exception cref="ArgumentException">The tensors carry no hook name, or one that is not a Gemma 2 block hook point.</exception>
     public SaeSplice(ISaeTensors sae)
-        : this(HookPoint.Of(sae), sae)
+        : this(HookPoint.ForSae(sae?.HookName, sae?.ToString() ?? nameof(ISaeTensors)), sae!)
     {
     }
 
@@ -149,7 +149,8 @@ public sealed record Steering
     /// <param name="sae">The SAE whose decoder direction is added; it must carry its hook name.</param>
     /// <param name="feature">Feature index.</param>
     /// <param name="strength">Multiplier of the direction.</param>
-    public static Steering Feature(ISaeTensors sae, int feature, float strength) => Feature(HookPoint.Of(sae), sae, feature, strength);
+    public static Steering Feature(ISaeTensors sae, int feature, float strength) =>
+        Feature(HookPoint.ForSae(sae?.HookName, sae?.ToString() ?? nameof(ISaeTensors)), sae!, feature, strength);
 
     /// <summary>x + strength · W_dec[feature] of a loaded SAE.</summary>
     /// <param name="site">Where to add.</param>

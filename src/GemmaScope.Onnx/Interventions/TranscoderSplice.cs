@@ -38,7 +38,7 @@ public sealed class TranscoderSplice
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(transcoder);
-        if (input.ForwardIndex >= output.ForwardIndex)
+        if (input.ForwardOrder >= output.ForwardOrder)
         {
             throw new ArgumentException($"The transcoder's input site {input.Name} must come before its output site {output.Name} in the forward pass.", nameof(input));
         }

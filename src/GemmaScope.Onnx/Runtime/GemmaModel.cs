@@ -445,7 +445,7 @@ public sealed partial class GemmaModel : IDisposable
         // Callbacks run in graph order: the order of the resolved tensors' producers (ONNX nodes are topologically sorted).
         var hooks = iv.Hooks
             .Select(h => (h.Site, Tensor: _resolver.Resolve(h.Site).Tensor))
-            .OrderBy(h => h.Site.ForwardIndex)
+            .OrderBy(h => h.Site.ForwardOrder)
             .Select((h, k) => new RunPlan.HookSpec(h.Site, h.Tensor, $"gemmascope.cut{k}"))
             .ToArray();
 

@@ -101,7 +101,7 @@ internal sealed class RunPlan
             .Concat(CaptureSites.Select((s, i) => (Site: s, Captures[i].Tensor)))
             .Where(x => edited.Contains(x.Tensor))
             .Distinct()
-            .OrderBy(x => x.Site.ForwardIndex)
+            .OrderBy(x => x.Site.ForwardOrder)
             .ToList();
         var head = new Dictionary<string, string>(StringComparer.Ordinal);
         var input = new Dictionary<HookPoint, string>();
