@@ -181,7 +181,7 @@ def make(name, config, cls, seed, seqs, variants):
             for k, v in record(vm, ids, eps, name + "/" + vname).items():
                 if k == "logits" or k.endswith("hook_resid_post"):
                     refs[f"{vname}.s{si}.{k}"] = v
-    save_file({k: v.contiguous() for k, v in refs.items()}, os.path.join(folder, "reference.safetensors"))
+    save_file({k: v.clone().contiguous() for k, v in refs.items()}, os.path.join(folder, "reference.safetensors"))
     log(f"{name}: wrote {len(refs)} reference tensors")
 
 
