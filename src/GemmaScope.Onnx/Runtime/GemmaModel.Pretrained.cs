@@ -29,6 +29,14 @@ public sealed partial class GemmaModel
     {
         ArgumentNullException.ThrowIfNull(path);
         options ??= new GemmaModelOptions();
+        if (!Directory.Exists(path) && LooksLikeRepoId(path))
+        {
+            throw new DirectoryNotFoundException(
+                $"Checkpoint folder '{Path.GetFullPath(path)}' does not exist. '{path}' looks like a Hugging Face repository id: " +
+                $"FromPretrained reads a local folder; await GemmaModel.FromPretrainedAsync(\"{path}\") downloads the repository into the cache first " +
+                "(gated Gemma repositories need the licence accepted and HF_TOKEN set).");
+        }
+
         var checkpoint = ModelCheckpoint.Open(path);
         var weights = new CheckpointWeights(checkpoint, options.WeightBinding);
         try
