@@ -67,6 +67,7 @@ if (args.Length > 0 && args[0] == "interleaved")
 
 if (args.Length > 0 && args[0] == "matmul-quick")
 {
+    GemmaScope.Kernels.DotGemmKernel.Gemv8 = Environment.GetEnvironmentVariable("GEMM_GEMV8") != "0";
     GemmaScope.Kernels.MatMul.KcOverride = int.Parse(Environment.GetEnvironmentVariable("GEMM_KC") ?? "0", CultureInfo.InvariantCulture);
     GemmaScope.Kernels.MatMul.NbOverride = int.Parse(Environment.GetEnvironmentVariable("GEMM_NB") ?? "0", CultureInfo.InvariantCulture);
     MatMulBenchmarks.Quick(args.Length > 1 ? args[1].Split(',') : ["2304x9216", "9216x2304", "2304x2048"],

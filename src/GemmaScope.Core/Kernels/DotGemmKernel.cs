@@ -28,6 +28,15 @@ internal static unsafe class DotGemmKernel
     /// <summary>Output rows per register tile.</summary>
     public const int NR = 4;
 
+    /// <summary>Output rows per one-token (GEMV) tile on Vector512: eight row streams in flight.</summary>
+    public const int GemvRows = 8;
+
+    /// <summary>Outputs per thread part and per output block: a multiple of every tile's output rows.</summary>
+    public const int PartGrain = 8;
+
+    /// <summary>Tuning switch (benchmarks): one-token calls use the 1 × 8 tile (default) or the 1 × 4 one.</summary>
+    internal static bool Gemv8 { get; set; } = true;
+
     /// <summary>Lanes of the canonical dot product.</summary>
     public const int Lanes = 16;
 
@@ -55,6 +64,7 @@ internal static unsafe class DotGemmKernel
         byte* wBase = (byte*)w.Address;
         float* acc = KernelScratch.Get((long)mr * nb * Lanes);
         long accRow = (long)nb * Lanes;
+        bool gemv = tokens == 1 && width == 16 && Gemv8;
         for (int ob = o0; ob < o1; ob += nb)
         {
             int oEnd = Math.Min(o1, ob + nb);
@@ -66,6 +76,18 @@ internal static unsafe class DotGemmKernel
                 {
                     int len = Math.Min(kc, in16 - kb);
                     bool first = kb == 0;
+                    if (gemv)
+                    {
+                        for (int oc = ob; oc < oEnd; oc += GemvRows)
+                        {
+                            byte* q = wBase + (oc * ldw) + ((long)kb * TW.Bytes);
+                            int n = Math.Min(GemvRows, oEnd - oc);
+                            Gemv<TOps, TV, TW>(xt + kb, q, ldw, n, len, acc + ((oc - ob) * Lanes), first);
+                        }
+
+                        continue;
+                    }
+
                     for (int oc = ob; oc < oEnd; oc += NR)
                     {
                         // Missing rows of the last tile repeat the last real row; their lanes are computed and dropped.
@@ -115,6 +137,49 @@ internal static unsafe class DotGemmKernel
                 Tile<TOps, TV, TW, Rows6>(x, ldx, w0, w1, w2, w3, len, acc, accRow, first);
                 break;
         }
+    }
+
+    /// <summary>
+    /// One token against <paramref name="n"/> ≤ 8 weight rows (Vector512 only): eight independent accumulators hide
+    /// the FMA latency and keep eight row streams in flight, which a bandwidth-bound decode needs. Missing rows repeat
+    /// the last real one. Accumulators are parked as in <see cref="Tile"/> (row stride irrelevant: one token).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Gemv<TOps, TV, TW>(float* x, byte* w, long ldw, int n, int len, float* acc, bool first)
+        where TOps : struct, ISimdOps<TV>
+        where TV : struct
+        where TW : struct, IWeightElement
+    {
+        byte* w0 = w;
+        byte* w1 = n > 1 ? w0 + ldw : w0;
+        byte* w2 = n > 2 ? w1 + ldw : w1;
+        byte* w3 = n > 3 ? w2 + ldw : w2;
+        byte* w4 = n > 4 ? w3 + ldw : w3;
+        byte* w5 = n > 5 ? w4 + ldw : w4;
+        byte* w6 = n > 6 ? w5 + ldw : w5;
+        byte* w7 = n > 7 ? w6 + ldw : w6;
+        TV c0 = TOps.Zero, c1 = TOps.Zero, c2 = TOps.Zero, c3 = TOps.Zero, c4 = TOps.Zero, c5 = TOps.Zero, c6 = TOps.Zero, c7 = TOps.Zero;
+        if (!first)
+        {
+            c0 = TOps.Load(acc); c1 = TOps.Load(acc + 16); c2 = TOps.Load(acc + 32); c3 = TOps.Load(acc + 48);
+            c4 = TOps.Load(acc + 64); c5 = TOps.Load(acc + 80); c6 = TOps.Load(acc + 96); c7 = TOps.Load(acc + 112);
+        }
+
+        for (nint i = 0; i < len; i += Lanes)
+        {
+            TV v = TOps.Load(x + i);
+            c0 = TOps.Fma(v, TW.Load<TOps, TV>(w0, i), c0);
+            c1 = TOps.Fma(v, TW.Load<TOps, TV>(w1, i), c1);
+            c2 = TOps.Fma(v, TW.Load<TOps, TV>(w2, i), c2);
+            c3 = TOps.Fma(v, TW.Load<TOps, TV>(w3, i), c3);
+            c4 = TOps.Fma(v, TW.Load<TOps, TV>(w4, i), c4);
+            c5 = TOps.Fma(v, TW.Load<TOps, TV>(w5, i), c5);
+            c6 = TOps.Fma(v, TW.Load<TOps, TV>(w6, i), c6);
+            c7 = TOps.Fma(v, TW.Load<TOps, TV>(w7, i), c7);
+        }
+
+        TOps.Store(acc, c0); TOps.Store(acc + 16, c1); TOps.Store(acc + 32, c2); TOps.Store(acc + 48, c3);
+        TOps.Store(acc + 64, c4); TOps.Store(acc + 80, c5); TOps.Store(acc + 96, c6); TOps.Store(acc + 112, c7);
     }
 
     /// <summary>

@@ -81,7 +81,7 @@ public static unsafe class MatMul
     {
         isa = Resolve(isa);
         int width = isa switch { KernelIsa.Vector512 => 16, KernelIsa.Vector256 => 8, KernelIsa.Vector128 => 4, _ => 1 };
-        int tiles = (w.Rows + DotGemmKernel.NR - 1) / DotGemmKernel.NR;
+        int tiles = (w.Rows + DotGemmKernel.PartGrain - 1) / DotGemmKernel.PartGrain;
         long macs = (long)tokens * w.Rows * w.Cols;
         int parts = threads == 0 ? Environment.ProcessorCount : threads;
         parts = (int)Math.Max(1, Math.Min(Math.Min(parts, tiles), macs / MinMacsPerPart));
@@ -115,8 +115,9 @@ public static unsafe class MatMul
         int kc = tokens <= DotGemmKernel.TokenTile(width) && width == 16 ? in16 : KcOverride > 0 ? KcOverride : 512;
         kc = Math.Max(16, Math.Min(kc, Math.Max(in16, 16)));
         long rowBytes = (long)w.Cols * (w.DType == TensorDType.Float32 ? 4 : 2);
-        long nb = CacheSizes.L2 / 2 / rowBytes / DotGemmKernel.NR * DotGemmKernel.NR;
-        return (kc, NbOverride > 0 ? NbOverride : (int)Math.Clamp(nb, DotGemmKernel.NR, 64));
+        long nb = CacheSizes.L2 / 2 / rowBytes;
+        nb = NbOverride > 0 ? NbOverride : Math.Clamp(nb, DotGemmKernel.PartGrain, 64);
+        return (kc, (int)Math.Max(DotGemmKernel.PartGrain, nb / DotGemmKernel.PartGrain * DotGemmKernel.PartGrain));
     }
 
     private static KernelIsa Resolve(KernelIsa isa)
@@ -153,8 +154,8 @@ public static unsafe class MatMul
 
         public override void Execute(int part, int parts)
         {
-            int o0 = (int)((long)Tiles * part / parts) * DotGemmKernel.NR;
-            int o1 = Math.Min(W.Rows, (int)((long)Tiles * (part + 1) / parts) * DotGemmKernel.NR);
+            int o0 = (int)((long)Tiles * part / parts) * DotGemmKernel.PartGrain;
+            int o1 = Math.Min(W.Rows, (int)((long)Tiles * (part + 1) / parts) * DotGemmKernel.PartGrain);
             if (o0 >= o1)
             {
                 return;
