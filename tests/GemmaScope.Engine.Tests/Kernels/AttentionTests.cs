@@ -262,6 +262,29 @@ public class AttentionTests
         TestData.BitEqual(with.Z, z, "z");
     }
 
+    [Fact]
+    public void Large_scores_do_not_overflow_the_softmax()
+    {
+        // Scores in the hundreds (no soft-cap): exp without subtracting the row maximum would overflow float32.
+        var c = new Case(5, 1, 24, 0f, 0);
+        var x = Make(c, 99);
+        for (int i = 0; i < x.Q.Length; i++)
+        {
+            x.Q[i] *= 12f;
+        }
+
+        for (int i = 0; i < x.K.Length; i++)
+        {
+            x.K[i] *= 12f;
+        }
+
+        var o = Run(c, x);
+        var (rz, _, rp) = Reference(c, x);
+        Assert.Contains(o.Scores, s => s > 200f);
+        TestData.Close(rp, o.Pattern, 5e-4, "pattern");
+        TestData.Close(rz, o.Z, 5e-4, "z");
+    }
+
     private static Outputs RunChunk(Case c, Inputs x, int start, int count, KvLayerView past, int hd, int kvw)
     {
         int keys = start + count;
