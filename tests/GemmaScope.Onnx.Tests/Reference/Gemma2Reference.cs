@@ -219,10 +219,10 @@ internal sealed class Gemma2Reference
             x = Hook($"blocks.{l}.hook_resid_post", Add(x, m));
         }
 
-        Hook("ln_final.hook_normalized", Normalized(x, t, Hook("ln_final.hook_scale", Scale(x, t))));
+        var finalNormalized = Hook("ln_final.hook_normalized", Normalized(x, t, Hook("ln_final.hook_scale", Scale(x, t))));
         // the final norm's output with its gain is no TransformerLens hook; kept under its own name for reference.npz,
         // whose "ln_final/hook_normalized" (tools/onnx-fixtures/make_tiny_gemma3.py) holds this, not x / rms(x)
-        var final = Hook("ln_final.output", RmsNorm(x, t, W("model.norm.weight")));
+        var final = Hook("ln_final.output", Gain(finalNormalized, t, W("model.norm.weight")));
         var logits = Linear(final, t, emb, D, Vocab); // tied: lm_head.weight = embed_tokens.weight [V, D]
         if (FinalCap is { } cap)
         {
