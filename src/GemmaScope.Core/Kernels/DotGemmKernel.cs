@@ -1,0 +1,276 @@
+using System.Runtime.CompilerServices;
+
+namespace GemmaScope.Kernels;
+
+/// <summary>
+/// y[t, o] = Σ_i x[t, i] · W[o, i] for W stored [out, in] (a checkpoint's linear layer), x [tokens, in], y [tokens, out].
+///
+/// One summation order for every element, on every path (the "canonical 16-lane dot"): with in16 = in rounded down to
+/// a multiple of 16, lane l (0..15) accumulates acc[l] = fma(x[i], W[o, i], acc[l]) for i = l, l + 16, l + 32, … &lt; in16
+/// in increasing i; then s = ((acc[l] + acc[l + 8]) → (· + · [l + 4]) → (· + · [l + 2]) → lane 0 + lane 1), the fixed
+/// tree that halving a Vector512 gives; then s = fma(x[i], W[o, i], s) for the tail i = in16 … in − 1 in order.
+/// Each (t, o) owns its accumulator lanes and nothing is ever summed across tokens, outputs, threads or k blocks, so
+/// the bits of y[t, o] do not depend on the token count, the tile it fell in, the thread split or the k blocking.
+/// Narrower widths compute the same lanes: a Vector256 pass handles lanes 0–7 and a second pass lanes 8–15 (stride 16
+/// in both), Vector128 four passes, scalar sixteen; so every path returns the same bits, not only the same path.
+///
+/// Blocking (choices only move work, never the order above): outputs are split over threads in tiles of NR = 4 rows;
+/// within a part, blocks of NB output rows (sized to keep NB × in weights in half of L2) are swept by token tiles of
+/// MR rows (6 on Vector512, 2 on the narrower paths), and each token tile walks in16 in k blocks of KC (so the x tile
+/// stays in L1 while the block's weight rows stream from L2). Between k blocks the accumulators are parked in a
+/// thread-local scratch tile, exactly, as fp32 vectors. The weights are read where they are, in their own dtype,
+/// and widened in registers; nothing is packed.
+/// </summary>
+internal static unsafe class DotGemmKernel
+{
+    /// <summary>Output rows per register tile.</summary>
+    public const int NR = 4;
+
+    /// <summary>Lanes of the canonical dot product.</summary>
+    public const int Lanes = 16;
+
+    /// <summary>Token rows per register tile on a path of <paramref name="width"/> floats.</summary>
+    public static int TokenTile(int width) => width == 16 ? 6 : 2;
+
+    /// <summary>Computes outputs [o0, o1) of every token.</summary>
+    /// <param name="x">[tokens, cols] activations.</param>
+    /// <param name="tokens">Token rows.</param>
+    /// <param name="w">Weights, [rows, cols] of <typeparamref name="TW"/>.</param>
+    /// <param name="y">[tokens, rows] results.</param>
+    /// <param name="o0">First output of this part.</param>
+    /// <param name="o1">End of this part's outputs.</param>
+    /// <param name="kc">k block in elements (a positive multiple of 16).</param>
+    /// <param name="nb">Output block (a positive multiple of NR).</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Run<TOps, TV, TW>(float* x, int tokens, in WeightMatrix w, float* y, int o0, int o1, int kc, int nb)
+        where TOps : struct, ISimdOps<TV>
+        where TV : struct
+        where TW : struct, IWeightElement
+    {
+        int cols = w.Cols, outs = w.Rows, width = TOps.Width, passes = Lanes / width, mr = TokenTile(width);
+        int in16 = cols & ~(Lanes - 1);
+        long ldw = (long)cols * TW.Bytes;
+        byte* wBase = (byte*)w.Address;
+        float* acc = KernelScratch.Get((long)mr * nb * Lanes);
+        long accRow = (long)nb * Lanes;
+        for (int ob = o0; ob < o1; ob += nb)
+        {
+            int oEnd = Math.Min(o1, ob + nb);
+            for (int t0 = 0; t0 < tokens; t0 += mr)
+            {
+                int rows = Math.Min(mr, tokens - t0);
+                float* xt = x + ((long)t0 * cols);
+                for (int kb = 0; kb < in16; kb += kc)
+                {
+                    int len = Math.Min(kc, in16 - kb);
+                    bool first = kb == 0;
+                    for (int oc = ob; oc < oEnd; oc += NR)
+                    {
+                        // Missing rows of the last tile repeat the last real row; their lanes are computed and dropped.
+                        byte* p0 = wBase + (oc * ldw) + ((long)kb * TW.Bytes);
+                        byte* p1 = oc + 1 < oEnd ? p0 + ldw : p0;
+                        byte* p2 = oc + 2 < oEnd ? p1 + ldw : p1;
+                        byte* p3 = oc + 3 < oEnd ? p2 + ldw : p2;
+                        float* a = acc + ((oc - ob) * Lanes);
+                        for (int g = 0; g < passes; g++)
+                        {
+                            int off = g * width;
+                            long woff = (long)off * TW.Bytes;
+                            Dispatch<TOps, TV, TW>(rows, xt + kb + off, cols, p0 + woff, p1 + woff, p2 + woff, p3 + woff, len, a + off, accRow, first);
+                        }
+                    }
+                }
+
+                Finish<TW>(xt, rows, cols, in16, wBase + (ob * ldw), ldw, oEnd - ob, acc, accRow, y + ((long)t0 * outs) + ob, outs);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dispatch<TOps, TV, TW>(int rows, float* x, long ldx, byte* w0, byte* w1, byte* w2, byte* w3, int len, float* acc, long accRow, bool first)
+        where TOps : struct, ISimdOps<TV>
+        where TV : struct
+        where TW : struct, IWeightElement
+    {
+        switch (rows)
+        {
+            case 1:
+                Tile<TOps, TV, TW, Rows1>(x, ldx, w0, w1, w2, w3, len, acc, accRow, first);
+                break;
+            case 2:
+                Tile<TOps, TV, TW, Rows2>(x, ldx, w0, w1, w2, w3, len, acc, accRow, first);
+                break;
+            case 3:
+                Tile<TOps, TV, TW, Rows3>(x, ldx, w0, w1, w2, w3, len, acc, accRow, first);
+                break;
+            case 4:
+                Tile<TOps, TV, TW, Rows4>(x, ldx, w0, w1, w2, w3, len, acc, accRow, first);
+                break;
+            case 5:
+                Tile<TOps, TV, TW, Rows5>(x, ldx, w0, w1, w2, w3, len, acc, accRow, first);
+                break;
+            default:
+                Tile<TOps, TV, TW, Rows6>(x, ldx, w0, w1, w2, w3, len, acc, accRow, first);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// One TRows × NR register tile over elements [0, len) of the k block, stride 16 (one canonical lane group of
+    /// TOps.Width lanes). Accumulators start at zero on the first k block, else from the parked tile, and are parked
+    /// again at the end: acc[r · accRow + c · 16 + lane].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile<TOps, TV, TW, TRows>(float* x, long ldx, byte* w0, byte* w1, byte* w2, byte* w3, int len, float* acc, long accRow, bool first)
+        where TOps : struct, ISimdOps<TV>
+        where TV : struct
+        where TW : struct, IWeightElement
+        where TRows : struct, IRowCount
+    {
+        int rows = TRows.Rows;
+        float* x0 = x;
+        float* x1 = rows > 1 ? x0 + ldx : x0;
+        float* x2 = rows > 2 ? x1 + ldx : x1;
+        float* x3 = rows > 3 ? x2 + ldx : x2;
+        float* x4 = rows > 4 ? x3 + ldx : x3;
+        float* x5 = rows > 5 ? x4 + ldx : x4;
+        float* a0 = acc;
+        float* a1 = a0 + accRow;
+        float* a2 = a1 + accRow;
+        float* a3 = a2 + accRow;
+        float* a4 = a3 + accRow;
+        float* a5 = a4 + accRow;
+        TV c00 = TOps.Zero, c01 = TOps.Zero, c02 = TOps.Zero, c03 = TOps.Zero;
+        TV c10 = TOps.Zero, c11 = TOps.Zero, c12 = TOps.Zero, c13 = TOps.Zero;
+        TV c20 = TOps.Zero, c21 = TOps.Zero, c22 = TOps.Zero, c23 = TOps.Zero;
+        TV c30 = TOps.Zero, c31 = TOps.Zero, c32 = TOps.Zero, c33 = TOps.Zero;
+        TV c40 = TOps.Zero, c41 = TOps.Zero, c42 = TOps.Zero, c43 = TOps.Zero;
+        TV c50 = TOps.Zero, c51 = TOps.Zero, c52 = TOps.Zero, c53 = TOps.Zero;
+        if (!first)
+        {
+            c00 = TOps.Load(a0); c01 = TOps.Load(a0 + 16); c02 = TOps.Load(a0 + 32); c03 = TOps.Load(a0 + 48);
+            if (TRows.Rows > 1)
+            {
+                c10 = TOps.Load(a1); c11 = TOps.Load(a1 + 16); c12 = TOps.Load(a1 + 32); c13 = TOps.Load(a1 + 48);
+            }
+
+            if (TRows.Rows > 2)
+            {
+                c20 = TOps.Load(a2); c21 = TOps.Load(a2 + 16); c22 = TOps.Load(a2 + 32); c23 = TOps.Load(a2 + 48);
+            }
+
+            if (TRows.Rows > 3)
+            {
+                c30 = TOps.Load(a3); c31 = TOps.Load(a3 + 16); c32 = TOps.Load(a3 + 32); c33 = TOps.Load(a3 + 48);
+            }
+
+            if (TRows.Rows > 4)
+            {
+                c40 = TOps.Load(a4); c41 = TOps.Load(a4 + 16); c42 = TOps.Load(a4 + 32); c43 = TOps.Load(a4 + 48);
+            }
+
+            if (TRows.Rows > 5)
+            {
+                c50 = TOps.Load(a5); c51 = TOps.Load(a5 + 16); c52 = TOps.Load(a5 + 32); c53 = TOps.Load(a5 + 48);
+            }
+        }
+
+        for (nint i = 0; i < len; i += Lanes)
+        {
+            TV b0 = TW.Load<TOps, TV>(w0, i), b1 = TW.Load<TOps, TV>(w1, i), b2 = TW.Load<TOps, TV>(w2, i), b3 = TW.Load<TOps, TV>(w3, i);
+            TV v = TOps.Load(x0 + i);
+            c00 = TOps.Fma(v, b0, c00); c01 = TOps.Fma(v, b1, c01); c02 = TOps.Fma(v, b2, c02); c03 = TOps.Fma(v, b3, c03);
+            if (TRows.Rows > 1)
+            {
+                v = TOps.Load(x1 + i);
+                c10 = TOps.Fma(v, b0, c10); c11 = TOps.Fma(v, b1, c11); c12 = TOps.Fma(v, b2, c12); c13 = TOps.Fma(v, b3, c13);
+            }
+
+            if (TRows.Rows > 2)
+            {
+                v = TOps.Load(x2 + i);
+                c20 = TOps.Fma(v, b0, c20); c21 = TOps.Fma(v, b1, c21); c22 = TOps.Fma(v, b2, c22); c23 = TOps.Fma(v, b3, c23);
+            }
+
+            if (TRows.Rows > 3)
+            {
+                v = TOps.Load(x3 + i);
+                c30 = TOps.Fma(v, b0, c30); c31 = TOps.Fma(v, b1, c31); c32 = TOps.Fma(v, b2, c32); c33 = TOps.Fma(v, b3, c33);
+            }
+
+            if (TRows.Rows > 4)
+            {
+                v = TOps.Load(x4 + i);
+                c40 = TOps.Fma(v, b0, c40); c41 = TOps.Fma(v, b1, c41); c42 = TOps.Fma(v, b2, c42); c43 = TOps.Fma(v, b3, c43);
+            }
+
+            if (TRows.Rows > 5)
+            {
+                v = TOps.Load(x5 + i);
+                c50 = TOps.Fma(v, b0, c50); c51 = TOps.Fma(v, b1, c51); c52 = TOps.Fma(v, b2, c52); c53 = TOps.Fma(v, b3, c53);
+            }
+        }
+
+        TOps.Store(a0, c00); TOps.Store(a0 + 16, c01); TOps.Store(a0 + 32, c02); TOps.Store(a0 + 48, c03);
+        if (TRows.Rows > 1)
+        {
+            TOps.Store(a1, c10); TOps.Store(a1 + 16, c11); TOps.Store(a1 + 32, c12); TOps.Store(a1 + 48, c13);
+        }
+
+        if (TRows.Rows > 2)
+        {
+            TOps.Store(a2, c20); TOps.Store(a2 + 16, c21); TOps.Store(a2 + 32, c22); TOps.Store(a2 + 48, c23);
+        }
+
+        if (TRows.Rows > 3)
+        {
+            TOps.Store(a3, c30); TOps.Store(a3 + 16, c31); TOps.Store(a3 + 32, c32); TOps.Store(a3 + 48, c33);
+        }
+
+        if (TRows.Rows > 4)
+        {
+            TOps.Store(a4, c40); TOps.Store(a4 + 16, c41); TOps.Store(a4 + 32, c42); TOps.Store(a4 + 48, c43);
+        }
+
+        if (TRows.Rows > 5)
+        {
+            TOps.Store(a5, c50); TOps.Store(a5 + 16, c51); TOps.Store(a5 + 32, c52); TOps.Store(a5 + 48, c53);
+        }
+    }
+
+    /// <summary>
+    /// The canonical horizontal sum and scalar tail of a token tile's <paramref name="count"/> outputs, written to y.
+    /// </summary>
+    private static void Finish<TW>(float* x, int rows, int cols, int in16, byte* w, long ldw, int count, float* acc, long accRow, float* y, int ldy)
+        where TW : struct, IWeightElement
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            float* xr = x + ((long)r * cols);
+            float* ar = acc + (r * accRow);
+            float* yr = y + ((long)r * ldy);
+            for (int c = 0; c < count; c++)
+            {
+                float s = in16 > 0 ? Sum16(ar + (c * Lanes)) : 0f;
+                byte* wr = w + (c * ldw);
+                for (int i = in16; i < cols; i++)
+                {
+                    s = MathF.FusedMultiplyAdd(xr[i], TW.LoadScalar(wr, i), s);
+                }
+
+                yr[c] = s;
+            }
+        }
+    }
+
+    /// <summary>The canonical tree over 16 lanes: halves, then quarters, then pairs, then the last two.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float Sum16(float* a)
+    {
+        float h0 = a[0] + a[8], h1 = a[1] + a[9], h2 = a[2] + a[10], h3 = a[3] + a[11];
+        float h4 = a[4] + a[12], h5 = a[5] + a[13], h6 = a[6] + a[14], h7 = a[7] + a[15];
+        float q0 = h0 + h4, q1 = h1 + h5, q2 = h2 + h6, q3 = h3 + h7;
+        float p0 = q0 + q2, p1 = q1 + q3;
+        return p0 + p1;
+    }
+}
