@@ -1,3 +1,4 @@
+using GemmaScope.Formats;
 using GemmaScope.Onnx.Building;
 using GemmaScope.Onnx.Graph;
 using GemmaScope.Tokenizers;
@@ -28,7 +29,7 @@ public sealed partial class GemmaModel
     {
         ArgumentNullException.ThrowIfNull(path);
         options ??= new GemmaModelOptions();
-        var checkpoint = Checkpoint.Open(path);
+        var checkpoint = ModelCheckpoint.Open(path);
         var weights = new CheckpointWeights(checkpoint, options.WeightBinding);
         try
         {

@@ -2,25 +2,25 @@ using System.Globalization;
 using System.Text.Json;
 using GemmaScope.Formats;
 
-namespace GemmaScope.Onnx.Building;
+namespace GemmaScope.Models;
 
 /// <summary>How one decoder layer attends: its window (null = global), its RoPE base and its RoPE position scale.</summary>
 /// <param name="SlidingWindow">Keys within this many positions of the query (itself included), or null for global attention.</param>
 /// <param name="RopeTheta">RoPE base frequency of this layer.</param>
 /// <param name="RopePositionScale">Positions are divided by this (linear <c>rope_scaling</c>: its factor; 1 otherwise).</param>
-internal sealed record LayerAttention(int? SlidingWindow, double RopeTheta, double RopePositionScale = 1.0);
+public sealed record LayerAttention(int? SlidingWindow, double RopeTheta, double RopePositionScale = 1.0);
 
 /// <summary>
-/// Everything the graph builder needs, read from a Hugging Face <c>config.json</c>. The builder reads only this record,
-/// never model-type literals: Gemma 3 (<c>gemma3_text</c>, or the text part of <c>gemma3</c>) differs from Gemma 2 only by
+/// The shape of a Gemma 2 or Gemma 3 decoder, read from a Hugging Face <c>config.json</c>. Model engines read only this
+/// record, never model-type literals: Gemma 3 (<c>gemma3_text</c>, or the text part of <c>gemma3</c>) differs from Gemma 2 only by
 /// the flags and per-layer values <see cref="FromConfig"/> sets: QK-norm, per-layer window and RoPE base/scale
 /// (local layers rope_local_base_freq, global ones rope_theta with linear rope_scaling), no soft-caps, and the
 /// tensor-name prefix of image-text checkpoints. Immutable.
 /// </summary>
-internal sealed record GemmaArchitecture
+public sealed record GemmaArchitecture
 {
     /// <summary>The <c>model_type</c> values this version builds.</summary>
-    public static readonly string[] Supported = ["gemma2", "gemma3_text", "gemma3"];
+    internal static readonly string[] Supported = ["gemma2", "gemma3_text", "gemma3"];
 
     // Gemma3TextConfig's defaults (transformers), which apply to fields a Gemma 3 config.json omits: the image-text
     // checkpoints (model_type gemma3) write only the text_config fields that differ from them.
@@ -46,12 +46,12 @@ internal sealed record GemmaArchitecture
     /// <c>language_model.model.*</c>, or <c>model.language_model.*</c> as newer transformers versions save them. Empty
     /// for text-only checkpoints. Tensors under other prefixes (vision_tower, multi_modal_projector) are never read.
     /// </summary>
-    public string[] TextWeightPrefixes { get; init; } = [];
+    public IReadOnlyList<string> TextWeightPrefixes { get; init; } = [];
 
     /// <summary>The name the forward reads a stored tensor by (<c>model.…</c>), or null when it is not a text-model tensor.</summary>
     public string? CanonicalTensorName(string stored)
     {
-        if (TextWeightPrefixes.Length == 0)
+        if (TextWeightPrefixes.Count == 0)
         {
             return stored;
         }
@@ -67,25 +67,34 @@ internal sealed record GemmaArchitecture
         return null;
     }
 
+    /// <summary>The config's <c>model_type</c>: <c>gemma2</c>, <c>gemma3_text</c> or <c>gemma3</c> (image-text; its text model).</summary>
     public required string ModelType { get; init; }
 
+    /// <summary>Vocabulary size (rows of the embedding and of the logits).</summary>
     public required int Vocab { get; init; }
 
+    /// <summary>Residual stream width (<c>hidden_size</c>).</summary>
     public required int DModel { get; init; }
 
+    /// <summary>MLP hidden width (<c>intermediate_size</c>).</summary>
     public required int DFf { get; init; }
 
+    /// <summary>Number of decoder layers.</summary>
     public required int Layers { get; init; }
 
+    /// <summary>Query heads.</summary>
     public required int Heads { get; init; }
 
+    /// <summary>Key/value heads (grouped-query attention: <see cref="Heads"/> is a multiple of it).</summary>
     public required int KvHeads { get; init; }
 
+    /// <summary>Width of one attention head (even: RoPE rotates pairs).</summary>
     public required int HeadDim { get; init; }
 
     /// <summary>Scores are multiplied by <c>query_pre_attn_scalar^-1/2</c>.</summary>
     public required double QueryPreAttnScalar { get; init; }
 
+    /// <summary>RMSNorm epsilon (<c>rms_norm_eps</c>).</summary>
     public required double RmsNormEps { get; init; }
 
     /// <summary><c>tanh(s / cap) · cap</c> on attention scores; null when the model has none (Gemma 3).</summary>
@@ -97,18 +106,21 @@ internal sealed record GemmaArchitecture
     /// <summary>Per-head RMSNorm of q and k before RoPE (Gemma 3); false for Gemma 2.</summary>
     public bool QkNorm { get; init; }
 
-    /// <summary>Per layer: window and RoPE base.</summary>
-    public required LayerAttention[] LayerKinds { get; init; }
+    /// <summary>Per layer: window, RoPE base and RoPE position scale; <see cref="Layers"/> entries.</summary>
+    public required IReadOnlyList<LayerAttention> LayerKinds { get; init; }
 
     /// <summary>The checkpoint's <c>torch_dtype</c> as written (informational; each tensor's own dtype is what is read).</summary>
     public string? TorchDType { get; init; }
 
-    /// <summary>Token ids from the config (Gemma: pad 0, eos 1, bos 2).</summary>
+    /// <summary>Beginning-of-sequence token id from the config (Gemma: pad 0, eos 1, bos 2).</summary>
     public int BosId { get; init; } = 2;
 
+    /// <summary>Padding token id from the config (Gemma: 0).</summary>
     public int PadId { get; init; }
 
     /// <summary>Reads and checks <c>config.json</c>.</summary>
+    /// <param name="configPath">Path of the checkpoint's <c>config.json</c>.</param>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="SaeFormatException">Unsupported model type, missing or non-numeric field, inconsistent sizes.</exception>
     public static GemmaArchitecture FromConfig(string configPath)
     {
@@ -324,7 +336,10 @@ internal sealed record GemmaArchitecture
         }
     }
 
-    /// <summary>Every weight the forward reads, with the shape this configuration implies ([out, in] for projections).</summary>
+    /// <summary>
+    /// Every weight the forward reads, by canonical (Gemma 2 style, <c>model.…</c>) name, with the shape this configuration
+    /// implies ([out, in] for projections), in checkpoint order: embedding, layers, final norm.
+    /// </summary>
     public IEnumerable<(string Name, long[] Shape)> ExpectedTensors()
     {
         long d = DModel, q = (long)Heads * HeadDim, kv = (long)KvHeads * HeadDim;
