@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using GemmaScope.Engine.Kernels;
 using GemmaScope.Engine.Weights;
 using GemmaScope.Formats;
 using GemmaScope.Models;
@@ -41,6 +42,23 @@ public sealed class GemmaEngine : IDisposable
         Options = options;
         Architecture = checkpoint.Architecture;
         Weights = new ModelWeights(checkpoint, options.RoundWeightsToBFloat16);
+        // one RoPE table per distinct (θ, linear factor): Gemma 2 has one, Gemma 3 a local and a global one
+        var tables = new List<RopeTable>();
+        RopeKindOfLayer = new int[Architecture.Layers];
+        for (int l = 0; l < Architecture.Layers; l++)
+        {
+            var kind = Architecture.LayerKinds[l];
+            int i = tables.FindIndex(t => t.Theta == kind.RopeTheta && t.LinearFactor == kind.RopePositionScale);
+            if (i < 0)
+            {
+                i = tables.Count;
+                tables.Add(new RopeTable(Architecture.HeadDim, kind.RopeTheta, kind.RopePositionScale));
+            }
+
+            RopeKindOfLayer[l] = i;
+        }
+
+        RopeTables = [.. tables];
         Points = new HookPoint[Architecture.Layers][];
         for (int l = 0; l < Architecture.Layers; l++)
         {
@@ -70,6 +88,10 @@ public sealed class GemmaEngine : IDisposable
     internal ModelWeights Weights { get; }
 
     internal HookPoint[][] Points { get; }
+
+    internal RopeTable[] RopeTables { get; }
+
+    internal int[] RopeKindOfLayer { get; }
 
     internal int ThreadCount => Options.Threads > 0 ? Options.Threads : Environment.ProcessorCount;
 

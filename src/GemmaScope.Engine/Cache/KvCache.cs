@@ -1,3 +1,4 @@
+using GemmaScope.Engine.Kernels;
 using GemmaScope.Models;
 
 namespace GemmaScope.Engine;
@@ -5,8 +6,7 @@ namespace GemmaScope.Engine;
 /// <summary>
 /// The keys (after RoPE) and values of one sequence's past tokens, per layer, so that a later
 /// <see cref="GemmaEngine.Forward"/> call continues the sequence without recomputing it. Global layers keep every
-/// position (growing by doubling); sliding-window layers keep a ring buffer of the last window − 1 positions plus the
-/// rows of the call in progress. Create with <see cref="GemmaEngine.CreateCache"/>. Not thread-safe: one call at a time
+/// position (growing by doubling); sliding-window layers keep a ring buffer of the window (growing up to it). Create with <see cref="GemmaEngine.CreateCache"/>. Not thread-safe: one call at a time
 /// (a second concurrent use throws).
 /// </summary>
 public sealed class KvCache : IDisposable
@@ -77,72 +77,68 @@ public sealed class KvCache : IDisposable
 }
 
 /// <summary>
-/// One layer's K and V rows [capacity, kv_heads × head_dim]. Position p lives in row p (global layers, or a sequence
-/// without a cache) or row p mod capacity (a sliding layer's ring). Before a call adds n rows at positions
-/// [L, L + n), <see cref="Reserve"/> makes room so that every key a new query can see, positions
-/// [max(0, L − window + 1), L + n), is held at once: the ring never overwrites a key still needed in the same call.
+/// One layer's keys (after RoPE) and values for one sequence, stored as the attention kernel reads them
+/// (<see cref="KvLayerView"/>: position p in slot p mod capacity). Global layers grow by doubling and keep every
+/// position; sliding layers grow up to the window and then turn into a ring of exactly the window (a chunk's own keys
+/// are read from the chunk, so the ring needs only the window − 1 positions before it). Storage is allocated on first use.
 /// </summary>
-internal sealed class LayerKv
+internal sealed class LayerKv(int width, int? window)
 {
-    public LayerKv(int width, int? window)
-    {
-        Width = width;
-        Window = window;
-    }
-
-    public int Width { get; }
+    public int Width { get; } = width;
 
     /// <summary>Sliding window (keys within this many positions, itself included), or null for global attention.</summary>
-    public int? Window { get; }
+    public int? Window { get; } = window;
 
-    public float[] K { get; private set; } = [];
+    /// <summary>What the kernel reads; default (empty) before the first append.</summary>
+    public KvLayerView View { get; private set; }
 
-    public float[] V { get; private set; } = [];
+    public int Capacity => View.Keys is null ? 0 : View.Capacity;
 
-    public int Capacity { get; private set; }
-
-    /// <summary>True when rows are addressed modulo <see cref="Capacity"/> (sliding layers of a persistent cache).</summary>
-    public bool Ring => Window is not null;
-
-    public int Row(int position) => Ring ? position % Capacity : position;
-
-    /// <summary>Makes room for <paramref name="adding"/> positions after <paramref name="length"/>, keeping the visible past.</summary>
+    /// <summary>Makes room to append <paramref name="adding"/> positions after <paramref name="length"/>.</summary>
     public void Reserve(int length, int adding)
     {
-        long needed = Window is int w ? Math.Min((long)length + adding, (long)w - 1 + adding) : (long)length + adding;
+        if (Capacity > 0 && View.Length != length)
+        {
+            throw new InvalidOperationException($"KV cache layer holds {View.Length} positions, the sequence {length}.");
+        }
+
+        long needed = (long)length + adding;
+        if (Window is int w && Capacity == w)
+        {
+            return; // a full ring: it wraps
+        }
+
         if (needed <= Capacity)
         {
             return;
         }
 
-        if ((long)Width * needed > Array.MaxLength)
+        long grown = Math.Max(needed, 2L * Capacity);
+        if (Window is int w2)
         {
-            throw new InvalidOperationException($"KV cache of {needed} positions × {Width} floats exceeds one array; use shorter sequences.");
+            grown = Math.Min(grown, w2);
         }
 
-        long grown = Math.Max(needed, Math.Min(2L * Capacity, Window is int w2 ? (long)w2 - 1 + adding : long.MaxValue));
-        int capacity = (int)Math.Min(grown, Array.MaxLength / Width);
-        var k = new float[(long)capacity * Width];
-        var v = new float[(long)capacity * Width];
-
-        // keep the positions a query may still see, each at its row under the new capacity
-        int first = Window is int w3 ? Math.Max(0, length - (w3 - 1)) : 0;
-        for (int p = first; p < length; p++)
+        if (grown * Width > Array.MaxLength)
         {
-            int from = Row(p), to = Window is null ? p : p % capacity;
-            Array.Copy(K, (long)from * Width, k, (long)to * Width, Width);
-            Array.Copy(V, (long)from * Width, v, (long)to * Width, Width);
+            throw new InvalidOperationException($"A KV cache of {grown} positions × {Width} floats exceeds one array: use shorter sequences.");
         }
 
-        K = k;
-        V = v;
-        Capacity = capacity;
+        var next = KvLayerView.Allocate((int)grown, Width);
+
+        // not yet wrapped (length ≤ old capacity < window, or a global layer): position p is in row p in both
+        if (length > 0)
+        {
+            View.Keys.AsSpan(0, length * Width).CopyTo(next.Keys);
+            View.Values.AsSpan(0, length * Width).CopyTo(next.Values);
+        }
+
+        View = new KvLayerView(next.Keys!, next.Values!, next.Capacity, Width, 0, length);
     }
 
-    public void Release()
-    {
-        K = [];
-        V = [];
-        Capacity = 0;
-    }
+    /// <summary>Appends a chunk's keys and values (after the attention that read the old view).</summary>
+    public void Append(ReadOnlySpan<float> k, ReadOnlySpan<float> v, int tokens) =>
+        View = View.Append(k, v, tokens, ring: Window is not null);
+
+    public void Release() => View = default;
 }

@@ -1,3 +1,4 @@
+using GemmaScope.Engine.Kernels;
 using GemmaScope.Engine.Weights;
 using GemmaScope.Kernels;
 using GemmaScope.Models;
@@ -11,7 +12,7 @@ namespace GemmaScope.Engine;
 /// → residual add; then the final norm, the tied LM head (the embedding as [vocab, d]) and the final soft-cap. Each hook
 /// point fires where TransformerLens has it, only when wanted; an edit to the span flows into everything after it.
 /// </summary>
-internal sealed unsafe class ForwardPass
+internal sealed class ForwardPass
 {
     private readonly GemmaEngine _engine;
     private readonly ForwardRequest _request;
@@ -22,7 +23,6 @@ internal sealed unsafe class ForwardPass
     private readonly int _threads;
     private CallLayout _layout = null!;
     private bool[][] _wants = [];
-    private int[] _ropeKind = [];
 
     public ForwardPass(GemmaEngine engine, ForwardRequest request, Scratch scratch)
     {
@@ -194,15 +194,14 @@ internal sealed unsafe class ForwardPass
     private ForwardResult Compute(KvCache?[] caches, int last)
     {
         int rows = _layout.TotalRows, d = _a.DModel, hd = _a.HeadDim, qd = _a.Heads * hd, kvd = _a.KvHeads * hd, half = hd / 2;
-        var ropeKinds = RopeKinds();
-        int workers = Math.Max(1, Math.Min(_threads, _layout.SequenceCount * _a.Heads));
-        _s.Prepare(rows, d, qd, kvd, _a.DFf, ropeKinds.Count, half, workers, _layout.MaxKeys);
-        for (int k = 0; k < ropeKinds.Count; k++)
+        var tables = _engine.RopeTables;
+        _s.Prepare(rows, d, qd, kvd, _a.DFf, tables.Length, half);
+        for (int k = 0; k < tables.Length; k++)
         {
-            RopeTable(ropeKinds[k], _s.Cos[k], _s.Sin[k]);
+            tables[k].Fill(_layout.Positions, _s.Cos[k].AsSpan(0, rows * half), _s.Sin[k].AsSpan(0, rows * half));
         }
 
-        Embed();
+        Embedding.Gather(_w.EmbeddingAddress, _w.Embedding.DType, _a.Vocab, d, _layout.Tokens, _s.X.AsSpan(0, rows * d));
         int top = _a.Layers;
         if (Wants(top, HookKind.Embed))
         {
@@ -211,7 +210,7 @@ internal sealed unsafe class ForwardPass
 
         for (int l = 0; l <= last; l++)
         {
-            Block(l, caches, workers);
+            Block(l, caches);
         }
 
         bool finalNeeded = last == _a.Layers - 1
@@ -247,193 +246,99 @@ internal sealed unsafe class ForwardPass
 
         if (_a.FinalSoftcap is double cap)
         {
-            StandInKernels.SoftCap(logits, (float)cap);
+            SoftCap.Apply(logits, (float)cap);
         }
 
         return new ForwardResult(_layout, _request.Logits, _a.Vocab, logits);
     }
 
-    // Distinct (θ, scale) pairs among the layers (Gemma 2: one; Gemma 3: local and global) and each layer's index.
-    private List<LayerAttention> RopeKinds()
-    {
-        var kinds = new List<LayerAttention>();
-        _ropeKind = new int[_a.Layers];
-        for (int l = 0; l < _a.Layers; l++)
-        {
-            var k = _a.LayerKinds[l];
-            int i = kinds.FindIndex(x => x.RopeTheta == k.RopeTheta && x.RopePositionScale == k.RopePositionScale);
-            if (i < 0)
-            {
-                i = kinds.Count;
-                kinds.Add(k);
-            }
-
-            _ropeKind[l] = i;
-        }
-
-        return kinds;
-    }
-
-    // angle(row, j) = (position / scale) · θ^(−2j / head_dim), in float64, then cos and sin rounded to float32.
-    private void RopeTable(LayerAttention kind, float[] cos, float[] sin)
-    {
-        int half = _a.HeadDim / 2;
-        for (int r = 0; r < _layout.TotalRows; r++)
-        {
-            double pos = _layout.Positions[r] / kind.RopePositionScale;
-            for (int j = 0; j < half; j++)
-            {
-                double angle = pos / Math.Pow(kind.RopeTheta, 2.0 * j / _a.HeadDim);
-                cos[(r * half) + j] = (float)Math.Cos(angle);
-                sin[(r * half) + j] = (float)Math.Sin(angle);
-            }
-        }
-    }
-
-    // x[r] = E[token r] · (float)√d_model, E read in its stored dtype.
-    private void Embed()
-    {
-        int d = _a.DModel;
-        float scale = (float)Math.Sqrt(d);
-        var e = _w.EmbeddingAddress;
-        for (int r = 0; r < _layout.TotalRows; r++)
-        {
-            long at = (long)_layout.Tokens[r] * d;
-            var x = _s.X.AsSpan(r * d, d);
-            switch (_w.Embedding.DType)
-            {
-                case Formats.TensorDType.Float32:
-                    for (int i = 0; i < d; i++)
-                    {
-                        x[i] = ((float*)e)[at + i] * scale;
-                    }
-
-                    break;
-                case Formats.TensorDType.BFloat16:
-                    for (int i = 0; i < d; i++)
-                    {
-                        x[i] = BitConverter.Int32BitsToSingle(((ushort*)e)[at + i] << 16) * scale;
-                    }
-
-                    break;
-                default:
-                    for (int i = 0; i < d; i++)
-                    {
-                        x[i] = (float)((Half*)e)[at + i] * scale;
-                    }
-
-                    break;
-            }
-        }
-    }
-
-    // RMSNorm of x into y with its (1 + w) gain, firing hook_scale / hook_normalized when wanted. The same float
-    // operations run whether or not they fire: y = (x · (1 / scale)) · gain.
+    // RMSNorm of x into y with its (1 + w) gain, firing hook_scale / hook_normalized when wanted. Unedited hooks leave
+    // the kernel's outputs as they are (capture changes no bit); an edited scale gives normalized = x · (1 / scale) and
+    // an edited normalized gives y = normalized · gain, the kernel's own float32 operations.
     private void Norm(float[] x, float[] gain, float[] y, int layer, HookKind scaleKind, HookKind normalizedKind, HookPoint scalePoint, HookPoint normalizedPoint)
     {
         int rows = _layout.TotalRows, d = _a.DModel;
-        StandInKernels.RmsScale(x, rows, d, (float)_a.RmsNormEps, _s.Scale);
-        if (Wants(layer, scaleKind))
+        float eps = (float)_a.RmsNormEps;
+        bool wantScale = Wants(layer, scaleKind), wantNormalized = Wants(layer, normalizedKind);
+        if (!wantScale && !wantNormalized)
         {
-            Fire(scalePoint, _s.Scale, 1);
+            RmsNorm.Forward(x.AsSpan(0, rows * d), rows, d, gain, eps, y.AsSpan(0, rows * d));
+            return;
         }
 
-        if (Wants(layer, normalizedKind))
+        RmsNorm.Forward(x.AsSpan(0, rows * d), rows, d, gain, eps, y.AsSpan(0, rows * d), _s.Scale.AsSpan(0, rows), _s.N.AsSpan(0, rows * d));
+        bool edited = false;
+        if (wantScale && FireEdited(scalePoint, _s.Scale, 1))
         {
-            StandInKernels.Normalize(x, rows, d, _s.Scale, null, _s.N);
-            Fire(normalizedPoint, _s.N, d);
-            StandInKernels.Gain(_s.N, rows, d, gain, y);
+            NormSteps.Normalize(x, rows, d, _s.Scale, _s.N);
+            edited = true;
         }
-        else
+
+        if (wantNormalized)
         {
-            StandInKernels.Normalize(x, rows, d, _s.Scale, gain, y);
+            edited |= FireEdited(normalizedPoint, _s.N, d);
         }
+
+        if (edited)
+        {
+            NormSteps.Gain(_s.N, rows, d, gain, y);
+        }
+    }
+
+    // Fires a hook and tells whether it changed the rows (compared with a copy taken before).
+    private bool FireEdited(HookPoint point, float[] buffer, int width, int keyPositions = 0)
+    {
+        int n = _layout.TotalRows * width;
+        Scratch.Ensure(ref _s.Copy, n);
+        buffer.AsSpan(0, n).CopyTo(_s.Copy);
+        Fire(point, buffer, width, keyPositions);
+        return !buffer.AsSpan(0, n).SequenceEqual(_s.Copy.AsSpan(0, n));
     }
 
     // A norm with no hooks of its own (post-attention, post-feedforward), in place.
     private void PostNorm(float[] x, float[] gain)
     {
-        int rows = _layout.TotalRows, d = _a.DModel;
-        StandInKernels.RmsScale(x, rows, d, (float)_a.RmsNormEps, _s.Scale);
-        StandInKernels.Normalize(x, rows, d, _s.Scale, gain, x);
+        int n = _layout.TotalRows * _a.DModel;
+        RmsNorm.Forward(x.AsSpan(0, n), _layout.TotalRows, _a.DModel, gain, (float)_a.RmsNormEps, x.AsSpan(0, n));
     }
 
-    private void Block(int l, KvCache?[] caches, int workers)
+    private void Block(int l, KvCache?[] caches)
     {
         var lw = _w.Layers[l];
         var pts = _engine.Points[l];
-        int rows = _layout.TotalRows, d = _a.DModel, hd = _a.HeadDim, qd = _a.Heads * hd, kvd = _a.KvHeads * hd;
+        int rows = _layout.TotalRows, d = _a.DModel, hd = _a.HeadDim, qd = _a.Heads * hd, kvd = _a.KvHeads * hd, ff = _a.DFf;
+        float eps = (float)_a.RmsNormEps;
         var s = _s;
 
-        if (Wants(l, HookKind.ResidPre))
-        {
-            Fire(pts[(int)HookKind.ResidPre], s.X, d);
-        }
-
+        FireIf(l, HookKind.ResidPre, s.X, d);
         Norm(s.X, lw.InputNorm, s.H, l, HookKind.Ln1Scale, HookKind.Ln1Normalized, pts[(int)HookKind.Ln1Scale], pts[(int)HookKind.Ln1Normalized]);
 
-        MatMul.Multiply(s.H.AsSpan(0, rows * d), rows, lw.Q, s.Q.AsSpan(0, rows * qd), _threads);
-        MatMul.Multiply(s.H.AsSpan(0, rows * d), rows, lw.K, s.K.AsSpan(0, rows * kvd), _threads);
-        MatMul.Multiply(s.H.AsSpan(0, rows * d), rows, lw.V, s.V.AsSpan(0, rows * kvd), _threads);
+        var h = s.H.AsSpan(0, rows * d);
+        var q = s.Q.AsSpan(0, rows * qd);
+        var k = s.K.AsSpan(0, rows * kvd);
+        var v = s.V.AsSpan(0, rows * kvd);
+        MatMul.Multiply(h, rows, lw.Q, q, _threads);
+        MatMul.Multiply(h, rows, lw.K, k, _threads);
+        MatMul.Multiply(h, rows, lw.V, v, _threads);
         if (lw.QNorm is { } qn && lw.KNorm is { } kn)
         {
-            HeadNorm(s.Q, rows * _a.Heads, qn);
-            HeadNorm(s.K, rows * _a.KvHeads, kn);
+            QkNorm.Forward(q, rows, _a.Heads, hd, qn, eps, q);
+            QkNorm.Forward(k, rows, _a.KvHeads, hd, kn, eps, k);
         }
 
         FireIf(l, HookKind.AttnQ, s.Q, qd);
         FireIf(l, HookKind.AttnK, s.K, kvd);
         FireIf(l, HookKind.AttnV, s.V, kvd);
 
-        int rk = _ropeKind[l];
-        StandInKernels.Rope(s.Q, rows, _a.Heads, hd, s.Cos[rk], s.Sin[rk]);
-        StandInKernels.Rope(s.K, rows, _a.KvHeads, hd, s.Cos[rk], s.Sin[rk]);
+        int rk = _engine.RopeKindOfLayer[l], half = hd / 2;
+        var cos = s.Cos[rk].AsSpan(0, rows * half);
+        var sin = s.Sin[rk].AsSpan(0, rows * half);
+        Rope.Apply(q, rows, _a.Heads, hd, cos, sin, q);
+        Rope.Apply(k, rows, _a.KvHeads, hd, cos, sin, k);
         FireIf(l, HookKind.AttnRotQ, s.Q, qd);
         FireIf(l, HookKind.AttnRotK, s.K, kvd);
 
-        var plan = new Attention.Plan
-        {
-            Layout = _layout,
-            Sources = KeySources(l, caches),
-            Heads = _a.Heads,
-            KvHeads = _a.KvHeads,
-            HeadDim = hd,
-            Window = _a.LayerKinds[l].SlidingWindow,
-            Scaling = (float)(1 / Math.Sqrt(_a.QueryPreAttnScalar)),
-            Cap = _a.AttnSoftcap is double c ? (float)c : null,
-            MaxKeys = _layout.MaxKeys,
-            Workers = workers,
-        };
-        bool wantScores = Wants(l, HookKind.AttnScores), wantPattern = Wants(l, HookKind.AttnPattern);
-        if (wantScores || wantPattern)
-        {
-            long size = (long)rows * _a.Heads * _layout.MaxKeys;
-            int width = _a.Heads * _layout.MaxKeys;
-            Scratch.Ensure(ref s.Scores, size);
-            Attention.Scores(plan, s.Q, s.Scores);
-            if (wantScores)
-            {
-                Fire(pts[(int)HookKind.AttnScores], s.Scores, width, _layout.MaxKeys);
-            }
-
-            if (wantPattern)
-            {
-                Scratch.Ensure(ref s.Pattern, size);
-                Attention.Softmax(plan, s.Scores, s.Pattern);
-                Fire(pts[(int)HookKind.AttnPattern], s.Pattern, width, _layout.MaxKeys);
-                Attention.Mix(plan, s.Pattern, s.Z);
-            }
-            else
-            {
-                Attention.Softmax(plan, s.Scores, s.Scores);
-                Attention.Mix(plan, s.Scores, s.Z);
-            }
-        }
-        else
-        {
-            Attention.Fused(plan, s.Q, s.Z, s.Rows);
-        }
-
+        Attend(l, caches);
         FireIf(l, HookKind.AttnZ, s.Z, qd);
 
         MatMul.Multiply(s.Z.AsSpan(0, rows * qd), rows, lw.O, s.A.AsSpan(0, rows * d), _threads);
@@ -444,15 +349,102 @@ internal sealed unsafe class ForwardPass
 
         Norm(s.X, lw.PreFeedforwardNorm, s.H, l, HookKind.Ln2Scale, HookKind.Ln2Normalized, pts[(int)HookKind.Ln2Scale], pts[(int)HookKind.Ln2Normalized]);
         FireIf(l, HookKind.MlpIn, s.H, d);
-        int ff = _a.DFf;
-        MatMul.Multiply(s.H.AsSpan(0, rows * d), rows, lw.Gate, s.Gate.AsSpan(0, rows * ff), _threads);
-        MatMul.Multiply(s.H.AsSpan(0, rows * d), rows, lw.Up, s.Up.AsSpan(0, rows * ff), _threads);
-        StandInKernels.GeGlu(s.Gate.AsSpan(0, rows * ff), s.Up.AsSpan(0, rows * ff));
-        MatMul.Multiply(s.Gate.AsSpan(0, rows * ff), rows, lw.Down, s.A.AsSpan(0, rows * d), _threads);
+        var gate = s.Gate.AsSpan(0, rows * ff);
+        MatMul.Multiply(h, rows, lw.Gate, gate, _threads);
+        MatMul.Multiply(h, rows, lw.Up, s.Up.AsSpan(0, rows * ff), _threads);
+        GeGlu.Forward(gate, s.Up.AsSpan(0, rows * ff), gate);
+        MatMul.Multiply(gate, rows, lw.Down, s.A.AsSpan(0, rows * d), _threads);
         PostNorm(s.A, lw.PostFeedforwardNorm);
         FireIf(l, HookKind.MlpOut, s.A, d);
         Add(s.X, s.A, rows * d);
         FireIf(l, HookKind.ResidPost, s.X, d);
+    }
+
+    // Attention of every sequence over its cached keys and its own rows, then the new keys/values appended to the caches.
+    // When scores or patterns are wanted the kernel writes them per sequence; they are packed as
+    // [rows, heads × MaxKeys] (−∞ / 0 past a shorter sequence's keys) for the hooks, and an edit recomputes what follows.
+    private void Attend(int l, KvCache?[] caches)
+    {
+        var s = _s;
+        int heads = _a.Heads, hd = _a.HeadDim, qd = heads * hd, kvd = _a.KvHeads * hd, maxKeys = _layout.MaxKeys;
+        var kind = _a.LayerKinds[l];
+        var shape = new AttentionShape(heads, _a.KvHeads, hd, AttentionShape.ScaleFor(_a.QueryPreAttnScalar),
+            _a.AttnSoftcap is double c ? (float)c : 0f, kind.SlidingWindow ?? 0);
+        var past = new KvLayerView[_layout.SequenceCount];
+        for (int q = 0; q < past.Length; q++)
+        {
+            past[q] = caches[q] is { } cache ? cache.Layers[l].View : default;
+        }
+
+        var pts = _engine.Points[l];
+        bool wantScores = Wants(l, HookKind.AttnScores), wantPattern = Wants(l, HookKind.AttnPattern);
+        bool materialize = wantScores || wantPattern;
+        if (materialize)
+        {
+            long size = (long)_layout.TotalRows * heads * maxKeys;
+            Scratch.Ensure(ref s.Scores, size);
+            Scratch.Ensure(ref s.Pattern, size);
+        }
+
+        for (int q = 0; q < past.Length; q++)
+        {
+            int start = _layout.Starts[q], n = _layout.RowCount(q), keys = _layout.PastLengths[q] + n;
+            Span<float> seqScores = default, seqPattern = default;
+            if (materialize)
+            {
+                long size = (long)n * heads * keys;
+                Scratch.Ensure(ref s.SeqScores, size);
+                Scratch.Ensure(ref s.SeqPattern, size);
+                seqScores = s.SeqScores.AsSpan(0, (int)size);
+                seqPattern = s.SeqPattern.AsSpan(0, (int)size);
+            }
+
+            Attention.Forward(shape, s.Q.AsSpan(start * qd, n * qd), s.K.AsSpan(start * kvd, n * kvd), s.V.AsSpan(start * kvd, n * kvd), n,
+                past[q], s.Z.AsSpan(start * qd, n * qd), seqScores, seqPattern, _threads);
+            if (materialize)
+            {
+                for (int i = 0; i < n * heads; i++)
+                {
+                    long at = ((long)(start * heads) + i) * maxKeys;
+                    seqScores.Slice(i * keys, keys).CopyTo(s.Scores.AsSpan((int)at, keys));
+                    s.Scores.AsSpan((int)at + keys, maxKeys - keys).Fill(float.NegativeInfinity);
+                    seqPattern.Slice(i * keys, keys).CopyTo(s.Pattern.AsSpan((int)at, keys));
+                    s.Pattern.AsSpan((int)at + keys, maxKeys - keys).Clear();
+                }
+            }
+        }
+
+        if (materialize)
+        {
+            int width = heads * maxKeys;
+            bool edited = false;
+            if (wantScores && FireEdited(pts[(int)HookKind.AttnScores], s.Scores, width, maxKeys))
+            {
+                AttentionEdits.Softmax(_layout, heads, kind.SlidingWindow, s.Scores, s.Pattern);
+                edited = true;
+            }
+
+            if (wantPattern)
+            {
+                edited |= FireEdited(pts[(int)HookKind.AttnPattern], s.Pattern, width, maxKeys);
+            }
+
+            if (edited)
+            {
+                AttentionEdits.Mix(_layout, heads, _a.KvHeads, hd, kind.SlidingWindow, s.Pattern, s.V, past, s.Z);
+            }
+        }
+
+        for (int q = 0; q < past.Length; q++)
+        {
+            if (caches[q] is { } cache)
+            {
+                int start = _layout.Starts[q], n = _layout.RowCount(q);
+                var kv = cache.Layers[l];
+                kv.Reserve(_layout.PastLengths[q], n);
+                kv.Append(s.K.AsSpan(start * kvd, n * kvd), s.V.AsSpan(start * kvd, n * kvd), n);
+            }
+        }
     }
 
     private void FireIf(int layer, HookKind kind, float[] buffer, int width)
@@ -463,49 +455,11 @@ internal sealed unsafe class ForwardPass
         }
     }
 
-    // Gemma 3 QK-norm: RMSNorm (1 + w) over each head_dim slice, in place (q_norm / k_norm).
-    private void HeadNorm(float[] x, int slices, float[] gain)
-    {
-        Scratch.Ensure(ref _s.Up, slices);
-        var scale = _s.Up.AsSpan(0, slices); // Up is free until the MLP
-        StandInKernels.RmsScale(x, slices, _a.HeadDim, (float)_a.RmsNormEps, scale);
-        StandInKernels.Normalize(x, slices, _a.HeadDim, scale, gain, x);
-    }
-
     private static void Add(float[] x, float[] a, int n)
     {
         for (int i = 0; i < n; i++)
         {
             x[i] += a[i];
         }
-    }
-
-    // Sequences without a cache attend over the call's own rows; cached ones first append their new K/V rows to the cache.
-    private KeySource[] KeySources(int l, KvCache?[] caches)
-    {
-        int kvd = _a.KvHeads * _a.HeadDim;
-        var sources = new KeySource[_layout.SequenceCount];
-        for (int q = 0; q < sources.Length; q++)
-        {
-            if (caches[q] is not { } cache)
-            {
-                sources[q] = new KeySource(_s.K, _s.V, _layout.Starts[q], 0, ring: false);
-                continue;
-            }
-
-            var kv = cache.Layers[l];
-            int past = _layout.PastLengths[q], n = _layout.RowCount(q);
-            kv.Reserve(past, n);
-            for (int i = 0; i < n; i++)
-            {
-                int row = kv.Row(past + i), from = (_layout.Starts[q] + i) * kvd;
-                Array.Copy(_s.K, from, kv.K, (long)row * kvd, kvd);
-                Array.Copy(_s.V, from, kv.V, (long)row * kvd, kvd);
-            }
-
-            sources[q] = new KeySource(kv.K, kv.V, 0, kv.Capacity, kv.Ring);
-        }
-
-        return sources;
     }
 }

@@ -9,12 +9,13 @@ internal sealed class Scratch
 {
     public float[] X = [], H = [], N = [], Scale = [], Q = [], K = [], V = [], Z = [], A = [], Gate = [], Up = [];
     public float[][] Cos = [], Sin = [];
-    public float[][] Rows = [];
-    public float[] Scores = [], Pattern = [];
+
+    // only when hooks want them: packed scores/patterns, one sequence's kernel outputs, a copy to detect edits
+    public float[] Scores = [], Pattern = [], SeqScores = [], SeqPattern = [], Copy = [];
 
     /// <summary>Floats held (for the pool's bound).</summary>
     public long Floats => (long)X.Length + H.Length + N.Length + Scale.Length + Q.Length + K.Length + V.Length + Z.Length
-        + A.Length + Gate.Length + Up.Length + Scores.Length + Pattern.Length;
+        + A.Length + Gate.Length + Up.Length + Scores.Length + Pattern.Length + SeqScores.Length + SeqPattern.Length + Copy.Length;
 
     public static void Ensure(ref float[] buffer, long length)
     {
@@ -29,7 +30,7 @@ internal sealed class Scratch
         }
     }
 
-    public void Prepare(int rows, int d, int qd, int kvd, int ff, int ropeKinds, int half, int workers, int maxKeys)
+    public void Prepare(int rows, int d, int qd, int kvd, int ff, int ropeKinds, int half)
     {
         Ensure(ref X, (long)rows * d);
         Ensure(ref H, (long)rows * d);
@@ -54,17 +55,6 @@ internal sealed class Scratch
             Sin[i] ??= [];
             Ensure(ref Cos[i], (long)rows * half);
             Ensure(ref Sin[i], (long)rows * half);
-        }
-
-        if (Rows.Length < workers)
-        {
-            Array.Resize(ref Rows, workers);
-        }
-
-        for (int i = 0; i < workers; i++)
-        {
-            Rows[i] ??= [];
-            Ensure(ref Rows[i], maxKeys);
         }
     }
 }
