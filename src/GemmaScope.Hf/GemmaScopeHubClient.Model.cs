@@ -120,13 +120,13 @@ public sealed partial class GemmaScopeHubClient
     {
         var why = network is null
             ? "Offline mode (HF_HUB_OFFLINE or options.Offline)"
-            : $"Cannot reach {_downloader.RepoPage(cache.RepoId)} ({network.Message})";
+            : $"Cannot reach {_downloader.RepoPage(cache.RepoId)}: {_downloader.Reason(network)}";
         var commit = HubRevision.IsCommitHash(revision) ? revision : cache.ReadRef(revision);
         if (commit is null)
         {
             throw new HuggingFaceHubException(
                 $"{why}: {cache.RepoId} at revision '{revision}' is not in the cache {CacheDirectory} ({cache.RefPath(revision)} is missing). " +
-                "Download it once online, or copy a huggingface_hub cache there.",
+                "Download it once online, or copy a huggingface_hub cache there." + (network is null ? "" : " " + HubFileDownloader.WhatToDo),
                 innerException: network);
         }
 
@@ -157,7 +157,7 @@ public sealed partial class GemmaScopeHubClient
         {
             throw new HuggingFaceHubException(
                 $"{why}: the cached snapshot {folder} of {cache.RepoId} (revision '{revision}', commit {commit}) lacks " +
-                $"{string.Join(", ", missing)}. Download it once online to complete it.",
+                $"{string.Join(", ", missing)}. Download it once online to complete it." + (network is null ? "" : " " + HubFileDownloader.WhatToDo),
                 innerException: network);
         }
 

@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace GemmaScope.Kernels;
 
@@ -81,7 +83,7 @@ internal static unsafe class DotGemmKernel
                     }
                 }
 
-                Finish<TW>(xt, rows, cols, in16, wBase + (ob * ldw), ldw, oEnd - ob, acc, accRow, y + ((long)t0 * outs) + ob, outs);
+                Finish<TW>(TOps.Width == 16, xt, rows, cols, in16, wBase + (ob * ldw), ldw, oEnd - ob, acc, accRow, y + ((long)t0 * outs) + ob, outs);
             }
         }
     }
@@ -241,15 +243,47 @@ internal static unsafe class DotGemmKernel
     /// <summary>
     /// The canonical horizontal sum and scalar tail of a token tile's <paramref name="count"/> outputs, written to y.
     /// </summary>
-    private static void Finish<TW>(float* x, int rows, int cols, int in16, byte* w, long ldw, int count, float* acc, long accRow, float* y, int ldy)
+    private static void Finish<TW>(bool wide, float* x, int rows, int cols, int in16, byte* w, long ldw, int count, float* acc, long accRow, float* y, int ldy)
         where TW : struct, IWeightElement
     {
+        wide &= Avx512F.IsSupported && in16 > 0;
         for (int r = 0; r < rows; r++)
         {
             float* xr = x + ((long)r * cols);
             float* ar = acc + (r * accRow);
             float* yr = y + ((long)r * ldy);
-            for (int c = 0; c < count; c++)
+            int c = 0;
+            if (wide)
+            {
+                // Four outputs per step with the same tree in vector lanes (an accumulator slot past count holds a
+                // repeated or stale row; its sum is computed and dropped).
+                for (; c < count; c += 4)
+                {
+                    var s4 = Sum16x4(ar + (c * Lanes));
+                    int n = Math.Min(4, count - c);
+                    if (n == 4 && in16 == cols)
+                    {
+                        s4.Store(yr + c);
+                        continue;
+                    }
+
+                    for (int q = 0; q < n; q++)
+                    {
+                        float s = s4.GetElement(q);
+                        byte* wr = w + ((c + q) * ldw);
+                        for (int i = in16; i < cols; i++)
+                        {
+                            s = MathF.FusedMultiplyAdd(xr[i], TW.LoadScalar(wr, i), s);
+                        }
+
+                        yr[c + q] = s;
+                    }
+                }
+
+                continue;
+            }
+
+            for (; c < count; c++)
             {
                 float s = in16 > 0 ? Sum16(ar + (c * Lanes)) : 0f;
                 byte* wr = w + (c * ldw);
@@ -261,6 +295,27 @@ internal static unsafe class DotGemmKernel
                 yr[c] = s;
             }
         }
+    }
+
+    /// <summary>
+    /// <see cref="Sum16"/> of four adjacent accumulators at once, the same additions in vector lanes: 128-bit block
+    /// shuffles pair the halves of two accumulators, then their quarters, then in-block permutes pair the last lanes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Sum16x4(float* a)
+    {
+        var v0 = Vector512.Load(a);
+        var v1 = Vector512.Load(a + 16);
+        var v2 = Vector512.Load(a + 32);
+        var v3 = Vector512.Load(a + 48);
+        // Blocks [v0.0, v0.1, v1.0, v1.1] + [v0.2, v0.3, v1.2, v1.3]: lane l of each half is acc[l] + acc[l + 8].
+        var u01 = Avx512F.Shuffle4x128(v0, v1, 0x44) + Avx512F.Shuffle4x128(v0, v1, 0xEE);
+        var u23 = Avx512F.Shuffle4x128(v2, v3, 0x44) + Avx512F.Shuffle4x128(v2, v3, 0xEE);
+        // Block c is now accumulator c's lanes l + (l + 4).
+        var q = Avx512F.Shuffle4x128(u01, u23, 0x88) + Avx512F.Shuffle4x128(u01, u23, 0xDD);
+        var p = q + Avx512F.Permute4x32(q, 0x4E);
+        var s = p + Avx512F.Permute4x32(p, 0xB1);
+        return Avx512F.PermuteVar16x32(s, Vector512.Create(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)).GetLower().GetLower();
     }
 
     /// <summary>The canonical tree over 16 lanes: halves, then quarters, then pairs, then the last two.</summary>

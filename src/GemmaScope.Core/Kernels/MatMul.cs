@@ -19,6 +19,12 @@ public static unsafe class MatMul
     [ThreadStatic]
     private static MultiplyJob? _job;
 
+    /// <summary>Tuning switch (benchmarks): the k block for multi-tile calls, 0 = default. Never changes results.</summary>
+    internal static int KcOverride { get; set; }
+
+    /// <summary>Tuning switch (benchmarks): the output block, 0 = from L2. Never changes results.</summary>
+    internal static int NbOverride { get; set; }
+
     /// <summary>
     /// y[t, o] = Σ_i x[t, i] · W[o, i] for t &lt; <paramref name="tokens"/>, o &lt; <c>w.Rows</c>.
     /// </summary>
@@ -106,11 +112,11 @@ public static unsafe class MatMul
     private static (int Kc, int Nb) Blocking(int tokens, in WeightMatrix w, int width)
     {
         int in16 = w.Cols & ~15;
-        int kc = tokens <= DotGemmKernel.TokenTile(width) && width == 16 ? in16 : 512;
+        int kc = tokens <= DotGemmKernel.TokenTile(width) && width == 16 ? in16 : KcOverride > 0 ? KcOverride : 512;
         kc = Math.Max(16, Math.Min(kc, Math.Max(in16, 16)));
         long rowBytes = (long)w.Cols * (w.DType == TensorDType.Float32 ? 4 : 2);
         long nb = CacheSizes.L2 / 2 / rowBytes / DotGemmKernel.NR * DotGemmKernel.NR;
-        return (kc, (int)Math.Clamp(nb, DotGemmKernel.NR, 64));
+        return (kc, NbOverride > 0 ? NbOverride : (int)Math.Clamp(nb, DotGemmKernel.NR, 64));
     }
 
     private static KernelIsa Resolve(KernelIsa isa)

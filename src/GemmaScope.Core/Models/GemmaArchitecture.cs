@@ -23,7 +23,8 @@ public sealed record GemmaArchitecture
     internal static readonly string[] Supported = ["gemma2", "gemma3_text", "gemma3"];
 
     // Gemma3TextConfig's defaults (transformers), which apply to fields a Gemma 3 config.json omits: the image-text
-    // checkpoints (model_type gemma3) write only the text_config fields that differ from them.
+    // checkpoints (model_type gemma3) write only the text_config fields that differ from them. (RoPE and layer-type
+    // defaults live in ReadRope and ReadLayerTypes.)
     private static readonly Dictionary<string, double> Gemma3Defaults = new(StringComparer.Ordinal)
     {
         ["vocab_size"] = 262_208,
@@ -35,10 +36,7 @@ public sealed record GemmaArchitecture
         ["head_dim"] = 256,
         ["query_pre_attn_scalar"] = 256,
         ["rms_norm_eps"] = 1e-6,
-        ["rope_theta"] = 1_000_000.0,
-        ["rope_local_base_freq"] = 10_000.0,
         ["sliding_window"] = 4096,
-        ["sliding_window_pattern"] = 6,
     };
 
     /// <summary>
@@ -192,7 +190,21 @@ public sealed record GemmaArchitecture
                 return fallback ?? Default(name) ?? throw new SaeFormatException(configPath, name, "config.json field is missing or not a number", "a number", v.ValueKind == JsonValueKind.Undefined ? "missing" : v.GetRawText());
             }
 
-            double? Cap(string name) => c.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
+            // Missing: the config class's default (Gemma2Config 50 / 30, Gemma3TextConfig none); null: no cap.
+            double? Cap(string name, double? missing)
+            {
+                if (!c.TryGetProperty(name, out var v))
+                {
+                    return missing;
+                }
+
+                return v.ValueKind switch
+                {
+                    JsonValueKind.Null => null,
+                    JsonValueKind.Number when v.GetDouble() > 0 => v.GetDouble(),
+                    _ => throw new SaeFormatException(configPath, name, "a soft-cap must be a positive number or null", "a positive number or null", v.GetRawText()),
+                };
+            }
             int OptInt(string name, int fallback) => c.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i) ? i : fallback;
 
             int layers = Int("num_hidden_layers");
@@ -228,54 +240,22 @@ public sealed record GemmaArchitecture
                 throw new SaeFormatException(configPath, "tie_word_embeddings", "untied embeddings are not supported (Gemma ties the LM head to the embedding)", "true", "false");
             }
 
-            int window = Int("sliding_window");
-            double theta = Num("rope_theta", gemma3 ? null : 10000.0);
+            RefuseUnsupported(configPath, c);
+            var (localRope, globalRope) = ReadRope(configPath, c, gemma3);
+            var sliding = ReadLayerTypes(configPath, c, gemma3, layers);
+            int? window = null;
+            if (Array.IndexOf(sliding, true) >= 0)
+            {
+                // Gemma2Config allows sliding_window null; with sliding layers that is no forward we can build.
+                window = Int("sliding_window");
+            }
 
-            // Gemma 3: global layers use rope_theta with rope_scaling, local (sliding) layers rope_local_base_freq unscaled.
-            // Gemma 2: one base for all layers.
-            double localTheta = gemma3 ? Num("rope_local_base_freq") : theta;
-            double scale = RopeScale(configPath, c);
-            var local = new LayerAttention(window, localTheta, gemma3 ? 1.0 : scale);
-            double globalScale = scale;
-            var global = new LayerAttention(null, theta, globalScale);
+            var local = new LayerAttention(window, localRope.Theta, localRope.Scale);
+            var global = new LayerAttention(null, globalRope.Theta, globalRope.Scale);
             var kinds = new LayerAttention[layers];
-            if (c.TryGetProperty("layer_types", out var lt) && lt.ValueKind == JsonValueKind.Array)
+            for (int l = 0; l < layers; l++)
             {
-                if (lt.GetArrayLength() != layers)
-                {
-                    throw new SaeFormatException(configPath, "layer_types", "layer_types must list every layer", $"{layers} entries", $"{lt.GetArrayLength()}");
-                }
-
-                int l = 0;
-                foreach (var e in lt.EnumerateArray())
-                {
-                    kinds[l] = e.GetString() switch
-                    {
-                        "sliding_attention" => local,
-                        "full_attention" => global,
-                        var other => throw new SaeFormatException(configPath, $"layer_types[{l}]", "unknown layer type", "\"sliding_attention\" or \"full_attention\"", $"\"{other}\""),
-                    };
-                    l++;
-                }
-            }
-            else if (gemma3)
-            {
-                // Hugging Face Gemma 3 without layer_types: layer i is global when (i + 1) % sliding_window_pattern == 0.
-                int pattern = c.TryGetProperty("sliding_window_pattern", out _) ? Int("sliding_window_pattern")
-                    : c.TryGetProperty("_sliding_window_pattern", out _) ? Int("_sliding_window_pattern")
-                    : (int)Gemma3Defaults["sliding_window_pattern"];
-                for (int l = 0; l < layers; l++)
-                {
-                    kinds[l] = (l + 1) % pattern == 0 ? global : local;
-                }
-            }
-            else
-            {
-                // Hugging Face Gemma 2: is_sliding = not layer_idx % 2 (even layers slide).
-                for (int l = 0; l < layers; l++)
-                {
-                    kinds[l] = l % 2 == 0 ? local : global;
-                }
+                kinds[l] = sliding[l] ? local : global;
             }
 
             return new GemmaArchitecture
@@ -290,50 +270,300 @@ public sealed record GemmaArchitecture
                 HeadDim = headDim,
                 QueryPreAttnScalar = Num("query_pre_attn_scalar"),
                 RmsNormEps = Num("rms_norm_eps", 1e-6),
-                AttnSoftcap = Cap("attn_logit_softcapping"),
-                FinalSoftcap = Cap("final_logit_softcapping"),
+                AttnSoftcap = Cap("attn_logit_softcapping", gemma3 ? null : 50.0),
+                FinalSoftcap = Cap("final_logit_softcapping", gemma3 ? null : 30.0),
                 QkNorm = gemma3,
                 LayerKinds = kinds,
                 TextWeightPrefixes = textPrefixes,
-                TorchDType = c.TryGetProperty("torch_dtype", out var td) && td.ValueKind == JsonValueKind.String ? td.GetString() : null,
+                TorchDType = ReadDType(configPath, c, doc.RootElement),
                 BosId = OptInt("bos_token_id", 2),
                 PadId = OptInt("pad_token_id", 0),
             };
         }
     }
 
-    // rope_scaling: null (or rope_type "default") → 1; "linear" → its factor (Hugging Face divides inv_freq by it, i.e. the
-    // positions). Other types (dynamic, yarn, llama3, longrope) change the frequencies per band: refused, not approximated.
-    private static double RopeScale(string configPath, JsonElement c)
+    // Every field Gemma2Config / Gemma3TextConfig (transformers 4.x and 5.x) and PretrainedConfig write, and what FromConfig
+    // does with it. "Ignored" means it cannot change the forward's activations or logits.
+    //
+    // | field                                   | 4.x | 5.x | handling                                                          |
+    // |-----------------------------------------|-----|-----|-------------------------------------------------------------------|
+    // | model_type, text_config (gemma3)        |  ✓  |  ✓  | read; other model types refused                                   |
+    // | vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads, head_dim | ✓ | ✓ | read (checked against the tensors) |
+    // | query_pre_attn_scalar, rms_norm_eps     |  ✓  |  ✓  | read                                                              |
+    // | attn_logit_softcapping, final_logit_softcapping | ✓ | ✓ | read; missing = the class default (Gemma 2: 50 / 30; Gemma 3: none), null = none |
+    // | hidden_activation                       |  ✓  |  ✓  | read; anything but gelu_pytorch_tanh refused                      |
+    // | hidden_act                              |  ✓  |     | ignored: Gemma2MLP/Gemma3MLP read hidden_activation only          |
+    // | rope_theta                              |  ✓  |     | read (global layers; Gemma 2: all layers)                         |
+    // | rope_local_base_freq (Gemma 3)          |  ✓  |     | read (sliding layers)                                             |
+    // | rope_scaling (Gemma 3: global layers)   |  ✓  |     | read: default or linear; other rope_type refused                  |
+    // | rope_parameters                         |     |  ✓  | read: Gemma 2 one dict, Gemma 3 one per layer type; default or linear, other rope_type or partial_rotary_factor ≠ 1 refused; disagreement with the 4.x fields refused |
+    // | layer_types                             | 4.53+| ✓  | read                                                              |
+    // | sliding_window_pattern, _sliding_window_pattern | ✓ | ✓ | read when layer_types is missing; must agree with layer_types and each other |
+    // | sliding_window                          |  ✓  |  ✓  | read (may be null only when no layer slides)                      |
+    // | use_bidirectional_attention             |     |  ✓  | null/false read; true (EmbeddingGemma) refused                    |
+    // | attention_bias                          |  ✓  |  ✓  | false read; true refused                                          |
+    // | tie_word_embeddings                     |  ✓  |  ✓  | true read; false refused                                          |
+    // | torch_dtype / dtype                     |  ✓  |  ✓  | read (informational: each tensor's own dtype is what is read); disagreement refused |
+    // | bos_token_id, pad_token_id              |  ✓  |  ✓  | read                                                              |
+    // | quantization_config                     |  ✓  |  ✓  | refused (quantised weights are another forward)                   |
+    // | pruned_heads (non-empty)                |  ✓  |  ✓  | refused                                                           |
+    // | eos_token_id, max_position_embeddings, attention_dropout, initializer_range, use_cache, cache_implementation, architectures, transformers_version, attn_implementation, output_attentions, output_hidden_states, return_dict, torchscript, id2label, label2id, problem_type, task_specific_params, generation settings (max_length, temperature, …), vision_config and image-token fields of gemma3 | ✓ | ✓ | ignored: none changes the forward (dropout is off at inference; linear/default RoPE does not read max_position_embeddings) |
+
+    // The RoPE of one kind of layer: base frequency and linear position scale (positions / Scale).
+    private readonly record struct RopeKind(double Theta, double Scale);
+
+    // transformers 5 keys rope_parameters by these for models with layer_types (Gemma 3).
+    private static readonly string[] RopeLayerTypes = ["full_attention", "sliding_attention"];
+
+    private static void RefuseUnsupported(string configPath, JsonElement c)
     {
-        if (!c.TryGetProperty("rope_scaling", out var rs) || rs.ValueKind == JsonValueKind.Null)
+        if (c.TryGetProperty("quantization_config", out var q) && q.ValueKind != JsonValueKind.Null)
         {
-            return 1.0;
+            throw new SaeFormatException(configPath, "quantization_config", "quantised checkpoints are not supported: GemmaModel.FromPretrained reads float32, bfloat16 or float16 weights",
+                "absent or null", q.GetRawText());
         }
 
-        if (rs.ValueKind != JsonValueKind.Object)
+        if (c.TryGetProperty("pruned_heads", out var ph) && ph.ValueKind == JsonValueKind.Object && ph.EnumerateObject().Any())
         {
-            throw new SaeFormatException(configPath, "rope_scaling", "rope_scaling must be null or an object", "{\"rope_type\": \"linear\", \"factor\": …}", rs.GetRawText());
+            throw new SaeFormatException(configPath, "pruned_heads", "checkpoints with pruned attention heads are not supported", "{}", ph.GetRawText());
+        }
+    }
+
+    // The 4.x spelling (rope_theta, rope_local_base_freq, rope_scaling) and the 5.x one (rope_parameters) are both read;
+    // where both give a value they must agree. Gemma 2: one RoPE for every layer. Gemma 3: global layers rope_theta with
+    // rope_scaling, sliding layers rope_local_base_freq unscaled (4.x), or each layer type its own dict (5.x).
+    private static (RopeKind Local, RopeKind Global) ReadRope(string configPath, JsonElement c, bool gemma3)
+    {
+        double? theta4 = OptionalNumber(configPath, c, "rope_theta");
+        double? local4 = gemma3 ? OptionalNumber(configPath, c, "rope_local_base_freq") : null;
+        double? scale4 = null;
+        if (c.TryGetProperty("rope_scaling", out var rs) && rs.ValueKind != JsonValueKind.Null)
+        {
+            scale4 = ParseRope(configPath, "rope_scaling", rs).Scale;
         }
 
-        string type = rs.TryGetProperty("rope_type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()!
-            : rs.TryGetProperty("type", out var t2) && t2.ValueKind == JsonValueKind.String ? t2.GetString()! : "(none)";
+        (double? Theta, double? Scale) full = (null, null), slide = (null, null);
+        if (c.TryGetProperty("rope_parameters", out var rp) && rp.ValueKind != JsonValueKind.Null)
+        {
+            if (rp.ValueKind != JsonValueKind.Object)
+            {
+                throw new SaeFormatException(configPath, "rope_parameters", "rope_parameters must be an object", "{\"rope_type\": …, \"rope_theta\": …}", rp.GetRawText());
+            }
+
+            bool perType = false;
+            foreach (var p in rp.EnumerateObject())
+            {
+                perType |= p.Value.ValueKind == JsonValueKind.Object;
+            }
+
+            if (!gemma3 && perType)
+            {
+                throw new SaeFormatException(configPath, "rope_parameters", "Gemma 2 takes one RoPE dict for every layer, not one per layer type",
+                    "{\"rope_type\": …, \"rope_theta\": …}", rp.GetRawText());
+            }
+
+            if (gemma3 && !perType)
+            {
+                throw new SaeFormatException(configPath, "rope_parameters", "Gemma 3 takes one RoPE dict per layer type (transformers 5)",
+                    "{\"full_attention\": {…}, \"sliding_attention\": {…}}", rp.GetRawText());
+            }
+
+            if (!gemma3)
+            {
+                var (t, s) = ParseRope(configPath, "rope_parameters", rp);
+                full = slide = (t, s);
+            }
+            else
+            {
+                foreach (var p in rp.EnumerateObject())
+                {
+                    if (Array.IndexOf(RopeLayerTypes, p.Name) < 0)
+                    {
+                        throw new SaeFormatException(configPath, $"rope_parameters.{p.Name}", "unknown layer type in rope_parameters",
+                            "\"full_attention\" or \"sliding_attention\"", $"\"{p.Name}\"");
+                    }
+
+                    var (t, s) = ParseRope(configPath, $"rope_parameters.{p.Name}", p.Value);
+                    if (p.Name == "full_attention")
+                    {
+                        full = (t, s);
+                    }
+                    else
+                    {
+                        slide = (t, s);
+                    }
+                }
+            }
+        }
+
+        var global = new RopeKind(
+            Agree(configPath, "rope_theta", theta4, gemma3 ? "rope_parameters.full_attention.rope_theta" : "rope_parameters.rope_theta", full.Theta) ?? (gemma3 ? 1_000_000.0 : 10_000.0),
+            Agree(configPath, "rope_scaling", scale4, gemma3 ? "rope_parameters.full_attention" : "rope_parameters", full.Scale) ?? 1.0);
+        if (!gemma3)
+        {
+            return (global, global);
+        }
+
+        var local = new RopeKind(
+            Agree(configPath, "rope_local_base_freq", local4, "rope_parameters.sliding_attention.rope_theta", slide.Theta) ?? 10_000.0,
+            slide.Scale ?? 1.0);
+        return (local, global);
+    }
+
+    // One RoPE dict (4.x rope_scaling, or a 5.x rope_parameters entry): its base (null when it names none) and its linear
+    // position scale. "default" → 1; "linear" → factor (Hugging Face divides inv_freq by it, i.e. the positions). Other
+    // types (dynamic, yarn, llama3, longrope, …) change the frequencies per band: refused, never approximated or ignored.
+    private static (double? Theta, double Scale) ParseRope(string configPath, string field, JsonElement rope)
+    {
+        if (rope.ValueKind != JsonValueKind.Object)
+        {
+            throw new SaeFormatException(configPath, field, $"{field} must be an object", "{\"rope_type\": \"default\" or \"linear\", …}", rope.GetRawText());
+        }
+
+        string? type = rope.TryGetProperty("rope_type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()
+            : rope.TryGetProperty("type", out var t2) && t2.ValueKind == JsonValueKind.String ? t2.GetString() : null;
+        bool hasFactor = rope.TryGetProperty("factor", out var f) && f.ValueKind != JsonValueKind.Null;
+        double? theta = OptionalNumber(configPath, rope, "rope_theta", field + ".");
+        if (OptionalNumber(configPath, rope, "partial_rotary_factor", field + ".") is { } partial && partial != 1.0)
+        {
+            throw new SaeFormatException(configPath, field + ".partial_rotary_factor", "partial rotary embeddings are not supported: Gemma rotates every dimension of a head",
+                "1 or absent", partial.ToString("R", CultureInfo.InvariantCulture));
+        }
+
         switch (type)
         {
             case "default":
-                return 1.0;
+            case null when !hasFactor:
+                return (theta, 1.0);
             case "linear":
-                if (rs.TryGetProperty("factor", out var f) && f.ValueKind == JsonValueKind.Number && f.GetDouble() > 0)
+                if (hasFactor && f.ValueKind == JsonValueKind.Number && f.GetDouble() > 0)
                 {
-                    return f.GetDouble();
+                    return (theta, f.GetDouble());
                 }
 
-                throw new SaeFormatException(configPath, "rope_scaling.factor", "linear rope_scaling needs a positive factor", "a positive number",
-                    f.ValueKind == JsonValueKind.Undefined ? "missing" : f.GetRawText());
+                throw new SaeFormatException(configPath, field + ".factor", "linear RoPE scaling needs a positive factor", "a positive number",
+                    hasFactor ? f.GetRawText() : "missing");
             default:
-                throw new SaeFormatException(configPath, "rope_scaling.rope_type", "unsupported RoPE scaling: GemmaModel.FromPretrained builds \"linear\" scaling (Gemma 3) or none",
-                    "\"linear\", \"default\" or null", $"\"{type}\"");
+                throw new SaeFormatException(configPath, field + ".rope_type", "unsupported RoPE type: GemmaModel.FromPretrained builds \"default\" and \"linear\" RoPE only (yarn, dynamic, llama3, longrope… change the frequencies per band)",
+                    "\"default\" or \"linear\"", type is null ? "missing (with a factor)" : $"\"{type}\"");
         }
+    }
+
+    // A field both spellings can carry: when both do, they must agree (same value to a relative 1e-12).
+    private static double? Agree(string configPath, string oldName, double? oldValue, string newName, double? newValue)
+    {
+        if (oldValue is { } a && newValue is { } b && Math.Abs(a - b) > 1e-12 * Math.Max(Math.Abs(a), Math.Abs(b)))
+        {
+            string A = a.ToString("R", CultureInfo.InvariantCulture), B = b.ToString("R", CultureInfo.InvariantCulture);
+            throw new SaeFormatException(configPath, $"{oldName} / {newName}",
+                $"the transformers 4 field {oldName} = {A} and the transformers 5 field {newName} = {B} disagree: which one the checkpoint was trained with is unknown; remove the wrong one",
+                $"{oldName} = {B} or absent", A);
+        }
+
+        return newValue ?? oldValue;
+    }
+
+    private static double? OptionalNumber(string configPath, JsonElement obj, string name, string prefix = "")
+    {
+        if (!obj.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        return v.ValueKind == JsonValueKind.Number && v.GetDouble() > 0 ? v.GetDouble()
+            : throw new SaeFormatException(configPath, prefix + name, "must be a positive number", "a positive number", v.GetRawText());
+    }
+
+    // Which layers slide. layer_types (4.53+, always in 5.x) when present; else the pattern (layer l is global when
+    // (l + 1) % pattern == 0: 6 for Gemma 3, 2 for Gemma 2, whose even layers slide). When several are given they must agree.
+    private static bool[] ReadLayerTypes(string configPath, JsonElement c, bool gemma3, int layers)
+    {
+        int? pattern = null;
+        string? patternField = null;
+        foreach (var name in new[] { "sliding_window_pattern", "_sliding_window_pattern" })
+        {
+            if (!c.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+            {
+                continue;
+            }
+
+            if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int p) || p <= 0)
+            {
+                throw new SaeFormatException(configPath, name, "must be a positive integer", "a positive integer", v.GetRawText());
+            }
+
+            if (pattern is { } other && other != p)
+            {
+                throw new SaeFormatException(configPath, $"{patternField} / {name}", $"{patternField} = {other} and {name} = {p} disagree", $"{name} = {other}", p.ToString(CultureInfo.InvariantCulture));
+            }
+
+            pattern = p;
+            patternField = name;
+        }
+
+        bool[]? fromTypes = null;
+        if (c.TryGetProperty("layer_types", out var lt) && lt.ValueKind != JsonValueKind.Null)
+        {
+            if (lt.ValueKind != JsonValueKind.Array || lt.GetArrayLength() != layers)
+            {
+                throw new SaeFormatException(configPath, "layer_types", "layer_types must list every layer", $"{layers} entries",
+                    lt.ValueKind == JsonValueKind.Array ? $"{lt.GetArrayLength()}" : lt.GetRawText());
+            }
+
+            fromTypes = new bool[layers];
+            int l = 0;
+            foreach (var e in lt.EnumerateArray())
+            {
+                fromTypes[l] = (e.ValueKind == JsonValueKind.String ? e.GetString() : e.GetRawText()) switch
+                {
+                    "sliding_attention" => true,
+                    "full_attention" => false,
+                    var other => throw new SaeFormatException(configPath, $"layer_types[{l}]", "unknown layer type", "\"sliding_attention\" or \"full_attention\"", $"\"{other}\""),
+                };
+                l++;
+            }
+        }
+
+        var fromPattern = new bool[layers];
+        int used = pattern ?? (gemma3 ? 6 : 2);
+        for (int l = 0; l < layers; l++)
+        {
+            fromPattern[l] = (l + 1) % used != 0;
+        }
+
+        if (fromTypes is null)
+        {
+            return fromPattern;
+        }
+
+        if (pattern is not null)
+        {
+            for (int l = 0; l < layers; l++)
+            {
+                if (fromTypes[l] != fromPattern[l])
+                {
+                    throw new SaeFormatException(configPath, $"layer_types / {patternField}",
+                        $"layer_types says layer {l} is {(fromTypes[l] ? "sliding" : "full")} attention, {patternField} = {pattern} says {(fromPattern[l] ? "sliding" : "full")}",
+                        $"{patternField} consistent with layer_types, or absent", pattern.Value.ToString(CultureInfo.InvariantCulture));
+                }
+            }
+        }
+
+        return fromTypes;
+    }
+
+    // torch_dtype (4.x) or dtype (5.x); an image-text config may carry it outside text_config.
+    private static string? ReadDType(string configPath, JsonElement c, JsonElement root)
+    {
+        string? Str(JsonElement o, string name) => o.ValueKind == JsonValueKind.Object && o.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+        string? old = Str(c, "torch_dtype") ?? Str(root, "torch_dtype");
+        string? now = Str(c, "dtype") ?? Str(root, "dtype");
+        if (old is not null && now is not null && old != now)
+        {
+            throw new SaeFormatException(configPath, "torch_dtype / dtype", $"torch_dtype = \"{old}\" and dtype = \"{now}\" disagree", $"torch_dtype = \"{now}\" or absent", $"\"{old}\"");
+        }
+
+        return now ?? old;
     }
 
     /// <summary>

@@ -60,15 +60,41 @@ internal sealed class Gemma2Reference
         HeadDim = c.GetProperty("head_dim").GetInt32();
         QueryPreAttnScalar = c.GetProperty("query_pre_attn_scalar").GetDouble();
         Eps = c.GetProperty("rms_norm_eps").GetDouble();
-        RopeTheta = c.GetProperty("rope_theta").GetDouble();
+
         AttnCap = c.TryGetProperty("attn_logit_softcapping", out var ac) && ac.ValueKind == JsonValueKind.Number ? ac.GetDouble() : null;
         FinalCap = c.TryGetProperty("final_logit_softcapping", out var fc) && fc.ValueKind == JsonValueKind.Number ? fc.GetDouble() : null;
         Window = c.GetProperty("sliding_window").GetInt32();
         QkNorm = gemma3;
-        RopeLocalTheta = gemma3 ? c.GetProperty("rope_local_base_freq").GetDouble() : RopeTheta;
-        RopeScale = c.TryGetProperty("rope_scaling", out var rs) && rs.ValueKind == JsonValueKind.Object
-            ? (rs.GetProperty("rope_type").GetString() == "linear" ? rs.GetProperty("factor").GetDouble() : throw new NotSupportedException("rope_scaling"))
-            : 1.0;
+        if (c.TryGetProperty("rope_parameters", out var rp) && rp.ValueKind == JsonValueKind.Object)
+        {
+            // transformers 5: Gemma 2 one dict {rope_theta, rope_type}; Gemma 3 one per layer type. Only "default" and
+            // "linear" (positions / factor) are modelled here; sliding layers are taken unscaled.
+            var full = gemma3 ? rp.GetProperty("full_attention") : rp;
+            RopeTheta = full.GetProperty("rope_theta").GetDouble();
+            RopeScale = full.GetProperty("rope_type").GetString() switch
+            {
+                "default" => 1.0,
+                "linear" => full.GetProperty("factor").GetDouble(),
+                var t => throw new NotSupportedException("rope_type " + t),
+            };
+            var local = gemma3 ? rp.GetProperty("sliding_attention") : rp;
+            if (gemma3 && local.GetProperty("rope_type").GetString() != "default")
+            {
+                throw new NotSupportedException("scaled RoPE on sliding layers");
+            }
+
+            RopeLocalTheta = local.GetProperty("rope_theta").GetDouble();
+        }
+        else
+        {
+            // transformers 4: rope_theta (+ rope_local_base_freq and rope_scaling on Gemma 3)
+            RopeTheta = c.GetProperty("rope_theta").GetDouble();
+            RopeLocalTheta = gemma3 ? c.GetProperty("rope_local_base_freq").GetDouble() : RopeTheta;
+            RopeScale = c.TryGetProperty("rope_scaling", out var rs) && rs.ValueKind == JsonValueKind.Object
+                ? (rs.GetProperty("rope_type").GetString() == "linear" ? rs.GetProperty("factor").GetDouble() : throw new NotSupportedException("rope_scaling"))
+                : 1.0;
+        }
+
         Sliding = new bool[Layers];
         for (int l = 0; l < Layers; l++)
         {
