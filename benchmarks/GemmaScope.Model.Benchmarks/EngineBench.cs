@@ -17,7 +17,10 @@ namespace GemmaScope.Model.Benchmarks;
 /// </summary>
 internal static class EngineBench
 {
-    private static readonly int[] PrefillLengths = [16, 128, 1024];
+    // GEMMASCOPE_BENCH_PREFILL (comma-separated) overrides, e.g. "16" for a smoke run
+    private static readonly int[] PrefillLengths = Environment.GetEnvironmentVariable("GEMMASCOPE_BENCH_PREFILL") is { Length: > 0 } p
+        ? [.. p.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture))]
+        : [16, 128, 1024];
 
     public static string Run(int rounds, bool withOrt)
     {
