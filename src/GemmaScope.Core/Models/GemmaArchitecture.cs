@@ -121,7 +121,7 @@ public sealed record GemmaArchitecture
     /// <summary>Reads and checks <c>config.json</c>.</summary>
     /// <param name="configPath">Path of the checkpoint's <c>config.json</c>.</param>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="SaeFormatException">Unsupported model type, missing or non-numeric field, inconsistent sizes.</exception>
+    /// <exception cref="CheckpointFormatException">Unsupported model type, missing or non-numeric field, inconsistent sizes.</exception>
     public static GemmaArchitecture FromConfig(string configPath)
     {
         if (!File.Exists(configPath))
@@ -136,7 +136,7 @@ public sealed record GemmaArchitecture
         }
         catch (JsonException e)
         {
-            throw new SaeFormatException(configPath, null, "config.json is not valid JSON", null, e.Message, e);
+            throw new CheckpointFormatException(configPath, null, "config.json is not valid JSON", null, e.Message, e);
         }
 
         using (doc)
@@ -144,13 +144,13 @@ public sealed record GemmaArchitecture
             var c = doc.RootElement;
             if (c.ValueKind != JsonValueKind.Object)
             {
-                throw new SaeFormatException(configPath, null, "config.json is not a JSON object");
+                throw new CheckpointFormatException(configPath, null, "config.json is not a JSON object");
             }
 
             string modelType = c.TryGetProperty("model_type", out var mt) && mt.ValueKind == JsonValueKind.String ? mt.GetString()! : "(none)";
             if (!Supported.Contains(modelType))
             {
-                throw new SaeFormatException(configPath, "model_type", "unsupported model type: GemmaModel.FromPretrained builds Gemma 2 and Gemma 3 (text) graphs",
+                throw new CheckpointFormatException(configPath, "model_type", "unsupported model type: GemmaModel.FromPretrained builds Gemma 2 and Gemma 3 (text) graphs",
                     string.Join(" or ", Supported.Select(s => $"\"{s}\"")), $"\"{modelType}\"");
             }
 
@@ -160,7 +160,7 @@ public sealed record GemmaArchitecture
                 // Image-text checkpoint: the language model's config is text_config; its weights sit under a prefix.
                 if (!c.TryGetProperty("text_config", out var tc) || tc.ValueKind != JsonValueKind.Object)
                 {
-                    throw new SaeFormatException(configPath, "text_config", "a gemma3 (image-text) config.json needs a text_config object", "{...}", "missing");
+                    throw new CheckpointFormatException(configPath, "text_config", "a gemma3 (image-text) config.json needs a text_config object", "{...}", "missing");
                 }
 
                 c = tc;
@@ -179,7 +179,7 @@ public sealed record GemmaArchitecture
 
                 return v.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null && Default(name) is { } d
                     ? (int)d
-                    : throw new SaeFormatException(configPath, name, "config.json field is missing or not a positive integer", "a positive integer", v.ValueKind == JsonValueKind.Undefined ? "missing" : v.GetRawText());
+                    : throw new CheckpointFormatException(configPath, name, "config.json field is missing or not a positive integer", "a positive integer", v.ValueKind == JsonValueKind.Undefined ? "missing" : v.GetRawText());
             }
 
             double Num(string name, double? fallback = null)
@@ -189,7 +189,7 @@ public sealed record GemmaArchitecture
                     return v.GetDouble();
                 }
 
-                return fallback ?? Default(name) ?? throw new SaeFormatException(configPath, name, "config.json field is missing or not a number", "a number", v.ValueKind == JsonValueKind.Undefined ? "missing" : v.GetRawText());
+                return fallback ?? Default(name) ?? throw new CheckpointFormatException(configPath, name, "config.json field is missing or not a number", "a number", v.ValueKind == JsonValueKind.Undefined ? "missing" : v.GetRawText());
             }
 
             double? Cap(string name) => c.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
@@ -200,18 +200,18 @@ public sealed record GemmaArchitecture
             int kv = Int("num_key_value_heads");
             if (heads % kv != 0)
             {
-                throw new SaeFormatException(configPath, "num_key_value_heads", "query heads must be a multiple of key/value heads", $"a divisor of {heads}", kv.ToString(CultureInfo.InvariantCulture));
+                throw new CheckpointFormatException(configPath, "num_key_value_heads", "query heads must be a multiple of key/value heads", $"a divisor of {heads}", kv.ToString(CultureInfo.InvariantCulture));
             }
 
             int headDim = Int("head_dim");
             if (headDim % 2 != 0)
             {
-                throw new SaeFormatException(configPath, "head_dim", "RoPE needs an even head_dim", "even", headDim.ToString(CultureInfo.InvariantCulture));
+                throw new CheckpointFormatException(configPath, "head_dim", "RoPE needs an even head_dim", "even", headDim.ToString(CultureInfo.InvariantCulture));
             }
 
             if (c.TryGetProperty("hidden_activation", out var act) && act.ValueKind == JsonValueKind.String && act.GetString() != "gelu_pytorch_tanh")
             {
-                throw new SaeFormatException(configPath, "hidden_activation", "unsupported activation", "\"gelu_pytorch_tanh\"", $"\"{act.GetString()}\"");
+                throw new CheckpointFormatException(configPath, "hidden_activation", "unsupported activation", "\"gelu_pytorch_tanh\"", $"\"{act.GetString()}\"");
             }
 
             // EmbeddingGemma (gemma3_text with bidirectional attention) and biased projections are other forwards: refused.
@@ -219,13 +219,13 @@ public sealed record GemmaArchitecture
             {
                 if (c.TryGetProperty(flag, out var f) && f.ValueKind == JsonValueKind.True)
                 {
-                    throw new SaeFormatException(configPath, flag, $"unsupported: GemmaModel.FromPretrained builds causal Gemma decoders without projection biases", "false", "true");
+                    throw new CheckpointFormatException(configPath, flag, $"unsupported: GemmaModel.FromPretrained builds causal Gemma decoders without projection biases", "false", "true");
                 }
             }
 
             if (c.TryGetProperty("tie_word_embeddings", out var tie) && tie.ValueKind == JsonValueKind.False)
             {
-                throw new SaeFormatException(configPath, "tie_word_embeddings", "untied embeddings are not supported (Gemma ties the LM head to the embedding)", "true", "false");
+                throw new CheckpointFormatException(configPath, "tie_word_embeddings", "untied embeddings are not supported (Gemma ties the LM head to the embedding)", "true", "false");
             }
 
             int window = Int("sliding_window");
@@ -243,7 +243,7 @@ public sealed record GemmaArchitecture
             {
                 if (lt.GetArrayLength() != layers)
                 {
-                    throw new SaeFormatException(configPath, "layer_types", "layer_types must list every layer", $"{layers} entries", $"{lt.GetArrayLength()}");
+                    throw new CheckpointFormatException(configPath, "layer_types", "layer_types must list every layer", $"{layers} entries", $"{lt.GetArrayLength()}");
                 }
 
                 int l = 0;
@@ -253,7 +253,7 @@ public sealed record GemmaArchitecture
                     {
                         "sliding_attention" => local,
                         "full_attention" => global,
-                        var other => throw new SaeFormatException(configPath, $"layer_types[{l}]", "unknown layer type", "\"sliding_attention\" or \"full_attention\"", $"\"{other}\""),
+                        var other => throw new CheckpointFormatException(configPath, $"layer_types[{l}]", "unknown layer type", "\"sliding_attention\" or \"full_attention\"", $"\"{other}\""),
                     };
                     l++;
                 }
@@ -313,7 +313,7 @@ public sealed record GemmaArchitecture
 
         if (rs.ValueKind != JsonValueKind.Object)
         {
-            throw new SaeFormatException(configPath, "rope_scaling", "rope_scaling must be null or an object", "{\"rope_type\": \"linear\", \"factor\": …}", rs.GetRawText());
+            throw new CheckpointFormatException(configPath, "rope_scaling", "rope_scaling must be null or an object", "{\"rope_type\": \"linear\", \"factor\": …}", rs.GetRawText());
         }
 
         string type = rs.TryGetProperty("rope_type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()!
@@ -328,10 +328,10 @@ public sealed record GemmaArchitecture
                     return f.GetDouble();
                 }
 
-                throw new SaeFormatException(configPath, "rope_scaling.factor", "linear rope_scaling needs a positive factor", "a positive number",
+                throw new CheckpointFormatException(configPath, "rope_scaling.factor", "linear rope_scaling needs a positive factor", "a positive number",
                     f.ValueKind == JsonValueKind.Undefined ? "missing" : f.GetRawText());
             default:
-                throw new SaeFormatException(configPath, "rope_scaling.rope_type", "unsupported RoPE scaling: GemmaModel.FromPretrained builds \"linear\" scaling (Gemma 3) or none",
+                throw new CheckpointFormatException(configPath, "rope_scaling.rope_type", "unsupported RoPE scaling: GemmaModel.FromPretrained builds \"linear\" scaling (Gemma 3) or none",
                     "\"linear\", \"default\" or null", $"\"{type}\"");
         }
     }
