@@ -289,6 +289,19 @@ public sealed class FeatureScan
         return ScanOutput.Write(merged, outDir, model, saes, options, parts.Count, wall);
     }
 
+    /// <summary>The manifest of the first finished part among <paramref name="partDirs"/> (what model and SAEs it was made with).</summary>
+    /// <exception cref="InvalidDataException">No finished part.</exception>
+    public static ScanManifest ReadManifest(IEnumerable<string> partDirs)
+    {
+        var parts = ExpandParts(partDirs);
+        if (parts.Count == 0)
+        {
+            throw new InvalidDataException("No parts given.");
+        }
+
+        return PartStore.Read(PartStore.CompleteGeneration(parts[0])).Manifest;
+    }
+
     private static List<string> ExpandParts(IEnumerable<string> dirs)
     {
         var result = new List<string>();

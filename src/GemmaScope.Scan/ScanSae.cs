@@ -62,6 +62,12 @@ public sealed class ScanSae
             a => transcoder.EncodeSparse(a.Span), transcoder.GetDecoderDirection);
     }
 
+    /// <summary>A copy with another Neuronpedia id.</summary>
+    public ScanSae WithNeuronpediaId(string? id) => new(Name, Hook, InputSize, FeatureCount, Source, _encode, _decoderRow) { NeuronpediaId = id };
+
+    /// <summary>A copy with another name (and Neuronpedia id).</summary>
+    public ScanSae WithName(string name, string? neuronpediaId = null) => new(name, Hook, InputSize, FeatureCount, Source, _encode, _decoderRow) { NeuronpediaId = neuronpediaId ?? NeuronpediaId };
+
     internal SparseFeatureBatch Encode(ReadOnlyMemory<float> activations) => _encode(activations);
 
     internal float[] DecoderRow(int feature) => _decoderRow(feature);

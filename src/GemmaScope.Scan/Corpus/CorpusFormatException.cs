@@ -1,7 +1,7 @@
 namespace GemmaScope.Scan;
 
 /// <summary>A corpus file that cannot be read as a corpus; the message names the file and the line or row.</summary>
-public sealed class CorpusFormatException : Exception
+public sealed class CorpusFormatException : FormatException
 {
     /// <summary>Creates the exception.</summary>
     public CorpusFormatException(string file, string where, string problem, Exception? inner = null)
