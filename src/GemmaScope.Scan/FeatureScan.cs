@@ -13,7 +13,7 @@ namespace GemmaScope.Scan;
 /// whole corpus, then writes the Parquet tables and the HTML dashboard.
 /// </summary>
 /// <remarks>
-/// Memory is independent of the corpus size. Per SAE: 2,092 bytes per feature of dense statistics (16k features: 34 MB)
+/// Memory is independent of the corpus size. Per SAE: 3,628 bytes per feature of dense statistics (16k features: 59 MB)
 /// plus, for each feature that fires, (TopK + QuantileGroups × ExamplesPerGroup) × (8 × ExampleWindow + ~100) bytes of
 /// examples (defaults: 45 × 356 = 16 KB; 16k live features: 262 MB), plus one batch of activations and features.
 /// </remarks>

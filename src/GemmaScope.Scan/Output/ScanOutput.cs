@@ -44,10 +44,10 @@ public sealed class FeatureRecord
     /// <summary>Below the dead-density threshold.</summary>
     [JsonPropertyName("dead")] public bool Dead { get; set; }
 
-    /// <summary>Display histogram: equal bins over [0, max] (counts rebinned from 1/8-octave buckets).</summary>
+    /// <summary>Display histogram: equal bins over [0, max] (fine bucket counts spread over the bins they overlap).</summary>
     [JsonPropertyName("hist_counts")] public long[] HistCounts { get; set; } = [];
 
-    /// <summary>Exact 1/8-octave bucket counts (see FineHistogram), all 258.</summary>
+    /// <summary>Exact 1/16-octave bucket counts (see FineHistogram), all 450.</summary>
     [JsonPropertyName("fine_hist")] public long[] FineHist { get; set; } = [];
 
     /// <summary>Logit lens: top token ids.</summary>

@@ -4,7 +4,7 @@ namespace GemmaScope.Scan;
 /// Streaming statistics of one SAE's features. Every field merges exactly: integer counts and histogram buckets, a
 /// fixed-point Int128 sum (each value scaled by 2^40 and truncated, so addition is associative), float max, and the
 /// examples under total orders. So any grouping of the same batches gives the same bits.
-/// Memory: 2,092 bytes per feature (count 8, sum 16, max 4, 258 × 8 histogram) plus, for features that fire,
+/// Memory: 3,628 bytes per feature (count 8, sum 16, max 4, 450 × 8 histogram) plus, for features that fire,
 /// (TopK + QuantileGroups·ExamplesPerGroup) × (8·ExampleWindow + about 100) bytes of examples.
 /// </summary>
 internal sealed class SaeStats
