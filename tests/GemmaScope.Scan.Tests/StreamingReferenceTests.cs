@@ -139,9 +139,12 @@ public sealed class StreamingReferenceTests(ScanFixture fx)
                 Assert.Equal(sample.Count, gotQ.Count);
                 for (int i = 0; i < sample.Count; i++)
                 {
-                    Assert.Equal(sample[i].Value, gotQ[i].Value);
-                    Assert.Equal(sample[i].Global, (gotQ[i].Context * options.ContextLength) + gotQ[i].Position);
-                    Assert.Equal(i * options.QuantileGroups / sample.Count, gotQ[i].QuantileGroup);
+                    string at = $"{saes[si].Name} feature {row.Feature} sample {i} of {sample.Count}";
+                    Assert.True(sample[i].Value == gotQ[i].Value, $"{at}: value {gotQ[i].Value}, expected {sample[i].Value}");
+                    Assert.True(sample[i].Global == (gotQ[i].Context * options.ContextLength) + gotQ[i].Position, $"{at}: position");
+                    // Group g holds ranks [⌊g·n/G⌋, ⌊(g+1)·n/G⌋).
+                    int group = Enumerable.Range(0, options.QuantileGroups).Single(g => g * sample.Count / options.QuantileGroups <= i && i < (g + 1) * sample.Count / options.QuantileGroups);
+                    Assert.True(group == gotQ[i].QuantileGroup, $"{at}: group {gotQ[i].QuantileGroup}, expected {group}");
                 }
 
                 // Logit lens in float64: W_dec row → RMSNorm (1 + w) → embedding.

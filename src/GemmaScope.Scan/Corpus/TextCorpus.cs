@@ -244,7 +244,7 @@ public sealed class TextCorpus
                 throw new CorpusFormatException(file, string.Empty, $"no column '{TextField}' (columns: [{string.Join(", ", fields.Select(f => f.Path.ToString()))}]); name the text column with --text-field");
             }
 
-            if (field.ClrType != typeof(string))
+            if (field.ClrType != typeof(string) && field.ClrType != typeof(ReadOnlyMemory<char>))
             {
                 throw new CorpusFormatException(file, string.Empty, $"column '{TextField}' holds {field.ClrType.Name}, expected strings");
             }
