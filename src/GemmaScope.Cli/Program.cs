@@ -12,6 +12,7 @@ var root = new RootCommand("Gemma Scope sparse autoencoders from the command lin
     ConvertCommand.Create(),
     FeaturesCommand.Create(),
     ExplainCommand.Create(),
+    ScanCommand.Create(),
 };
 
 var parse = root.Parse(args);
