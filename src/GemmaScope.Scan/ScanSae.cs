@@ -58,7 +58,7 @@ public sealed class ScanSae
     {
         ArgumentNullException.ThrowIfNull(transcoder);
         hook ??= HookPoint.ForSae(transcoder.InputHookName, transcoder.ToString());
-        return new ScanSae(name ?? hook.Name, hook, transcoder.InputSize, transcoder.FeatureCount, transcoder.SourcePath,
+        return new ScanSae(name ?? hook.Name, hook, transcoder.InputSize, transcoder.FeatureCount, transcoder.SourcePath ?? "(in memory)",
             a => transcoder.EncodeSparse(a.Span), transcoder.GetDecoderDirection);
     }
 

@@ -88,7 +88,7 @@ internal static class ScanCommand
             var options = hook is null ? null : new SaeLoadOptions { Config = new SaeConfig { HookName = hook } };
             var s = await SaeSpec.LoadAsync(path, options, ct).ConfigureAwait(false);
             owned.Add(s);
-            list.Add(ScanSae.From(s));
+            list.Add(s.IsTranscoder ? ScanSae.From(s.Transcoder!) : ScanSae.From(s.Sae!));
             i++;
         }
 

@@ -1,3 +1,4 @@
+using GemmaScope.Formats;
 using GemmaScope.Onnx.Building;
 
 namespace GemmaScope.Onnx;
@@ -20,7 +21,7 @@ public sealed partial class GemmaModel
             throw new NotSupportedException($"'{ModelPath}' was loaded from an ONNX file; the logit lens needs a model built from its checkpoint by GemmaModel.FromPretrained.");
         }
 
-        using var checkpoint = Checkpoint.Open(_weights.Checkpoint.Folder);
+        using var checkpoint = ModelCheckpoint.Open(_weights.Checkpoint.Folder);
         using var reader = new CheckpointWeights(checkpoint, WeightBinding.Initializers);
         var arch = checkpoint.Architecture;
         return new UnembeddingWeights(reader.Small("model.norm.weight"), reader.Small("model.embed_tokens.weight"), arch.Vocab, arch.DModel, arch.RmsNormEps);
