@@ -28,7 +28,7 @@ public sealed class NewUserCliTests(InstalledTool tool) : IDisposable
     {
         var env = new Dictionary<string, string> { ["HF_ENDPOINT"] = RefusingEndpoint() };
         var r = tool.Run(_home, env, "download", "gemma-scope-2b-pt-res", "layer_20/width_16k/average_l0_70");
-        Assert.Equal(1, r.ExitCode);
+        Assert.Equal(4, r.ExitCode); // ExitCodes.Service: the hub could not be reached
         Assert.StartsWith("gemmascope: hub: ", r.Stderr, StringComparison.Ordinal);
         Assert.Contains("layer_20/width_16k", r.Stderr, StringComparison.Ordinal);
         Assert.Contains("HF_HUB_OFFLINE", r.Stderr, StringComparison.Ordinal);

@@ -82,11 +82,11 @@ public class Transformers5ConfigTests
         }
     }
 
-    private static SaeFormatException Refused(string weights, string config, Action<JsonObject> edit)
+    private static CheckpointFormatException Refused(string weights, string config, Action<JsonObject> edit)
     {
         using var dir = config.Length == 0 ? new TempCheckpoint(Fixture(weights.Split('/'))) : With(Fixture(weights.Split('/')), config);
         dir.EditConfig(edit);
-        return Assert.Throws<SaeFormatException>(() => GemmaModel.FromPretrained(dir.Path).Dispose());
+        return Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir.Path).Dispose());
     }
 
     [Fact]
@@ -119,29 +119,29 @@ public class Transformers5ConfigTests
     public void AnUnknownRopeTypeInRopeParametersIsRefusedNeverIgnored(string type)
     {
         var g2 = Refused("tiny-gemma2-hf/single", "gemma2", c => c["rope_parameters"] = new JsonObject { ["rope_type"] = type, ["factor"] = 4.0, ["rope_theta"] = 10000.0 });
-        Assert.Equal("rope_parameters.rope_type", g2.Tensor);
+        Assert.Equal("rope_parameters.rope_type", g2.Field);
         Assert.Contains($"\"{type}\"", g2.Message, StringComparison.Ordinal);
 
         var g3 = Refused("tiny-gemma3/text", "gemma3-text", c => c["rope_parameters"]!["sliding_attention"] = new JsonObject { ["rope_type"] = type, ["factor"] = 4.0, ["rope_theta"] = 10000.0 });
-        Assert.Equal("rope_parameters.sliding_attention.rope_type", g3.Tensor);
+        Assert.Equal("rope_parameters.sliding_attention.rope_type", g3.Field);
 
         var legacy = Refused("tiny-gemma3/text", "", c => c["rope_scaling"] = new JsonObject { ["rope_type"] = type, ["factor"] = 4.0 });
-        Assert.Equal("rope_scaling.rope_type", legacy.Tensor);
+        Assert.Equal("rope_scaling.rope_type", legacy.Field);
     }
 
     [Fact]
     public void OtherTransformers5FieldsAreReadOrRefusedWithTheirNames()
     {
-        Assert.Equal("torch_dtype / dtype", Refused("tiny-gemma2-hf/single", "gemma2", c => c["torch_dtype"] = "bfloat16").Tensor);
-        Assert.Equal("layer_types / _sliding_window_pattern", Refused("tiny-gemma3/text", "gemma3-text", c => c["_sliding_window_pattern"] = 4).Tensor);
-        Assert.Equal("sliding_window_pattern / _sliding_window_pattern", Refused("tiny-gemma3/text", "gemma3-text", c => c["sliding_window_pattern"] = 5).Tensor);
-        Assert.Equal("use_bidirectional_attention", Refused("tiny-gemma3/text", "gemma3-text", c => c["use_bidirectional_attention"] = true).Tensor);
-        Assert.Equal("use_bidirectional_attention", Refused("tiny-gemma2-hf/single", "gemma2", c => c["use_bidirectional_attention"] = true).Tensor);
-        Assert.Equal("rope_parameters", Refused("tiny-gemma3/text", "gemma3-text", c => c["rope_parameters"] = new JsonObject { ["rope_type"] = "default", ["rope_theta"] = 1e6 }).Tensor);
-        Assert.Equal("rope_parameters", Refused("tiny-gemma2-hf/single", "gemma2", c => c["rope_parameters"] = new JsonObject { ["full_attention"] = new JsonObject { ["rope_type"] = "default" } }).Tensor);
+        Assert.Equal("torch_dtype / dtype", Refused("tiny-gemma2-hf/single", "gemma2", c => c["torch_dtype"] = "bfloat16").Field);
+        Assert.Equal("layer_types / _sliding_window_pattern", Refused("tiny-gemma3/text", "gemma3-text", c => c["_sliding_window_pattern"] = 4).Field);
+        Assert.Equal("sliding_window_pattern / _sliding_window_pattern", Refused("tiny-gemma3/text", "gemma3-text", c => c["sliding_window_pattern"] = 5).Field);
+        Assert.Equal("use_bidirectional_attention", Refused("tiny-gemma3/text", "gemma3-text", c => c["use_bidirectional_attention"] = true).Field);
+        Assert.Equal("use_bidirectional_attention", Refused("tiny-gemma2-hf/single", "gemma2", c => c["use_bidirectional_attention"] = true).Field);
+        Assert.Equal("rope_parameters", Refused("tiny-gemma3/text", "gemma3-text", c => c["rope_parameters"] = new JsonObject { ["rope_type"] = "default", ["rope_theta"] = 1e6 }).Field);
+        Assert.Equal("rope_parameters", Refused("tiny-gemma2-hf/single", "gemma2", c => c["rope_parameters"] = new JsonObject { ["full_attention"] = new JsonObject { ["rope_type"] = "default" } }).Field);
         Assert.Equal("rope_parameters.full_attention.partial_rotary_factor",
-            Refused("tiny-gemma3/text", "gemma3-text", c => c["rope_parameters"]!["full_attention"]!["partial_rotary_factor"] = 0.5).Tensor);
-        Assert.Equal("quantization_config", Refused("tiny-gemma2-hf/single", "gemma2", c => c["quantization_config"] = new JsonObject { ["quant_method"] = "bitsandbytes" }).Tensor);
+            Refused("tiny-gemma3/text", "gemma3-text", c => c["rope_parameters"]!["full_attention"]!["partial_rotary_factor"] = 0.5).Field);
+        Assert.Equal("quantization_config", Refused("tiny-gemma2-hf/single", "gemma2", c => c["quantization_config"] = new JsonObject { ["quant_method"] = "bitsandbytes" }).Field);
     }
 
     [Fact]
