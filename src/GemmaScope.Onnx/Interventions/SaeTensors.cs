@@ -141,7 +141,8 @@ public sealed class SaeTensors : ISaeTensors
         var tensors = Create(sae.InputSize, sae.FeatureCount, Matrix(SaeTensor.EncoderWeights), sae.GetFloat32Memory(SaeTensor.EncoderBias),
             sae.GetFloat32Memory(SaeTensor.Threshold), Matrix(SaeTensor.DecoderWeights), sae.GetFloat32Memory(SaeTensor.DecoderBias), sae.Config.HookName);
         return new SaeTensors(tensors.InputSize, tensors.FeatureCount, tensors.EncoderWeights, tensors.EncoderBias, tensors.Threshold,
-            tensors.DecoderWeights, tensors.DecoderBias, tensors.HookName) { Source = sae };
+            tensors.DecoderWeights, tensors.DecoderBias, tensors.HookName)
+        { Source = sae };
     }
 
     /// <summary>Row <paramref name="feature"/> of W_dec: the feature's direction in activation space.</summary>
