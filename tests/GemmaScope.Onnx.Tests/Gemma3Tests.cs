@@ -64,7 +64,8 @@ public class Gemma3Tests
         var output = cs.Forward(Probe());
         foreach (var (name, (_, data)) in reference)
         {
-            var mine = name == "logits" ? output.Logits : output.Hooks[name.Replace('/', '.')];
+            // make_tiny_gemma3.py stored the final norm's output (with its gain) as ln_final/hook_normalized
+            var mine = name == "logits" ? output.Logits : name == "ln_final/hook_normalized" ? output.Hooks["ln_final.output"] : output.Hooks[name.Replace('/', '.')];
             Assert.Equal(data.Length, mine.Length);
             for (int i = 0; i < data.Length; i++)
             {

@@ -21,7 +21,7 @@ public class PretrainedTests
         var expected = reference.Forward(ids);
         using var model = GemmaModel.FromPretrained(TestData.CheckpointDir(layout), EngineData.Options(engine));
         Assert.Equal(reference.Layers, model.LayerCount);
-        var sites = TestData.AllSites(model.LayerCount, withLn2: true).ToArray();
+        var sites = TestData.AllSites(model.LayerCount, withLn2: true).Append(HookPoint.LnFinalNormalized).ToArray();
 
         var run = model.Run(ids, capture: sites);
 

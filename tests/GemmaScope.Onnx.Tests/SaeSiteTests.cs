@@ -116,7 +116,7 @@ public class SaeSiteTests
         var run = model.Run(TestData.RandomIds(5, seed: 66), capture: [site]);
         Assert.Matches(@"^RunResult\(1 sequence of 5 tokens, vocab 256, mean loss \d+\.\d{4}; captured blocks\.1\.hook_resid_post\)$", run.ToString());
         Assert.Equal("ActivationBatch(5 tokens × 48 at blocks.1.hook_resid_post)", run.GetActivations(site).ToString());
-        Assert.Matches(@"^GemmaModel\(4 layers, .*model\.onnx\)$", model.ToString());
+        Assert.Matches(layout == "native" ? @"^GemmaModel\(4 layers, native engine, .*single\)$" : @"^GemmaModel\(4 layers, ONNX Runtime, .*model\.onnx\)$", model.ToString());
         var g = model.Generate([2, 10, 11], new GenerationOptions { MaxNewTokens = 3, EosId = null });
         Assert.Matches(@"^GenerationResult\(3 prompt tokens \[2, 10, 11\] \+ 3 new \[\d+, \d+, \d+\], KV cache (on|off)\)$", g.ToString());
     }

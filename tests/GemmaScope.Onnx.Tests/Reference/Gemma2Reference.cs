@@ -219,7 +219,16 @@ internal sealed class Gemma2Reference
             x = Hook($"blocks.{l}.hook_resid_post", Add(x, m));
         }
 
-        var final = Hook("ln_final.hook_normalized", RmsNorm(x, t, W("model.norm.weight")));
+        // ln_final.hook_normalized: x / rms(x) before the (1 + w) gain (TransformerLens); "ln_final.output" is the gained vector
+        var unit = Hook("ln_final.hook_normalized", RmsNorm(x, t, new float[D]));
+        var gain = W("model.norm.weight");
+        var final = new double[unit.Length];
+        for (int i = 0; i < final.Length; i++)
+        {
+            final[i] = unit[i] * (1.0 + gain[i % D]);
+        }
+
+        final = Hook("ln_final.output", final);
         var logits = Linear(final, t, emb, D, Vocab); // tied: lm_head.weight = embed_tokens.weight [V, D]
         if (FinalCap is { } cap)
         {
