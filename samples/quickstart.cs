@@ -6,7 +6,7 @@
 //   dotnet run samples/quickstart.cs ["your text"] [checkpoint-folder params.npz layer]
 // With google/gemma-2-2b downloaded (config.json, *.safetensors, tokenizer.json) and a Gemma Scope SAE, pass the folder,
 // the SAE's params.npz and the layer it reads (hook_resid_post).
-#:package GemmaScope.Onnx@0.2.0
+#:package GemmaScope.Onnx@0.2.0-*
 
 using GemmaScope;
 using GemmaScope.Onnx;
@@ -17,6 +17,16 @@ var tinyCheckpoint = Path.Combine(here, "..", "tests", "GemmaScope.Onnx.Tests", 
 if (args.Length is not (0 or 1 or 4))
 {
     Console.Error.WriteLine("usage: dotnet run samples/quickstart.cs [\"text\" [checkpoint-folder params.npz layer]]");
+    return 2;
+}
+
+if (args.Length < 4 && !Directory.Exists(tinyCheckpoint))
+{
+    // A copy outside the repository has no embedded fixtures: say what to pass instead of failing on a missing folder.
+    Console.Error.WriteLine($"The tiny demo checkpoint is not here ({Path.GetFullPath(tinyCheckpoint)}): this copy is outside the GemmaScope.NET repository.");
+    Console.Error.WriteLine("Pass a Gemma 2 checkpoint folder (config.json, *.safetensors, tokenizer.json, e.g. google/gemma-2-2b downloaded),");
+    Console.Error.WriteLine("a Gemma Scope SAE's params.npz and the layer whose hook_resid_post it reads:");
+    Console.Error.WriteLine("  dotnet run quickstart.cs \"your text\" path/to/gemma-2-2b path/to/params.npz 20");
     return 2;
 }
 

@@ -2,7 +2,7 @@
 // Load a Gemma Scope-format SAE, encode a few tokens of activations, show what fired.
 // Runs offline on the small SAE embedded in samples/data (made by tools/fixtures/make_sae_fixtures.py).
 //   dotnet run samples/sae-on-activations.cs [params.npz|folder] [activations.npy]
-#:package GemmaScope.Core@0.2.0
+#:package GemmaScope.Core@0.2.0-*
 
 using GemmaScope;
 using GemmaScope.Formats;

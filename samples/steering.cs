@@ -1,8 +1,9 @@
 #!/usr/bin/env dotnet
 // Splice an SAE into Gemma 2, steer with a feature, clamp one, and generate: the interventions of GemmaScope.Onnx, offline
-// on the tiny Gemma 2 fixture (random weights, so the text is noise; the mechanics are the real ones).
+// on the tiny Gemma 2 fixture (random weights, so the text is noise; the mechanics are the real ones). It prints how far
+// steering moves the next-token distribution (KL) at several strengths, and greedy text with and without steering.
 //   dotnet run samples/steering.cs
-#:package GemmaScope.Onnx@0.2.0
+#:package GemmaScope.Onnx@0.2.0-*
 
 using GemmaScope;
 using GemmaScope.Onnx;
@@ -32,8 +33,51 @@ Console.WriteLine($"  SAE spliced + error term       {withError.MeanLoss():F4}  
 Console.WriteLine($"  steered +30·W_dec[41]          {steered.MeanLoss():F4}");
 Console.WriteLine($"  feature 41 clamped to 0        {ablated.MeanLoss():F4}");
 
+// How much steering moves the model: KL(clean ‖ steered) of the next-token distribution after the last token, by strength.
+// The tiny model's residual stream is large next to one decoder row, so small strengths barely move it.
+Console.WriteLine($"\nKL(clean ‖ steered) of the next token after \"{text}\", feature 41 at {site.Name}:");
+foreach (var strength in new[] { 8f, 30f, 200f, 1000f })
+{
+    var s = model.Run(text, interventions: new Interventions { Steer = [Steering.Feature(site, sae, 41, strength)] });
+    Console.WriteLine($"  strength {strength,6}   KL {NextTokenKl(clean, s):F4} nats");
+}
+
+const float Strength = 200f;
 var options = new GenerationOptions { MaxNewTokens = 12 };
-Console.WriteLine($"\ngreedy:  {model.Generate("Once upon a time", options).Text}");
-Console.WriteLine($"steered: {model.Generate("Once upon a time", options, new Interventions { Steer = [Steering.Feature(site, sae, 41, 30f)] }).Text}");
+var greedy = model.Generate("Once upon a time", options).Text;
+var steeredText = model.Generate("Once upon a time", options, new Interventions { Steer = [Steering.Feature(site, sae, 41, Strength)] }).Text;
+Console.WriteLine($"\ngreedy:             {greedy}");
+Console.WriteLine($"steered ×{Strength}:      {steeredText}");
+Console.WriteLine(greedy == steeredText ? "(the same text: raise the strength)" : "(steering changed the text)");
 return 0;
+
+// Σ p log(p / q) over the vocabulary, p and q the softmax of the last row's logits of each run.
+static double NextTokenKl(RunResult p, RunResult q)
+{
+    int vocab = p.VocabSize;
+    var a = p.Logits()[^vocab..];
+    var b = q.Logits()[^vocab..];
+    double ma = double.NegativeInfinity, mb = double.NegativeInfinity;
+    for (int i = 0; i < vocab; i++)
+    {
+        ma = Math.Max(ma, a[i]);
+        mb = Math.Max(mb, b[i]);
+    }
+
+    double za = 0, zb = 0;
+    for (int i = 0; i < vocab; i++)
+    {
+        za += Math.Exp(a[i] - ma);
+        zb += Math.Exp(b[i] - mb);
+    }
+
+    double kl = 0;
+    for (int i = 0; i < vocab; i++)
+    {
+        double lpa = a[i] - ma - Math.Log(za), lpb = b[i] - mb - Math.Log(zb);
+        kl += Math.Exp(lpa) * (lpa - lpb);
+    }
+
+    return kl;
+}
 

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Compiles the README snippets verbatim, as a user's console app would: every ```csharp block right after a line
 # "<!-- compile -->" in README.md and src/*/README.md becomes the Program.cs of a fresh console app (outside the repository,
-# so none of its build settings apply) that references the packed packages from the local feed at the repository's version.
+# so none of its build settings apply) that references the packed packages from the local feed at their version (FEED/VERSION).
 #   bash tools/check-readme-snippets.sh [FEED]      (FEED defaults to artifacts/feed; run tools/pack-local-feed.sh first)
 # Prints "snippet ok: FILE:LINE" or "snippet FAILED: FILE:LINE" (with the compiler's errors) per block; exits 1 if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 feed=$(realpath "${1:-artifacts/feed}")
-version=$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props | head -1)
+version=$(cat "$feed/VERSION")   # written by tools/pack-local-feed.sh: the local packs' own version
 work=$(mktemp -d "${TMPDIR:-/tmp}/gemmascope-snippets.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cat > "$work/nuget.config" <<XML

@@ -5,7 +5,7 @@ namespace GemmaScope.Benchmarks;
 /// <summary>
 /// The ORT baselines as ONNX models built in code with a minimal protobuf writer (only the ModelProto fields used:
 /// ir_version 1, graph 7, opset_import 8; GraphProto node 1, initializer 5, input 11, output 12; NodeProto input 1,
-/// output 2, op_type 4; TensorProto dims 1, data_type 2, name 8, raw_data 9; ValueInfoProto name 1, type 2).
+/// output 2, op_type 4, attribute 5, domain 7; AttributeProto name 1, i 3, type 20; TensorProto dims 1, data_type 2, name 8, raw_data 9; ValueInfoProto name 1, type 2).
 /// </summary>
 internal static class OnnxGraphs
 {
@@ -41,7 +41,29 @@ internal static class OnnxGraphs
         return Model(g);
     }
 
-    private static byte[] Model(ProtoWriter graph)
+    /// <summary>
+    /// y = x·Wᵀ with W [rows, cols] ([out, in], as a checkpoint stores it) an initializer: com.microsoft FusedMatMul
+    /// with transB = 1, x: [N, cols].
+    /// </summary>
+    public static byte[] MatMulTransB(float[] w, int rows, int cols)
+    {
+        var node = Node(["x", "W"], ["y"], "FusedMatMul");
+        var transB = new ProtoWriter();
+        transB.String(1, "transB");
+        transB.Varint(3, 1);
+        transB.Varint(20, 2); // AttributeProto.INT
+        node.Message(5, transB);
+        node.String(7, "com.microsoft");
+        var g = new ProtoWriter();
+        g.Message(1, node);
+        g.String(2, "matmul_transb");
+        g.Message(5, Tensor("W", [rows, cols], w));
+        g.Message(11, Value("x", "N", cols));
+        g.Message(12, Value("y", "N", rows));
+        return Model(g, msDomain: true);
+    }
+
+    private static byte[] Model(ProtoWriter graph, bool msDomain = false)
     {
         var m = new ProtoWriter();
         m.Varint(1, 8);
@@ -51,6 +73,14 @@ internal static class OnnxGraphs
         opset.String(1, "");
         opset.Varint(2, 17);
         m.Message(8, opset);
+        if (msDomain)
+        {
+            var ms = new ProtoWriter();
+            ms.String(1, "com.microsoft");
+            ms.Varint(2, 1);
+            m.Message(8, ms);
+        }
+
         return m.ToArray();
     }
 

@@ -11,6 +11,7 @@ using GemmaScope.Benchmarks;
 
 // Modes:
 //   quick [dSae] [threads]   Stopwatch loop over the encode cases (for tuning; not the reported numbers)
+//   matmul-quick [in×out,...] [tokens,...] [rounds]   Stopwatch A/B of MatMul vs ORT (tuning; not the reported numbers)
 //   loadprobe <path> <mode>  child process: load once, print ms and peak working set
 //   (anything else)          BenchmarkDotNet in process (short job), then a markdown table to benchmark-table.md
 if (args.Length > 0 && args[0] == "quick")
@@ -64,6 +65,17 @@ if (args.Length > 0 && args[0] == "interleaved")
     return;
 }
 
+if (args.Length > 0 && args[0] == "matmul-quick")
+{
+    GemmaScope.Kernels.DotGemmKernel.Gemv8 = Environment.GetEnvironmentVariable("GEMM_GEMV8") != "0";
+    GemmaScope.Kernels.MatMul.KcOverride = int.Parse(Environment.GetEnvironmentVariable("GEMM_KC") ?? "0", CultureInfo.InvariantCulture);
+    GemmaScope.Kernels.MatMul.NbOverride = int.Parse(Environment.GetEnvironmentVariable("GEMM_NB") ?? "0", CultureInfo.InvariantCulture);
+    MatMulBenchmarks.Quick(args.Length > 1 ? args[1].Split(',') : ["2304x9216", "9216x2304", "2304x2048"],
+        args.Length > 2 ? [.. args[2].Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture))] : [1, 16, 128, 1024],
+        args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 5);
+    return;
+}
+
 if (args.Length > 0 && args[0] == "checks")
 {
     Console.WriteLine(Checks.Run());
@@ -95,7 +107,11 @@ foreach (var summary in summaries)
     }
 
     string type = reports[0].BenchmarkCase.Descriptor.Type.Name;
-    if (type.StartsWith("Encode", StringComparison.Ordinal))
+    if (type == nameof(MatMulBenchmarks))
+    {
+        MatMulBenchmarks.Table(table, reports, CpuModel());
+    }
+    else if (type.StartsWith("Encode", StringComparison.Ordinal))
     {
         table.AppendLine(CultureInfo.InvariantCulture, $"CPU: {CpuModel()}; kernel width {GemmaScope.Kernels.KernelSelector.Current}; {GemmaScope.Kernels.CacheSizes.Describe()}; threads as listed (ours = ORT's intra-op)");
         table.AppendLine();

@@ -13,6 +13,10 @@ using GemmaScope.Onnx;
 //   generate                write the fp32 and bf16 checkpoints (if missing) and exit
 //   checks                  sanity checks alone (baseline GEMMs vs float64, finite activations, stop = full, KV = no KV)
 //   loadprobe <folder>      child process: FromPretrained + a first 1-token run; prints times and /proc/self/status peaks
+//   engine [rounds]         the native engine (GemmaScope.Engine): prefill 16/128/1024, decode, capture-all, load probes,
+//                           bf16 and fp32 checkpoints, RSS watchdog → engine-benchmark.md
+//   engine-vs-ort [rounds]  the same plus the ORT engine beside it on the same files (use GEMMASCOPE_BENCH_LAYERS=8)
+//   engineprobe <folder>    child process: GemmaEngine.Open + a first token; prints times and memory peaks
 //   (anything else)         generate if needed, BenchmarkDotNet in process, load probes in child processes,
 //                           then the table as ratios to the same-run baselines → model-benchmark-table.md
 if (args.Length > 0 && args[0] == "loadprobe")
@@ -21,7 +25,22 @@ if (args.Length > 0 && args[0] == "loadprobe")
     return;
 }
 
+if (args.Length > 0 && args[0] == "engineprobe")
+{
+    EngineBench.ProbeChild(args[1]);
+    return;
+}
+
 Generate();
+if (args.Length > 0 && args[0] is "engine" or "engine-vs-ort")
+{
+    string report = MachineInfo.Describe(Bench.Threads) + Environment.NewLine + Environment.NewLine
+        + EngineBench.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5, withOrt: args[0] == "engine-vs-ort");
+    Console.WriteLine(report);
+    File.WriteAllText(Path.Combine(Directory.GetCurrentDirectory(), $"{args[0]}-benchmark.md"), report);
+    return;
+}
+
 if (args.Length > 0 && args[0] == "generate")
 {
     return;

@@ -42,6 +42,18 @@ internal static class ExitCodes
             Console.Error.WriteLine($"gemmascope: {kind}: {e.Message}");
             return Failed;
         }
+        catch (System.Net.Http.HttpRequestException e)
+        {
+            // The library wraps network failures in HuggingFaceHubException/NeuronpediaException; this is the safety net.
+            Console.Error.WriteLine($"gemmascope: network: {e.Message}. Check the connection and HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use the cache.");
+            return Failed;
+        }
+        catch (Exception e) when (Environment.GetEnvironmentVariable("GEMMASCOPE_DEBUG") is not { Length: > 0 })
+        {
+            // Not an expected failure, but a user still gets one line; GEMMASCOPE_DEBUG=1 shows the stack trace.
+            Console.Error.WriteLine($"gemmascope: internal error: {e.GetType().Name}: {e.Message} (GEMMASCOPE_DEBUG=1 shows the stack trace; please report it)");
+            return Failed;
+        }
     }
 }
 

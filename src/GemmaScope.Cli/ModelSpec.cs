@@ -1,5 +1,3 @@
-using System.Net;
-using System.Text.Json;
 using GemmaScope.Hf;
 using GemmaScope.Onnx;
 using GemmaScope.Tokenizers;
@@ -37,7 +35,25 @@ internal static class ModelSpec
             throw new FileNotFoundException($"No such model file or folder: {spec}; pass model.onnx, a checkpoint folder, or a hub repository id such as google/gemma-2-2b.");
         }
 
-        return FromCheckpoint(await DownloadCheckpointAsync(spec, ct).ConfigureAwait(false), tokenizerPath);
+        if (tokenizerPath is not null)
+        {
+            throw new UsageException("--tokenizer applies to ONNX exports; a checkpoint folder brings its own tokenizer.json or tokenizer.model.");
+        }
+
+        // The library's download: config.json first (an unsupported model is refused before the weights), then the index,
+        // its shards and the tokenizer files, resumed and checked, into the hub cache.
+        var bar = new Output.ProgressBar();
+        GemmaModel model;
+        try
+        {
+            model = await GemmaModel.FromPretrainedAsync(spec, progress: new ModelProgress(bar), cancellationToken: ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            bar.Finish();
+        }
+
+        return WithTokenizer(model, spec);
     }
 
     private static (GemmaModel, int) FromCheckpoint(string folder, string? tokenizerPath)
@@ -49,62 +65,26 @@ internal static class ModelSpec
             throw new UsageException("--tokenizer applies to ONNX exports; a checkpoint folder brings its own tokenizer.json or tokenizer.model.");
         }
 
+        return WithTokenizer(model, folder);
+    }
+
+    private static (GemmaModel, int) WithTokenizer(GemmaModel model, string where)
+    {
         var bos = (model.Tokenizer as GemmaTokenizer)?.BeginningOfSentenceId;
         if (bos is null)
         {
             model.Dispose();
-            throw new FileNotFoundException($"{folder} has no tokenizer.json or tokenizer.model.");
+            throw new FileNotFoundException($"{where} has no tokenizer.json or tokenizer.model.");
         }
 
         return (model, bos.Value);
     }
 
-    // What FromPretrained reads: config.json, the index and its shards (or model.safetensors), and a tokenizer.
-    private static async Task<string> DownloadCheckpointAsync(string repoId, CancellationToken ct)
+    // The model download reports bytes of the whole checkpoint; the bar draws them as one transfer.
+    private sealed class ModelProgress(Output.ProgressBar bar) : IProgress<ModelDownloadProgress>
     {
-        using var hub = new GemmaScopeHubClient();
-        var config = await GetAsync(hub, repoId, "config.json", ct).ConfigureAwait(false)
-            ?? throw new FileNotFoundException($"The hub repository {repoId} has no config.json: not a Hugging Face model checkpoint.");
-        var index = await GetAsync(hub, repoId, "model.safetensors.index.json", ct).ConfigureAwait(false);
-        if (index is null)
-        {
-            _ = await GetAsync(hub, repoId, "model.safetensors", ct).ConfigureAwait(false)
-                ?? throw new FileNotFoundException($"The hub repository {repoId} has neither model.safetensors nor model.safetensors.index.json.");
-        }
-        else
-        {
-            using var doc = JsonDocument.Parse(await File.ReadAllTextAsync(index, ct).ConfigureAwait(false));
-            var shards = doc.RootElement.GetProperty("weight_map").EnumerateObject().Select(p => p.Value.GetString()!).Distinct().Order(StringComparer.Ordinal);
-            foreach (var shard in shards)
-            {
-                _ = await GetAsync(hub, repoId, shard, ct).ConfigureAwait(false)
-                    ?? throw new FileNotFoundException($"{repoId}: model.safetensors.index.json names {shard}, which the hub does not have.");
-            }
-        }
-
-        if (await GetAsync(hub, repoId, "tokenizer.json", ct).ConfigureAwait(false) is null)
-        {
-            _ = await GetAsync(hub, repoId, "tokenizer.model", ct).ConfigureAwait(false);
-        }
-
-        return Path.GetDirectoryName(config)!;
-    }
-
-    private static async Task<string?> GetAsync(GemmaScopeHubClient hub, string repoId, string path, CancellationToken ct)
-    {
-        var bar = new Output.ProgressBar();
-        try
-        {
-            return await hub.DownloadFileAsync(repoId, path, bar, ct).ConfigureAwait(false);
-        }
-        catch (HuggingFaceHubException e) when (e.StatusCode == HttpStatusCode.NotFound)
-        {
-            return null;
-        }
-        finally
-        {
-            bar.Finish();
-        }
+        public void Report(ModelDownloadProgress value) =>
+            bar.Report(new DownloadProgress(value.RepoId, value.File, value.BytesDownloaded, value.TotalBytes));
     }
 
     private static string FindTokenizer(string modelPath)

@@ -14,12 +14,12 @@ internal static class SaeSpec
         return slash > 0 && GemmaScopeCatalog.TryGetRelease(spec[..slash], out release);
     }
 
-    /// <summary>Loads a local SAE, or resolves, downloads (with a progress bar) and loads a catalog one.</summary>
-    public static async Task<JumpReLUSae> LoadAsync(string spec, SaeLoadOptions? options, CancellationToken ct)
+    /// <summary>Loads a local SAE or transcoder, or resolves, downloads (with a progress bar) and loads a catalog one.</summary>
+    public static async Task<SaeOrTranscoder> LoadAsync(string spec, SaeLoadOptions? options, CancellationToken ct)
     {
         if (File.Exists(spec) || Directory.Exists(spec))
         {
-            return JumpReLUSae.Load(spec, options);
+            return SaeOrTranscoder.Load(spec, options);
         }
 
         if (!TrySplit(spec, out var release, out var id))
@@ -34,7 +34,9 @@ internal static class SaeSpec
         var bar = new Output.ProgressBar();
         try
         {
-            return await hub.LoadAsync(sae, options, bar, ct).ConfigureAwait(false);
+            return sae.IsTranscoder
+                ? SaeOrTranscoder.Of(await hub.LoadTranscoderAsync(sae, options, bar, ct).ConfigureAwait(false))
+                : SaeOrTranscoder.Of(await hub.LoadAsync(sae, options, bar, ct).ConfigureAwait(false));
         }
         finally
         {

@@ -1,16 +1,15 @@
 using System.Net;
-using System.Text.Json;
+using GemmaScope.Formats;
 
 namespace GemmaScope.Hf;
 
 public sealed partial class GemmaScopeHubClient
 {
     /// <summary>The safetensors index of a sharded checkpoint (tensor name -> shard file).</summary>
-    internal const string IndexFile = "model.safetensors.index.json";
+    internal const string IndexFile = ShardIndex.FileName;
 
     private const string ConfigFile = "config.json";
     private const string SingleWeightsFile = "model.safetensors";
-    private const long MaxIndexBytes = 64L << 20; // real indexes are tens of kilobytes
 
     // Downloaded when the repository has them; a 404 is remembered in .no_exist/ as huggingface_hub does.
     // tokenizer.model (SentencePiece, 4 MB for Gemma) is what GemmaTokenizer reads when a repository has no tokenizer.json.
@@ -104,64 +103,15 @@ public sealed partial class GemmaScopeHubClient
     /// The distinct shard files that a <c>model.safetensors.index.json</c> names in its <c>weight_map</c>, ordinal order.
     /// </summary>
     /// <exception cref="HuggingFaceHubException">The index is not JSON, has no <c>weight_map</c> object, or names a shard that is not a safe relative <c>.safetensors</c> path.</exception>
-    internal static List<string> ReadShardNames(string indexPath, string repoId)
+    internal static IReadOnlyList<string> ReadShardNames(string indexPath, string repoId)
     {
-        string Where() => $"{indexPath} ({IndexFile} of {repoId})";
-        var length = new FileInfo(indexPath).Length;
-        if (length > MaxIndexBytes)
-        {
-            throw new HuggingFaceHubException($"{Where()} has {length} bytes; an index is expected to be far below {MaxIndexBytes}.");
-        }
-
-        JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            return ShardIndex.Parse(indexPath).Shards;
         }
-        catch (JsonException e)
+        catch (SaeFormatException e)
         {
-            throw new HuggingFaceHubException($"{Where()} is not valid JSON: {e.Message}", innerException: e);
-        }
-
-        using (doc)
-        {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object
-                || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
-            {
-                throw new HuggingFaceHubException($"{Where()} has no \"weight_map\" object (tensor name -> shard file).");
-            }
-
-            var shards = new SortedSet<string>(StringComparer.Ordinal);
-            foreach (var entry in map.EnumerateObject())
-            {
-                if (entry.Value.ValueKind != JsonValueKind.String || entry.Value.GetString() is not { } shard)
-                {
-                    throw new HuggingFaceHubException($"{Where()}: weight_map[\"{entry.Name}\"] is a JSON {entry.Value.ValueKind}; expected a shard file name.");
-                }
-
-                try
-                {
-                    HubCacheLayout.ValidateRepoPath(shard, "shard");
-                }
-                catch (ArgumentException e)
-                {
-                    throw new HuggingFaceHubException($"{Where()}: weight_map[\"{entry.Name}\"] = '{shard}' is not a safe relative path.", innerException: e);
-                }
-
-                if (!shard.EndsWith(".safetensors", StringComparison.Ordinal))
-                {
-                    throw new HuggingFaceHubException($"{Where()}: weight_map[\"{entry.Name}\"] = '{shard}' is not a .safetensors file.");
-                }
-
-                shards.Add(shard);
-            }
-
-            if (shards.Count == 0)
-            {
-                throw new HuggingFaceHubException($"{Where()} has an empty weight_map.");
-            }
-
-            return [.. shards];
+            throw new HuggingFaceHubException($"{indexPath} ({IndexFile} of {repoId}): {e.Message}", innerException: e);
         }
     }
 
@@ -170,13 +120,13 @@ public sealed partial class GemmaScopeHubClient
     {
         var why = network is null
             ? "Offline mode (HF_HUB_OFFLINE or options.Offline)"
-            : $"Cannot reach {_downloader.RepoPage(cache.RepoId)} ({network.Message})";
+            : $"Cannot reach {_downloader.RepoPage(cache.RepoId)}: {_downloader.Reason(network)}";
         var commit = HubRevision.IsCommitHash(revision) ? revision : cache.ReadRef(revision);
         if (commit is null)
         {
             throw new HuggingFaceHubException(
                 $"{why}: {cache.RepoId} at revision '{revision}' is not in the cache {CacheDirectory} ({cache.RefPath(revision)} is missing). " +
-                "Download it once online, or copy a huggingface_hub cache there.",
+                "Download it once online, or copy a huggingface_hub cache there." + (network is null ? "" : " " + HubFileDownloader.WhatToDo),
                 innerException: network);
         }
 
@@ -207,7 +157,7 @@ public sealed partial class GemmaScopeHubClient
         {
             throw new HuggingFaceHubException(
                 $"{why}: the cached snapshot {folder} of {cache.RepoId} (revision '{revision}', commit {commit}) lacks " +
-                $"{string.Join(", ", missing)}. Download it once online to complete it.",
+                $"{string.Join(", ", missing)}. Download it once online to complete it." + (network is null ? "" : " " + HubFileDownloader.WhatToDo),
                 innerException: network);
         }
 

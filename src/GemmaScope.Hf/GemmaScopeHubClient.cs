@@ -231,9 +231,17 @@ public sealed partial class GemmaScopeHubClient : IDisposable
         {
             entries = await _downloader.ListTreeAsync(repoId, folder, ct).ConfigureAwait(false);
         }
-        catch (Exception e) when (cached && HubFileDownloader.IsConnectionFailure(e, ct))
+        catch (Exception e) when (HubFileDownloader.IsConnectionFailure(e, ct))
         {
-            return (ReadListing(cachePath), true); // the hub is unreachable: an old listing beats none
+            if (cached)
+            {
+                return (ReadListing(cachePath), true); // the hub is unreachable: an old listing beats none
+            }
+
+            throw new HuggingFaceHubException(
+                $"Cannot list the average_l0_* folders under {repoId}/{folder} (needed for an id outside the compiled-in catalog): cannot reach the hub at " +
+                $"{settings.Endpoint}: {_downloader.Reason(e)}. {HubFileDownloader.WhatToDo}",
+                innerException: e);
         }
 
         var numbers = new SortedSet<int>();

@@ -25,7 +25,7 @@ public sealed class InstalledTool : IDisposable
             var feed = Path.Combine(_ownDir, "feed");
             ToolDir = Path.Combine(_ownDir, "tools");
             Exec("bash", [Path.Combine(RepoRoot, "tools", "pack-local-feed.sh"), feed]);
-            var version = File.ReadAllText(Path.Combine(RepoRoot, "Directory.Build.props")).Split("<Version>")[1].Split("</Version>")[0];
+            var version = File.ReadAllText(Path.Combine(feed, "VERSION")).Trim(); // the local packs' own version
             Exec("dotnet", ["tool", "install", "GemmaScope.Cli", "--tool-path", ToolDir, "--add-source", feed, "--version", version]);
         }
 

@@ -14,7 +14,7 @@ public class InterventionSemanticsTests
     private static SaeTensors WithThresholds(SaeTensors sae, Func<int, float> threshold) => SaeTensors.Create(sae.InputSize, sae.FeatureCount,
         sae.EncoderWeights, sae.EncoderBias, Enumerable.Range(0, sae.FeatureCount).Select(threshold).ToArray(), sae.DecoderWeights, sae.DecoderBias, sae.HookName);
 
-    private static JumpReLUSae ToCore(ISaeTensors t, string? hookName = null) => JumpReLUSae.FromArrays(
+    private static JumpReLUSae ToCore(SaeTensors t, string? hookName = null) => JumpReLUSae.FromArrays(
         t.EncoderWeights.Span, t.DecoderWeights.Span, t.EncoderBias.Span, t.DecoderBias.Span, t.Threshold.Span, t.InputSize,
         new SaeLoadOptions { Config = new SaeConfig { HookName = hookName } });
 

@@ -109,7 +109,7 @@ public sealed class TranscoderSpliceTests : IDisposable
         // The input site is read, not edited; the output site becomes the transcoder's prediction (position 0 excluded).
         Assert.Equal(clean.Activations(input).ToArray(), run.Activations(input).ToArray());
         var x = run.Activations(input).ToArray();
-        var expected = tc.Forward(x);
+        var expected = tc.Reconstruct(x);
         var edited = run.EditedActivations(output).ToArray();
         int w = tc.OutputSize;
         Assert.Equal(clean.Activations(output)[..w].ToArray(), edited[..w]);
@@ -122,6 +122,31 @@ public sealed class TranscoderSpliceTests : IDisposable
         var cleanLogits = clean.Logits().ToArray();
         var splicedLogits = run.Logits().ToArray();
         Assert.Contains(Enumerable.Range(0, cleanLogits.Length), k => Math.Abs(cleanLogits[k] - splicedLogits[k]) > 1e-3);
+    }
+
+    [Theory]
+    [OnEngines]
+    public void ExcludeBosOffSplicesPositionZeroAndATranscoderIsNeverSplicedAsAnSae(GemmaEngineKind engine)
+    {
+        using var model = Model(engine);
+        var input = HookPoint.Ln2Normalized(Layer);
+        var output = HookPoint.MlpOut(Layer);
+        using var tc = Random(model.Width(output), seed: 72, skip: false);
+        var ids = TestData.RandomIds(5, seed: 73);
+
+        // The option SaeSplice names ExcludeBos: off, position 0 (BOS) is replaced too.
+        var splice = new TranscoderSplice(tc) { ExcludeBos = false };
+        var run = model.Run(ids, capture: [input, output], interventions: splice.ToInterventions());
+        var expected = tc.Reconstruct(run.Activations(input).ToArray());
+        var edited = run.EditedActivations(output).ToArray();
+        for (int k = 0; k < tc.OutputSize; k++)
+        {
+            Assert.Equal(expected[k], edited[k], 5);
+        }
+
+        // A transcoder is an SAE for encoding, but splicing it as one would write its prediction at its input site.
+        Assert.Throws<ArgumentException>(() => SaeTensors.From(tc));
+        Assert.Throws<ArgumentException>(() => new SaeSplice(tc));
     }
 
     [Theory]
@@ -201,7 +226,7 @@ public sealed class TranscoderSpliceTests : IDisposable
         Assert.Equal(d, clean.Width(input));
 
         var run = model.Run(ids, capture: [input, output], interventions: new TranscoderSplice(tc).ToInterventions());
-        var expected = tc.Forward(clean.Activations(input));
+        var expected = tc.Reconstruct(clean.Activations(input));
         var edited = run.EditedActivations(output).ToArray();
         for (int k = d; k < edited.Length; k++)
         {

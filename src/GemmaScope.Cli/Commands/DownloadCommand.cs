@@ -13,8 +13,8 @@ internal static class DownloadCommand
         var id = new Argument<string>("id") { Description = "An SAE id, e.g. layer_20/width_16k/average_l0_71 or layer_20/width_16k/canonical." };
         var command = new Command(
             "download",
-            "Download an SAE's params.npz into the Hugging Face cache (HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE apply) " +
-            "and print its path. An interrupted download resumes.")
+            "Download an SAE's or transcoder's weights (params.npz; Gemma Scope 2: params.safetensors and its config.json) into the Hugging Face " +
+            "cache (HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE, HF_HUB_ETAG_TIMEOUT apply) and print its path. An interrupted download resumes.")
         {
             release, id,
         };

@@ -23,26 +23,30 @@ internal static class FeaturesCommand
             Required = true,
         };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "For an ONNX export: tokenizer.json or tokenizer.model (default: found next to the model or one folder up)." };
-        var sae = new Option<string>("--sae") { Description = "RELEASE/ID of the catalog (downloaded into the hub cache) or a local SAE file/folder.", Required = true };
+        var sae = new Option<string>("--sae") { Description = "RELEASE/ID of the catalog (downloaded into the hub cache) or a local SAE or transcoder file/folder.", Required = true };
         var hook = new Option<string?>("--hook") { Description = "The hook point to read, e.g. blocks.20.hook_resid_post (default: the SAE's own)." };
         var top = new Option<int>("--top", "-k") { Description = "Features shown per token.", DefaultValueFactory = _ => 5 };
         var neuronpedia = new Option<string?>("--neuronpedia") { Description = "Neuronpedia id for descriptions (default: the SAE's), e.g. gemma-2-2b/20-gemmascope-res-16k." };
         var noDescriptions = new Option<bool>("--no-descriptions") { Description = "Do not look up feature descriptions." };
         var json = new Option<bool>("--json") { Description = "Write JSON instead of a table." };
         var html = new Option<string?>("--html") { Description = "Also write an HTML page of the features to this file." };
+        var includeBos = new Option<bool>("--include-bos")
+        {
+            Description = "Encode the BOS token too and count it in L0 and the HTML scales (off by default: Gemma Scope SAEs were not trained on BOS).",
+        };
         var text = new Argument<string>("text") { Description = "The text to analyse (a BOS token is prepended)." };
         var command = new Command("features", "Show each token's top SAE features, L0 and reconstruction error for a text.")
         {
-            model, tokenizer, sae, hook, top, neuronpedia, noDescriptions, json, html, text,
+            model, tokenizer, sae, hook, top, neuronpedia, noDescriptions, json, html, includeBos, text,
         };
         command.SetAction((p, ct) => ExitCodes.RunAsync(() => RunAsync(
             new Args(p.GetValue(model)!, p.GetValue(tokenizer), p.GetValue(sae)!, p.GetValue(hook), p.GetValue(top), p.GetValue(neuronpedia),
-                p.GetValue(noDescriptions), p.GetValue(json), p.GetValue(html), p.GetValue(text)!),
+                p.GetValue(noDescriptions), p.GetValue(json), p.GetValue(html), p.GetValue(includeBos), p.GetValue(text)!),
             ct)));
         return command;
     }
 
-    private sealed record Args(string Model, string? Tokenizer, string Sae, string? Hook, int Top, string? Neuronpedia, bool NoDescriptions, bool Json, string? Html, string Text);
+    private sealed record Args(string Model, string? Tokenizer, string Sae, string? Hook, int Top, string? Neuronpedia, bool NoDescriptions, bool Json, string? Html, bool IncludeBos, string Text);
 
     private static async Task<int> RunAsync(Args a, CancellationToken ct)
     {
@@ -64,24 +68,33 @@ internal static class FeaturesCommand
         var width = gemma.Width(site);
         if (width != sae.InputSize)
         {
-            throw new ArgumentException($"The SAE reads {sae.InputSize} values per token but {site.Name} of {a.Model} has {width}: wrong model, layer or site.");
+            throw new ArgumentException($"The {sae.Kind} reads {sae.InputSize} values per token but {site.Name} of {a.Model} has {width}: wrong model, layer or site.");
         }
 
-        var run = gemma.Run(a.Text, capture: [site]);
+        // A transcoder's reconstruction is compared with the site it writes (hook_mlp_out), an SAE's with the one it reads.
+        var outSite = site;
+        if (sae.IsTranscoder && !HookPoint.TryParse(sae.OutputHookName ?? string.Empty, out outSite))
+        {
+            throw new ArgumentException($"{a.Sae} does not record the hook point it writes ('{sae.OutputHookName}'): its reconstruction error cannot be measured.");
+        }
+
+        var run = gemma.Run(a.Text, capture: outSite == site ? [site] : [site, outSite]);
         var acts = run.Activations(site).ToArray();
+        var target = outSite == site ? acts : run.Activations(outSite).ToArray();
         var features = sae.EncodeSparse(acts);
-        var xhat = new float[acts.Length];
-        sae.DecodeSparse(features, xhat);
+        var xhat = sae.Reconstruct(acts, features);
+        int dOut = sae.OutputSize;
         var tokens = run.Tokens() ?? throw new InvalidOperationException("The model returned no tokens.");
         var ids = run.Ids().ToArray();
 
         var rows = new List<TokenRow>(tokens.Count);
         for (var t = 0; t < tokens.Count; t++)
         {
-            var bos = ids[t] == bosId;
+            // BOS is shown as <bos> and left out of L0, errors and scales unless --include-bos.
+            var bos = ids[t] == bosId && !a.IncludeBos;
             var f = features[t];
-            var x = acts.AsSpan(t * sae.InputSize, sae.InputSize);
-            var r = xhat.AsSpan(t * sae.InputSize, sae.InputSize);
+            var x = target.AsSpan(t * dOut, dOut);
+            var r = xhat.AsSpan(t * dOut, dOut);
             double err = 0, norm = 0;
             for (var i = 0; i < x.Length; i++)
             {
@@ -89,7 +102,7 @@ internal static class FeaturesCommand
                 norm += (double)x[i] * x[i];
             }
 
-            rows.Add(new TokenRow(t, tokens[t], ids[t], bos, f.Count, norm > 0 ? Math.Sqrt(err / norm) : double.NaN, f.TopK(a.Top)));
+            rows.Add(new TokenRow(t, ids[t] == bosId ? "<bos>" : tokens[t], ids[t], bos, f.Count, norm > 0 ? Math.Sqrt(err / norm) : double.NaN, f.TopK(a.Top)));
         }
 
         var npId = a.Neuronpedia ?? sae.Config.NeuronpediaId;
@@ -112,7 +125,7 @@ internal static class FeaturesCommand
         var meanL0 = nonBos.Count == 0 ? 0 : nonBos.Average(r => r.L0);
         if (a.Html is not null)
         {
-            WriteHtml(a.Html, features, tokens, a.Top, npId, descriptions);
+            WriteHtml(a.Html, features, rows.Select(r => r.Token).ToList(), a.Top, npId, descriptions, a.IncludeBos);
         }
 
         if (a.Json)
@@ -125,7 +138,7 @@ internal static class FeaturesCommand
         var table = new Table("#", "TOKEN", "L0", "REL.ERR", "FEATURE", "VALUE", "DESCRIPTION");
         foreach (var row in rows)
         {
-            var head = new[] { row.Index.ToString(CultureInfo.InvariantCulture), row.Bos ? "<bos>" : Units.Token(row.Token) };
+            var head = new[] { row.Index.ToString(CultureInfo.InvariantCulture), row.Token == "<bos>" ? row.Token : Units.Token(row.Token) };
             if (row.Bos)
             {
                 table.Add([.. head, "-", "-", "-", string.Empty, "(not encoded: Gemma Scope SAEs were not trained on BOS)"]);
@@ -153,18 +166,21 @@ internal static class FeaturesCommand
         }
 
         table.Write(Console.Out);
-        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"mean L0 (without BOS) {meanL0:F2}; rel.err = ‖x − x̂‖ / ‖x‖ per token"));
+        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"mean L0 ({(a.IncludeBos ? "with" : "without")} BOS) {meanL0:F2}; rel.err = ‖x − x̂‖ / ‖x‖ per token{(sae.IsTranscoder ? $" (x: {outSite.Name}, x̂: the transcoder's output)" : string.Empty)}"));
         return ExitCodes.Ok;
     }
 
     private sealed record TokenRow(int Index, string Token, int Id, bool Bos, int L0, double RelativeError, (int Feature, float Value)[] Top);
 
-    private static void WriteJson(Args a, HookPoint site, JumpReLUSae sae, string? npId, List<TokenRow> rows, IReadOnlyDictionary<int, string> descriptions, double meanL0)
+    private static void WriteJson(Args a, HookPoint site, SaeOrTranscoder sae, string? npId, List<TokenRow> rows, IReadOnlyDictionary<int, string> descriptions, double meanL0)
     {
         var o = new Dictionary<string, object?>
         {
             ["text"] = a.Text,
             ["hookName"] = site.Name,
+            ["outputHookName"] = sae.IsTranscoder ? sae.OutputHookName : site.Name,
+            ["kind"] = sae.Kind,
             ["sae"] = a.Sae,
             ["inputSize"] = sae.InputSize,
             ["featureCount"] = sae.FeatureCount,
@@ -173,11 +189,12 @@ internal static class FeaturesCommand
             ["tokens"] = rows.Select(r => new Dictionary<string, object?>
             {
                 ["index"] = r.Index,
-                ["token"] = r.Bos ? "<bos>" : r.Token,
+                ["token"] = r.Token,
                 ["id"] = r.Id,
                 ["bos"] = r.Bos,
-                ["l0"] = r.L0,
-                ["relativeError"] = double.IsFinite(r.RelativeError) ? r.RelativeError : null,
+                ["encoded"] = !r.Bos,
+                ["l0"] = r.Bos ? null : r.L0,
+                ["relativeError"] = !r.Bos && double.IsFinite(r.RelativeError) ? r.RelativeError : null,
                 ["features"] = r.Bos ? Array.Empty<object>() : r.Top.Select(p => new Dictionary<string, object?>
                 {
                     ["feature"] = p.Feature,
@@ -190,10 +207,11 @@ internal static class FeaturesCommand
         Console.Out.WriteLine(JsonSerializer.Serialize(o, new JsonSerializerOptions { WriteIndented = true }));
     }
 
-    private static void WriteHtml(string path, SparseFeatureBatch features, IReadOnlyList<string> tokens, int top, string? npId, IReadOnlyDictionary<int, string> descriptions)
+    private static void WriteHtml(
+        string path, SparseFeatureBatch features, IReadOnlyList<string> tokens, int top, string? npId, IReadOnlyDictionary<int, string> descriptions, bool includeBos)
     {
         // A complete document (doctype, UTF-8) with Neuronpedia links and the descriptions beside the features.
-        var options = new FeatureHtmlOptions { NeuronpediaId = npId, Descriptions = descriptions };
+        var options = new FeatureHtmlOptions { NeuronpediaId = npId, Descriptions = descriptions, IncludeBos = includeBos };
         File.WriteAllText(path, FeatureHtml.TopFeaturesTable(features, tokens, top, options: options));
         Console.Error.WriteLine($"wrote {path}");
     }

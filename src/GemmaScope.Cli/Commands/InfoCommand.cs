@@ -14,9 +14,9 @@ internal static partial class InfoCommand
 {
     public static Command Create()
     {
-        var path = new Argument<string>("path") { Description = "params.npz, a .safetensors file, or a folder holding one (and cfg.json)." };
+        var path = new Argument<string>("path") { Description = "An SAE or transcoder: params.npz, a .safetensors file, or a folder holding one (and cfg.json or config.json)." };
         var json = new Option<bool>("--json") { Description = "Write JSON instead of text." };
-        var command = new Command("info", "Describe an SAE file: format, tensor shapes and dtypes, configuration, size on disk and in memory.") { path, json };
+        var command = new Command("info", "Describe an SAE or transcoder file: format, tensor shapes and dtypes, configuration, size on disk and in memory.") { path, json };
         command.SetAction((p, ct) => ExitCodes.RunAsync(() => Task.FromResult(Run(p.GetValue(path)!, p.GetValue(json)))));
         return command;
     }
@@ -29,11 +29,12 @@ internal static partial class InfoCommand
         }
 
         // Loading validates everything (shapes, dtypes, finite values) and resolves a folder to its weight file.
-        using var sae = JumpReLUSae.Load(path);
-        var file = sae.SourcePath ?? path;
+        using var loaded = SaeOrTranscoder.Load(path);
+        var sae = loaded.Sae;
+        var file = loaded.SourcePath ?? path;
         var (format, tensors) = ReadTensors(file);
-        var c = sae.Config;
-        var inMemory = sae.MappedBytes + sae.CopiedBytes;
+        var c = loaded.Config;
+        long? inMemory = sae is null ? null : sae.MappedBytes + sae.CopiedBytes;
         if (json)
         {
             var o = new Dictionary<string, object?>
@@ -42,16 +43,19 @@ internal static partial class InfoCommand
                 ["format"] = format,
                 ["fileBytes"] = new FileInfo(file).Length,
                 ["tensors"] = tensors.Select(t => new Dictionary<string, object> { ["name"] = t.Name, ["dtype"] = t.DType, ["shape"] = t.Shape }),
-                ["inputSize"] = sae.InputSize,
-                ["featureCount"] = sae.FeatureCount,
-                ["precision"] = sae.Precision.ToString(),
+                ["kind"] = loaded.Kind,
+                ["inputSize"] = loaded.InputSize,
+                ["outputSize"] = loaded.OutputSize,
+                ["featureCount"] = loaded.FeatureCount,
+                ["precision"] = loaded.Precision.ToString(),
                 ["memoryBytes"] = inMemory,
-                ["mappedBytes"] = sae.MappedBytes,
-                ["copiedBytes"] = sae.CopiedBytes,
+                ["mappedBytes"] = sae?.MappedBytes,
+                ["copiedBytes"] = sae?.CopiedBytes,
                 ["config"] = new Dictionary<string, object?>
                 {
                     ["architecture"] = c.Architecture,
                     ["hookName"] = c.HookName,
+                    ["outputHookName"] = loaded.OutputHookName,
                     ["hookLayer"] = c.HookLayer,
                     ["modelName"] = c.ModelName,
                     ["neuronpediaId"] = c.NeuronpediaId,
@@ -74,8 +78,17 @@ internal static partial class InfoCommand
             first = false;
         }
 
-        w.WriteLine($"sae        d_in {sae.InputSize}, d_sae {sae.FeatureCount}, {c.Architecture}");
-        w.WriteLine($"hook       {c.HookName ?? "(not recorded: pass it where the SAE is applied)"}");
+        if (loaded.Transcoder is { } tc)
+        {
+            w.WriteLine($"transcoder d_in {tc.InputSize}, d_sae {tc.FeatureCount}, d_out {tc.OutputSize}, {c.Architecture}{(tc.HasSkipConnection ? ", skip connection x·W_skip" : "")}");
+            w.WriteLine($"reads      {c.HookName ?? "(not recorded)"}");
+            w.WriteLine($"writes     {tc.OutputHookName ?? "(not recorded)"}");
+        }
+        else
+        {
+            w.WriteLine($"sae        d_in {loaded.InputSize}, d_sae {loaded.FeatureCount}, {c.Architecture}");
+            w.WriteLine($"hook       {c.HookName ?? "(not recorded: pass it where the SAE is applied)"}");
+        }
         if (c.ModelName is not null)
         {
             w.WriteLine($"model      {c.ModelName}");
@@ -87,13 +100,15 @@ internal static partial class InfoCommand
         }
 
         w.WriteLine($"input      apply_b_dec_to_input {c.ApplyBDecToInput.ToString().ToLowerInvariant()}, normalize_activations {c.NormalizeActivations}");
-        w.WriteLine($"in memory  {Units.Bytes(inMemory)} as {sae.Precision} (memory-mapped {Units.Bytes(sae.MappedBytes)}, copied {Units.Bytes(sae.CopiedBytes)})");
+        w.WriteLine(sae is null
+            ? $"in memory  as {loaded.Precision}"
+            : $"in memory  {Units.Bytes(inMemory!.Value)} as {sae.Precision} (memory-mapped {Units.Bytes(sae.MappedBytes)}, copied {Units.Bytes(sae.CopiedBytes)})");
         return ExitCodes.Ok;
     }
 
     internal sealed record TensorInfo(string Name, string DType, long[] Shape);
 
-    // Headers only: the weights were validated by JumpReLUSae.Load.
+    // Headers only: the weights were validated when loaded.
     private static (string Format, List<TensorInfo> Tensors) ReadTensors(string file)
     {
         using var stream = File.OpenRead(file);

@@ -17,6 +17,7 @@ internal static class ListCommand
         site.AcceptOnlyFromAmong("res", "att", "mlp", "embedding", "transcoder");
         var width = new Option<string?>("--width", "-w") { Description = "Only this width: " + string.Join(", ", SaeWidths.Names) + "." };
         width.AcceptOnlyFromAmong([.. SaeWidths.Names]);
+        width.HelpName = string.Join('|', SaeWidths.Names); // in increasing size (the parser's own list sorts them as strings)
         var json = new Option<bool>("--json") { Description = "Write JSON (an array of SAEs) instead of a table." };
         var command = new Command("list", "List the Gemma Scope SAEs of the compiled-in catalog (SAELens names, hook points, sizes, Neuronpedia ids).")
         {

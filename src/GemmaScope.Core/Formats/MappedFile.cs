@@ -25,6 +25,9 @@ internal sealed unsafe class MappedFile : IDisposable
 
     public long Length { get; }
 
+    /// <summary>True once <see cref="Dispose"/> ran: pointers into the map dangle.</summary>
+    public bool IsDisposed { get; private set; }
+
     public byte* Pointer => _base != null ? _base : throw new ObjectDisposedException(Path);
 
     public static MappedFile Open(string path)
@@ -94,11 +97,12 @@ internal sealed unsafe class MappedFile : IDisposable
 
     public void Dispose()
     {
-        if (_base == null && _view is null)
+        if (IsDisposed)
         {
             return;
         }
 
+        IsDisposed = true;
         if (_view is not null)
         {
             _view.SafeMemoryMappedViewHandle.ReleasePointer();

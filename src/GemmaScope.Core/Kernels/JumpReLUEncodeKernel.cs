@@ -9,6 +9,9 @@ namespace GemmaScope.Kernels;
 /// Chooses the streaming GEMV (few tokens, memory-bound) or the packed GEMM,
 /// the SIMD width (<see cref="KernelSelector"/>), and splits the latent columns over up to maxThreads parts.
 /// Output is dense f, or (sparse) the active features collected in each tile's epilogue without a dense row.
+/// Every path (GEMV, per-call GEMM, packed GEMM, screened recompute) computes pre[t, j] in one order: one fp32 FMA
+/// chain from 0 over i = 0 … d_in − 1, then + b_enc[j]. So a token's bits never depend on the path taken, the batch
+/// around it, the thread count, or whether the packed copy exists yet (EncodeDeterminismTests checks all of these).
 /// Thread-safe: concurrent calls share nothing mutable except the worker pool, which serialises itself.
 /// </summary>
 internal static unsafe class JumpReLUEncodeKernel

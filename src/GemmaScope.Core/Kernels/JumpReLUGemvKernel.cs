@@ -360,25 +360,27 @@ internal static unsafe class JumpReLUGemvKernel
             var p5 = Vector512.Load((uint*)(r5 + j));
             var p6 = Vector512.Load((uint*)(r6 + j));
             var p7 = Vector512.Load((uint*)(r7 + j));
-            // Two partial sums per parity shorten the dependent FMA chains.
+            // One FMA chain per column, rows in order, as in every other encode kernel: two partial sums per parity
+            // gave other bits than the same token in a batch or through the packed copy (issue 20). Successive j
+            // steps are independent, so out-of-order execution overlaps their chains.
             var e = Vector512.FusedMultiplyAdd(x0, (p0 << 16).AsSingle(), Vector512.Load(at + j));
             var o = Vector512.FusedMultiplyAdd(x0, (p0 & hi).AsSingle(), Vector512.Load(at + j + 16));
-            var e2 = Vector512.Multiply(x4, (p4 << 16).AsSingle());
-            var o2 = Vector512.Multiply(x4, (p4 & hi).AsSingle());
             e = Vector512.FusedMultiplyAdd(x1, (p1 << 16).AsSingle(), e);
             o = Vector512.FusedMultiplyAdd(x1, (p1 & hi).AsSingle(), o);
-            e2 = Vector512.FusedMultiplyAdd(x5, (p5 << 16).AsSingle(), e2);
-            o2 = Vector512.FusedMultiplyAdd(x5, (p5 & hi).AsSingle(), o2);
             e = Vector512.FusedMultiplyAdd(x2, (p2 << 16).AsSingle(), e);
             o = Vector512.FusedMultiplyAdd(x2, (p2 & hi).AsSingle(), o);
-            e2 = Vector512.FusedMultiplyAdd(x6, (p6 << 16).AsSingle(), e2);
-            o2 = Vector512.FusedMultiplyAdd(x6, (p6 & hi).AsSingle(), o2);
             e = Vector512.FusedMultiplyAdd(x3, (p3 << 16).AsSingle(), e);
             o = Vector512.FusedMultiplyAdd(x3, (p3 & hi).AsSingle(), o);
-            e2 = Vector512.FusedMultiplyAdd(x7, (p7 << 16).AsSingle(), e2);
-            o2 = Vector512.FusedMultiplyAdd(x7, (p7 & hi).AsSingle(), o2);
-            (e + e2).Store(at + j);
-            (o + o2).Store(at + j + 16);
+            e = Vector512.FusedMultiplyAdd(x4, (p4 << 16).AsSingle(), e);
+            o = Vector512.FusedMultiplyAdd(x4, (p4 & hi).AsSingle(), o);
+            e = Vector512.FusedMultiplyAdd(x5, (p5 << 16).AsSingle(), e);
+            o = Vector512.FusedMultiplyAdd(x5, (p5 & hi).AsSingle(), o);
+            e = Vector512.FusedMultiplyAdd(x6, (p6 << 16).AsSingle(), e);
+            o = Vector512.FusedMultiplyAdd(x6, (p6 & hi).AsSingle(), o);
+            e = Vector512.FusedMultiplyAdd(x7, (p7 << 16).AsSingle(), e);
+            o = Vector512.FusedMultiplyAdd(x7, (p7 & hi).AsSingle(), o);
+            e.Store(at + j);
+            o.Store(at + j + 16);
         }
 
         for (; j < cw; j++)

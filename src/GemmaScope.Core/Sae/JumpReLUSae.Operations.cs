@@ -6,7 +6,7 @@ using GemmaScope.Kernels;
 
 namespace GemmaScope;
 
-public sealed unsafe partial class JumpReLUSae
+public unsafe partial class JumpReLUSae
 {
     /// <summary>Encodes a batch: <paramref name="features"/>[t, :] = JumpReLU(x[t, :]·W_enc + b_enc).</summary>
     /// <param name="activations">tokens × InputSize floats.</param>
@@ -43,21 +43,24 @@ public sealed unsafe partial class JumpReLUSae
         return f;
     }
 
-    /// <summary>Decodes a batch: <paramref name="reconstruction"/>[t, :] = f[t, :]·W_dec + b_dec.</summary>
+    /// <summary>
+    /// Decodes a batch: <paramref name="reconstruction"/>[t, :] = f[t, :]·W_dec + b_dec. For an affine transcoder this is
+    /// the decoder alone, without x·W_skip (the features do not determine it); <see cref="Reconstruct(ReadOnlySpan{float}, Span{float})"/> adds it.
+    /// </summary>
     /// <param name="features">tokens × FeatureCount floats.</param>
-    /// <param name="reconstruction">tokens × InputSize floats, overwritten.</param>
+    /// <param name="reconstruction">tokens × OutputSize floats, overwritten.</param>
     public void Decode(ReadOnlySpan<float> features, Span<float> reconstruction)
     {
-        var w = Weights;
+        var w = DecoderWeights;
         if (features.Length % FeatureCount != 0)
         {
             throw new ArgumentException($"{nameof(features)} has {features.Length} floats, not a multiple of FeatureCount {FeatureCount}", nameof(features));
         }
 
         int tokens = features.Length / FeatureCount;
-        if (reconstruction.Length != (long)tokens * InputSize)
+        if (reconstruction.Length != (long)tokens * OutputSize)
         {
-            CheckLength(reconstruction.Length, (long)tokens * InputSize, nameof(reconstruction), $"{tokens} tokens × {InputSize} inputs");
+            CheckLength(reconstruction.Length, (long)tokens * OutputSize, nameof(reconstruction), $"{tokens} tokens × {OutputSize} outputs");
         }
 
         fixed (float* f = features)
@@ -69,22 +72,25 @@ public sealed unsafe partial class JumpReLUSae
         GC.KeepAlive(this);
     }
 
-    /// <summary>Decodes a batch into a new array of tokens × InputSize floats.</summary>
+    /// <summary>Decodes a batch into a new array of tokens × OutputSize floats.</summary>
     /// <param name="features">tokens × FeatureCount floats.</param>
     public float[] Decode(ReadOnlySpan<float> features)
     {
-        var xhat = GC.AllocateUninitializedArray<float>(ArrayLength((long)(features.Length / FeatureCount) * InputSize));
+        var xhat = GC.AllocateUninitializedArray<float>(ArrayLength((long)(features.Length / FeatureCount) * OutputSize));
         Decode(features, xhat);
         return xhat;
     }
 
-    /// <summary>Encodes then decodes: the SAE's reconstruction x̂ of each token.</summary>
+    /// <summary>
+    /// Encodes then decodes: the SAE's reconstruction x̂ of each token; for a transcoder, its prediction of the output
+    /// site, f(x)·W_dec + b_dec (+ x·W_skip).
+    /// </summary>
     /// <param name="activations">tokens × InputSize floats.</param>
-    /// <param name="reconstruction">tokens × InputSize floats, overwritten.</param>
+    /// <param name="reconstruction">tokens × OutputSize floats, overwritten.</param>
     public void Reconstruct(ReadOnlySpan<float> activations, Span<float> reconstruction)
     {
         int tokens = Tokens(activations, nameof(activations));
-        CheckLength(reconstruction.Length, (long)tokens * InputSize, nameof(reconstruction), $"{tokens} tokens × {InputSize} inputs");
+        CheckLength(reconstruction.Length, (long)tokens * OutputSize, nameof(reconstruction), $"{tokens} tokens × {OutputSize} outputs");
         const int block = 16;
         var scratch = ArrayPool<float>.Shared.Rent(Math.Min(block, Math.Max(tokens, 1)) * FeatureCount);
         try
@@ -93,8 +99,14 @@ public sealed unsafe partial class JumpReLUSae
             {
                 int n = Math.Min(block, tokens - t0);
                 var f = scratch.AsSpan(0, n * FeatureCount);
-                Encode(activations.Slice(t0 * InputSize, n * InputSize), f);
-                Decode(f, reconstruction.Slice(t0 * InputSize, n * InputSize));
+                var x = activations.Slice(t0 * InputSize, n * InputSize);
+                var y = reconstruction.Slice(t0 * OutputSize, n * OutputSize);
+                Encode(x, f);
+                Decode(f, y);
+                if (Skip != null)
+                {
+                    AddSkip(x, y, n);
+                }
             }
         }
         finally
@@ -103,11 +115,41 @@ public sealed unsafe partial class JumpReLUSae
         }
     }
 
+    /// <summary>Encodes then decodes into a new array of tokens × OutputSize floats (see <see cref="Reconstruct(ReadOnlySpan{float}, Span{float})"/>).</summary>
+    /// <param name="activations">tokens × InputSize floats.</param>
+    public float[] Reconstruct(ReadOnlySpan<float> activations)
+    {
+        var y = GC.AllocateUninitializedArray<float>(ArrayLength((long)Tokens(activations, nameof(activations)) * OutputSize));
+        Reconstruct(activations, y);
+        return y;
+    }
+
+    // y[t, :] += Σ_i x[t, i]·W_skip[i, :]; each W_skip row is used for the whole token block while it is in cache.
+    private void AddSkip(ReadOnlySpan<float> x, Span<float> y, int tokens)
+    {
+        int dIn = InputSize, dOut = OutputSize;
+        for (int i = 0; i < dIn; i++)
+        {
+            var row = new ReadOnlySpan<float>(Skip + ((long)i * dOut), dOut);
+            for (int t = 0; t < tokens; t++)
+            {
+                var yt = y.Slice(t * dOut, dOut);
+                TensorPrimitives.MultiplyAdd(row, x[(t * dIn) + i], yt, yt);
+            }
+        }
+    }
+
     /// <summary>The error term x − x̂ (what splicing with an error term adds back so the model's output is unchanged).</summary>
     /// <param name="activations">tokens × InputSize floats.</param>
     /// <param name="error">tokens × InputSize floats, overwritten.</param>
+    /// <exception cref="InvalidOperationException">A transcoder: its input and output are different sites, so x − y means nothing.</exception>
     public void ReconstructionError(ReadOnlySpan<float> activations, Span<float> error)
     {
+        if (this is JumpReLUTranscoder)
+        {
+            throw new InvalidOperationException($"{this} reads one site and writes another; its error term is the real output minus Reconstruct(x), not x minus it.");
+        }
+
         if (activations.Overlaps(error))
         {
             throw new ArgumentException("error must not overlap activations (the reconstruction is written there first)", nameof(error));
@@ -183,23 +225,23 @@ public sealed unsafe partial class JumpReLUSae
         return n;
     }
 
-    /// <summary>Decodes sparse features of a batch; costs L0 × InputSize per token, not FeatureCount × InputSize.</summary>
+    /// <summary>Decodes sparse features of a batch; costs L0 × OutputSize per token, not FeatureCount × OutputSize.</summary>
     /// <param name="features">Sparse features from this SAE (same FeatureCount).</param>
-    /// <param name="reconstruction">features.TokenCount × InputSize floats, overwritten.</param>
+    /// <param name="reconstruction">features.TokenCount × OutputSize floats, overwritten.</param>
     public void DecodeSparse(SparseFeatureBatch features, Span<float> reconstruction)
     {
         ArgumentNullException.ThrowIfNull(features);
-        var w = Weights;
+        var w = DecoderWeights;
         if (features.FeatureCount != FeatureCount)
         {
             throw new ArgumentException($"features come from an SAE of width {features.FeatureCount}; this one has {FeatureCount}", nameof(features));
         }
 
-        CheckLength(reconstruction.Length, (long)features.TokenCount * InputSize, nameof(reconstruction), $"{features.TokenCount} tokens × {InputSize} inputs");
+        CheckLength(reconstruction.Length, (long)features.TokenCount * OutputSize, nameof(reconstruction), $"{features.TokenCount} tokens × {OutputSize} outputs");
         for (int t = 0; t < features.TokenCount; t++)
         {
             var ft = features[t];
-            SparseDecodeKernel.DecodeToken(w, ft.Indices, ft.Values, reconstruction.Slice(t * InputSize, InputSize));
+            SparseDecodeKernel.DecodeToken(w, ft.Indices, ft.Values, reconstruction.Slice(t * OutputSize, OutputSize));
         }
 
         GC.KeepAlive(this);
@@ -208,10 +250,10 @@ public sealed unsafe partial class JumpReLUSae
     /// <summary>Decodes one token's sparse features: x̂ = b_dec + Σ values[k]·W_dec[indices[k], :].</summary>
     /// <param name="indices">Feature indices (any order, each in [0, FeatureCount)).</param>
     /// <param name="values">Their values.</param>
-    /// <param name="reconstruction">InputSize floats, overwritten.</param>
+    /// <param name="reconstruction">OutputSize floats, overwritten.</param>
     public void DecodeSparse(ReadOnlySpan<int> indices, ReadOnlySpan<float> values, Span<float> reconstruction)
     {
-        var w = Weights;
+        var w = DecoderWeights;
         if (indices.Length != values.Length)
         {
             throw new ArgumentException($"indices ({indices.Length}) and values ({values.Length}) differ in length");
@@ -225,19 +267,19 @@ public sealed unsafe partial class JumpReLUSae
             }
         }
 
-        CheckLength(reconstruction.Length, InputSize, nameof(reconstruction), "one token");
+        CheckLength(reconstruction.Length, OutputSize, nameof(reconstruction), "one token");
         SparseDecodeKernel.DecodeToken(w, indices, values, reconstruction);
         GC.KeepAlive(this);
     }
 
-    /// <summary>Copies feature <paramref name="feature"/>'s decoder direction W_dec[feature, :] (what steering adds).</summary>
+    /// <summary>Copies feature <paramref name="feature"/>'s decoder direction W_dec[feature, :] (what steering at the output site adds).</summary>
     /// <param name="feature">Feature index.</param>
-    /// <param name="destination">InputSize floats.</param>
+    /// <param name="destination">OutputSize floats.</param>
     public void GetDecoderDirection(int feature, Span<float> destination)
     {
-        var w = Weights;
+        var w = DecoderWeights;
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)feature, (uint)FeatureCount, nameof(feature));
-        CheckLength(destination.Length, InputSize, nameof(destination), "one decoder row");
+        CheckLength(destination.Length, OutputSize, nameof(destination), "one decoder row");
         destination.Clear();
         SparseDecodeKernel.AddRow(w, feature, 1f, destination);
         GC.KeepAlive(this);
@@ -247,7 +289,7 @@ public sealed unsafe partial class JumpReLUSae
     /// <param name="feature">Feature index.</param>
     public float[] GetDecoderDirection(int feature)
     {
-        var d = new float[InputSize];
+        var d = new float[OutputSize];
         GetDecoderDirection(feature, d);
         return d;
     }
@@ -262,13 +304,13 @@ public sealed unsafe partial class JumpReLUSae
         return Tensor.Create(f, OutShape(activations, FeatureCount));
     }
 
-    /// <summary>Decodes a [tokens, FeatureCount] (or [FeatureCount]) tensor into a [tokens, InputSize] (or [InputSize]) tensor.</summary>
+    /// <summary>Decodes a [tokens, FeatureCount] (or [FeatureCount]) tensor into a [tokens, OutputSize] (or [OutputSize]) tensor.</summary>
     /// <param name="features">Dense tensor whose last dimension is FeatureCount.</param>
     public Tensor<float> Decode(Tensor<float> features)
     {
         ArgumentNullException.ThrowIfNull(features);
         var f = Flat(features, FeatureCount, nameof(features));
-        return Tensor.Create(Decode(f), OutShape(features, InputSize));
+        return Tensor.Create(Decode(f), OutShape(features, OutputSize));
     }
 
     private static ReadOnlySpan<float> Flat(Tensor<float> t, int last, string name)
@@ -295,9 +337,15 @@ public sealed unsafe partial class JumpReLUSae
     /// Weights are written in the SAE's working precision (F32, or BF16 matrices for a bfloat16 SAE).
     /// </summary>
     /// <param name="path">Destination file or folder.</param>
+    /// <exception cref="NotSupportedException">A transcoder (SAELens's SAE layout has no output site or skip term).</exception>
     public void Save(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        if (this is JumpReLUTranscoder)
+        {
+            throw new NotSupportedException($"{this}: saving transcoders is not supported (SAELens's SAE layout has no output site or W_skip).");
+        }
+
         var w = Weights;
         bool bf16 = w.IsBFloat16;
         long enc = (long)InputSize * FeatureCount;
@@ -331,15 +379,15 @@ public sealed unsafe partial class JumpReLUSae
     /// <param name="destination">InputSize × FeatureCount floats.</param>
     public void CopyEncoderWeights(Span<float> destination) => CopyMatrix(true, destination);
 
-    /// <summary>Copies W_dec [FeatureCount, InputSize] as float32 (widening bfloat16), row-major.</summary>
-    /// <param name="destination">FeatureCount × InputSize floats.</param>
+    /// <summary>Copies W_dec [FeatureCount, OutputSize] as float32 (widening bfloat16), row-major.</summary>
+    /// <param name="destination">FeatureCount × OutputSize floats.</param>
     public void CopyDecoderWeights(Span<float> destination) => CopyMatrix(false, destination);
 
     private void CopyMatrix(bool encoder, Span<float> destination)
     {
         var w = Weights;
-        long n = (long)InputSize * FeatureCount;
-        CheckLength(destination.Length, n, nameof(destination), $"a {(encoder ? "W_enc" : "W_dec")} of {InputSize} × {FeatureCount}");
+        long n = (long)(encoder ? InputSize : OutputSize) * FeatureCount;
+        CheckLength(destination.Length, n, nameof(destination), encoder ? $"a W_enc of {InputSize} × {FeatureCount}" : $"a W_dec of {FeatureCount} × {OutputSize}");
         if (!w.IsBFloat16)
         {
             new ReadOnlySpan<float>(encoder ? w.WEnc : w.WDec, (int)n).CopyTo(destination);
@@ -364,7 +412,6 @@ public sealed unsafe partial class JumpReLUSae
     public ReadOnlyMemory<float> GetFloat32Memory(SaeTensor tensor)
     {
         var w = Weights;
-        long enc = (long)InputSize * FeatureCount;
         float* p = tensor switch
         {
             SaeTensor.EncoderWeights => w.WEnc,
@@ -376,8 +423,9 @@ public sealed unsafe partial class JumpReLUSae
         };
         long n = tensor switch
         {
-            SaeTensor.EncoderWeights or SaeTensor.DecoderWeights => enc,
-            SaeTensor.DecoderBias => InputSize,
+            SaeTensor.EncoderWeights => (long)InputSize * FeatureCount,
+            SaeTensor.DecoderWeights => (long)OutputSize * FeatureCount,
+            SaeTensor.DecoderBias => OutputSize,
             _ => FeatureCount,
         };
         if (p == null)

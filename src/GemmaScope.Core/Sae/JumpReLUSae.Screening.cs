@@ -3,7 +3,7 @@ using GemmaScope.Kernels;
 namespace GemmaScope;
 
 /// <summary>The hook from the public API into the exact screened encode (<see cref="SaeLoadOptions.Screening"/>).</summary>
-public sealed unsafe partial class JumpReLUSae
+public unsafe partial class JumpReLUSae
 {
     private ScreenedWeights? _screen;
 
@@ -15,15 +15,16 @@ public sealed unsafe partial class JumpReLUSae
 
     internal ScreenedWeights? Screen => _screen;
 
-    private static JumpReLUSae WithScreening(JumpReLUSae sae, SaeLoadOptions options)
+    // Screening copies are built from the finished weights, so after construction; the caller frees them on failure.
+    private JumpReLUSae WithScreening(SaeLoadOptions options)
     {
         if (options.Screening)
         {
-            sae._screen = ScreenedWeights.Build(sae._w, sae.MaxDegreeOfParallelism);
-            sae._owned.Add(sae._screen);
+            _screen = ScreenedWeights.Build(_w, MaxDegreeOfParallelism);
+            _owned.Add(_screen);
         }
 
-        return sae;
+        return this;
     }
 
     private bool TryEncodeScreened(float* x, int tokens, float* f)

@@ -1,7 +1,7 @@
 namespace GemmaScope;
 
 [System.Diagnostics.DebuggerDisplay("{ToString(),nq}")]
-public sealed partial class JumpReLUSae
+public partial class JumpReLUSae
 {
     /// <summary>
     /// Encodes activations read at a known site to sparse form, after checking that this SAE belongs there: their width
@@ -27,16 +27,20 @@ public sealed partial class JumpReLUSae
         return Encode(activations.Span);
     }
 
-    /// <summary>The SAE's reconstruction x̂ of activations read at a known site (same tokens and hook name), after the checks of <see cref="EncodeSparse(ActivationBatch, bool)"/>.</summary>
+    /// <summary>
+    /// The SAE's reconstruction x̂ of activations read at a known site (same tokens and hook name), after the checks of
+    /// <see cref="EncodeSparse(ActivationBatch, bool)"/>. For a transcoder, its prediction of the output site, named by
+    /// <see cref="SaeConfig.OutputHookName"/>.
+    /// </summary>
     /// <param name="activations">Captured activations.</param>
     /// <param name="allowOtherSite">Apply the SAE although the activations come from a hook point other than its own.</param>
     /// <exception cref="ArgumentException">The widths differ, or the hook names differ and <paramref name="allowOtherSite"/> is false.</exception>
     public ActivationBatch Reconstruct(ActivationBatch activations, bool allowOtherSite = false)
     {
         CheckSite(activations, allowOtherSite);
-        var xhat = new float[activations.Span.Length];
+        var xhat = new float[(long)activations.TokenCount * OutputSize];
         Reconstruct(activations.Span, xhat);
-        return new ActivationBatch(xhat, InputSize, activations.HookName, activations.Tokens);
+        return new ActivationBatch(xhat, OutputSize, this is JumpReLUTranscoder ? Config.OutputHookName : activations.HookName, activations.Tokens);
     }
 
     private void CheckSite(ActivationBatch activations, bool allowOtherSite)

@@ -1,36 +1,39 @@
-using System.Buffers;
-using System.Numerics.Tensors;
-using System.Runtime.InteropServices;
 using GemmaScope.Formats;
 using GemmaScope.Kernels;
 
 namespace GemmaScope;
 
 /// <summary>
-/// A Gemma Scope JumpReLU sparse autoencoder.
+/// A Gemma Scope JumpReLU sparse autoencoder, and the base of the SAE family: a <see cref="JumpReLUTranscoder"/> is an
+/// SAE that writes another site than it reads (and may add a skip term), as in SAELens.
 /// <para>pre = x·W_enc + b_enc; f = pre where pre &gt; threshold and pre &gt; 0, else 0; x̂ = f·W_dec + b_dec.</para>
 /// <para>
 /// Immutable once loaded and safe to use from many threads at once. Float32 little-endian weights are memory-mapped from
 /// the file, not copied; <see cref="Dispose"/> releases the map, after which every call throws
 /// <see cref="ObjectDisposedException"/> (disposing while another thread is still encoding is a caller error).
-/// Batches are row-major: <c>x.Length = tokens × InputSize</c>, <c>f.Length = tokens × FeatureCount</c>.
+/// Batches are row-major: <c>x.Length = tokens × InputSize</c>, <c>f.Length = tokens × FeatureCount</c>,
+/// <c>x̂.Length = tokens × OutputSize</c>. Only this library derives from this class.
 /// </para>
 /// </summary>
-public sealed unsafe partial class JumpReLUSae : IDisposable
+public unsafe partial class JumpReLUSae : IDisposable
 {
     private readonly List<IDisposable> _owned;
     private readonly SaeWeights _w;
+    private readonly SaeWeights _dw; // the decoder's view: DIn is d_out
+    private readonly float* _skip; // transcoders: W_skip [d_in, d_out], or null
     private volatile bool _disposed;
     private int _disposeCount;
 
-    private JumpReLUSae(SaeWeights weights, SaeConfig config, SaePrecision precision, int maxThreads, string? source, List<IDisposable> owned)
+    private protected JumpReLUSae(in Parts parts, SaeLoadOptions options)
     {
-        _w = weights;
-        Config = config;
-        Precision = precision;
-        MaxDegreeOfParallelism = Math.Max(1, maxThreads);
-        SourcePath = source;
-        _owned = owned;
+        _w = parts.Encoder;
+        _dw = parts.Decoder;
+        _skip = parts.Skip;
+        Config = parts.Config;
+        Precision = options.Precision;
+        MaxDegreeOfParallelism = Math.Max(1, options.MaxDegreeOfParallelism);
+        SourcePath = parts.File == ArraysSource ? null : parts.File;
+        _owned = parts.Owned;
     }
 
     /// <summary>Input width d_in (d_model for residual and MLP SAEs, heads × head_dim for attention SAEs).</summary>
@@ -38,6 +41,9 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
 
     /// <summary>Number of latents d_sae.</summary>
     public int FeatureCount => _w.DSae;
+
+    /// <summary>Output width d_out: what Decode and Reconstruct write. <see cref="InputSize"/> for an SAE; a transcoder's output site may differ.</summary>
+    public int OutputSize => _dw.DIn;
 
     /// <summary>What the SAE reads and where it came from, as far as known.</summary>
     public SaeConfig Config { get; }
@@ -60,7 +66,8 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
     /// </summary>
     public long PackedEncoderBytes => _w.Packed?.Bytes ?? 0;
 
-    private long WeightBytes => (2L * _w.DIn * _w.DSae * (_w.IsBFloat16 ? 2 : 4)) + ((2L * _w.DSae) + _w.DIn) * 4;
+    private long WeightBytes => ((long)(_w.DIn + _dw.DIn) * _w.DSae * (_w.IsBFloat16 ? 2 : 4)) + (((2L * _w.DSae) + _dw.DIn) * 4)
+        + (_skip == null ? 0 : (long)_w.DIn * _dw.DIn * 4);
 
     /// <summary>The file the weights came from, or null for in-memory SAEs.</summary>
     public string? SourcePath { get; }
@@ -74,6 +81,37 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
         }
     }
 
+    /// <summary>The decoder's view of the weights (DIn is d_out).</summary>
+    internal SaeWeights DecoderWeights
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _dw;
+        }
+    }
+
+    /// <summary>W_skip [d_in, d_out] of an affine transcoder, or null.</summary>
+    private protected float* Skip => _skip;
+
+    /// <summary>What a load produced, handed to the constructor of the SAE or transcoder.</summary>
+    private protected readonly struct Parts
+    {
+        public required string File { get; init; }
+
+        public required SaeWeights Encoder { get; init; }
+
+        public required SaeWeights Decoder { get; init; }
+
+        public float* Skip { get; init; }
+
+        public required SaeConfig Config { get; init; }
+
+        public required List<IDisposable> Owned { get; init; }
+    }
+
+    private const string ArraysSource = "<arrays>";
+
     /// <summary>
     /// Loads an SAE from a Gemma Scope <c>params.npz</c>, a <c>.safetensors</c> file (SAELens's <c>sae_weights.safetensors</c>,
     /// Gemma Scope 2's <c>params.safetensors</c>), or a folder holding one of them (and optionally SAELens's <c>cfg.json</c>).
@@ -82,7 +120,14 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
     /// <param name="options">Precision, validation and threading; null for <see cref="SaeLoadOptions.Default"/>.</param>
     /// <exception cref="SaeFormatException">The file is malformed or does not hold a valid JumpReLU SAE.</exception>
     /// <exception cref="FileNotFoundException">Nothing loadable at <paramref name="path"/>.</exception>
-    public static JumpReLUSae Load(string path, SaeLoadOptions? options = null)
+    public static JumpReLUSae Load(string path, SaeLoadOptions? options = null) =>
+        Load(path, options, transcoder: false, static (in Parts p, SaeLoadOptions o) => new JumpReLUSae(p, o));
+
+    private protected delegate T Create<T>(in Parts parts, SaeLoadOptions options);
+
+    /// <summary>The one load path of the family: open, check the kind, validate, build, screen; on failure free what was mapped.</summary>
+    private protected static T Load<T>(string path, SaeLoadOptions? options, bool transcoder, Create<T> create)
+        where T : JumpReLUSae
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         options ??= SaeLoadOptions.Default;
@@ -90,24 +135,45 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
         try
         {
             var (file, tensors, fileConfig, scope2) = OpenTensors(path, options, owned);
-            if (scope2 is { IsTranscoder: true } || tensors.ContainsKey("affine_skip_connection") || tensors.ContainsKey("W_skip"))
-            {
-                // Loading a transcoder as an SAE would read one site and reconstruct another (and drop x·W_skip) without a word.
-                throw new SaeFormatException(file, tensors.ContainsKey("affine_skip_connection") ? "affine_skip_connection" : tensors.ContainsKey("W_skip") ? "W_skip" : "config.json type",
-                    "this is a transcoder (it reads the MLP's input and writes its output" + (scope2?.AffineConnection == true || tensors.ContainsKey("affine_skip_connection") || tensors.ContainsKey("W_skip") ? ", adding x·W_skip" : "") + "); load it with JumpReLUTranscoder.Load",
-                    "an SAE (no skip connection, type sae)", "a transcoder");
-            }
-
-            return Build(file, tensors, fileConfig, options, owned);
+            CheckKind(file, tensors, scope2, transcoder);
+            var sae = create(Build(file, tensors, fileConfig, options, owned, transcoder), options);
+            sae.WithScreening(options);
+            return sae;
         }
         catch
         {
-            foreach (var o in owned)
+            Free(owned);
+            throw;
+        }
+    }
+
+    private static void Free(List<IDisposable> owned)
+    {
+        foreach (var o in owned)
+        {
+            o.Dispose();
+        }
+    }
+
+    // Loading one kind as the other would read one site and write another (or drop x·W_skip) without a word.
+    private static void CheckKind(string file, Dictionary<string, RawTensor> tensors, Scope2Config? scope2, bool transcoder)
+    {
+        if (transcoder)
+        {
+            if (scope2 is { IsTranscoder: false })
             {
-                o.Dispose();
+                throw new SaeFormatException(file, "config.json type", "this is an SAE, not a transcoder; load it with JumpReLUSae.Load", "transcoder", "sae");
             }
 
-            throw;
+            return;
+        }
+
+        bool skip = tensors.ContainsKey("affine_skip_connection") || tensors.ContainsKey("W_skip");
+        if (scope2 is { IsTranscoder: true } || skip)
+        {
+            throw new SaeFormatException(file, tensors.ContainsKey("affine_skip_connection") ? "affine_skip_connection" : tensors.ContainsKey("W_skip") ? "W_skip" : "config.json type",
+                "this is a transcoder (it reads the MLP's input and writes its output" + (scope2?.AffineConnection == true || skip ? ", adding x·W_skip" : "") + "); load it with JumpReLUTranscoder.Load",
+                "an SAE (no skip connection, type sae)", "a transcoder");
         }
     }
 
@@ -115,7 +181,7 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
     private static readonly IReadOnlySet<string> WeightArrays = new HashSet<string>(NpzReader.SaeArrays, StringComparer.Ordinal) { "W_skip" };
 
     /// <summary>Maps the weight file under <paramref name="path"/> and reads its tensors and any configuration beside or inside it.</summary>
-    internal static (string File, Dictionary<string, RawTensor> Tensors, SaeConfig? Config, Scope2Config? Scope2) OpenTensors(
+    private static (string File, Dictionary<string, RawTensor> Tensors, SaeConfig? Config, Scope2Config? Scope2) OpenTensors(
         string path, SaeLoadOptions options, List<IDisposable> owned)
     {
         var file = ResolveWeightFile(path, out var cfgPath);
@@ -180,7 +246,7 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
         options ??= SaeLoadOptions.Default;
         ArgumentOutOfRangeException.ThrowIfLessThan(inputSize, 1);
         int featureCount = bEnc.Length;
-        const string src = "<arrays>";
+        const string src = ArraysSource;
         var owned = new List<IDisposable>();
 
         // bf16 converts the matrices into copies of its own, so their float32 staging copies are freed after Build.
@@ -195,25 +261,18 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
         };
         try
         {
-            return Build(src, tensors, null, options, owned);
+            return new JumpReLUSae(Build(src, tensors, null, options, owned, transcoder: false), options).WithScreening(options);
         }
         catch
         {
-            foreach (var o in owned)
-            {
-                o.Dispose();
-            }
-
+            Free(owned);
             throw;
         }
         finally
         {
             if (!ReferenceEquals(staging, owned))
             {
-                foreach (var o in staging)
-                {
-                    o.Dispose();
-                }
+                Free(staging);
             }
         }
     }
@@ -278,7 +337,7 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
         return File.Exists(cfg) ? cfg : null;
     }
 
-    internal static RawTensor Get(string file, Dictionary<string, RawTensor> tensors, string name, string? alias)
+    private static RawTensor Get(string file, Dictionary<string, RawTensor> tensors, string name, string? alias)
     {
         bool a = tensors.TryGetValue(name, out var t);
         RawTensor? u = null;
@@ -292,7 +351,7 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
             alias is null ? name : $"{name} (or {alias})", tensors.Count == 0 ? "no tensors" : string.Join(", ", tensors.Keys.Order(StringComparer.Ordinal)));
     }
 
-    internal static void CheckShape(RawTensor t, params long[] expected)
+    private static void CheckShape(RawTensor t, params long[] expected)
     {
         if (!t.Shape.AsSpan().SequenceEqual(expected))
         {
@@ -300,13 +359,18 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
         }
     }
 
-    private static JumpReLUSae Build(string file, Dictionary<string, RawTensor> tensors, SaeConfig? fileConfig, SaeLoadOptions options, List<IDisposable> owned)
+    /// <summary>
+    /// Validates the tensors and builds the kernels' views: W_enc [d_in, d_sae], W_dec [d_sae, d_out], b_enc and threshold
+    /// [d_sae], b_dec [d_out], and for a transcoder an optional W_skip [d_in, d_out] (an SAE has d_out = d_in, no skip).
+    /// </summary>
+    private static Parts Build(string file, Dictionary<string, RawTensor> tensors, SaeConfig? fileConfig, SaeLoadOptions options, List<IDisposable> owned, bool transcoder)
     {
         var wEnc = Get(file, tensors, "W_enc", "w_enc");
         var wDec = Get(file, tensors, "W_dec", "w_dec");
         var bEnc = Get(file, tensors, "b_enc", null);
         var bDec = Get(file, tensors, "b_dec", null);
         var thr = Get(file, tensors, "threshold", null);
+        var skip = transcoder ? SkipTensor(file, tensors) : null;
         if (wEnc.Shape.Length != 2)
         {
             throw new SaeFormatException(file, wEnc.Name, "must be a matrix [d_in, d_sae]", "2 dimensions", wEnc.ShapeText);
@@ -318,10 +382,31 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
             throw new SaeFormatException(file, wEnc.Name, "dimensions out of range", "1 ≤ d_in, d_sae ≤ 2^31 - 1", wEnc.ShapeText);
         }
 
-        CheckShape(wDec, dSae, dIn);
+        long dOut = dIn;
+        if (transcoder)
+        {
+            // A transcoder's output width comes from W_dec; an SAE's must equal d_in (checked with the shapes below).
+            if (wDec.Shape.Length != 2)
+            {
+                throw new SaeFormatException(file, wDec.Name, "must be a matrix [d_sae, d_out]", "2 dimensions", wDec.ShapeText);
+            }
+
+            dOut = wDec.Shape[1];
+            if (dOut < 1 || dOut > int.MaxValue)
+            {
+                throw new SaeFormatException(file, wDec.Name, "dimensions out of range", "1 ≤ d_out ≤ 2^31 - 1", wDec.ShapeText);
+            }
+        }
+
+        CheckShape(wDec, dSae, dOut);
         CheckShape(bEnc, dSae);
-        CheckShape(bDec, dIn);
+        CheckShape(bDec, dOut);
         CheckShape(thr, dSae);
+        if (skip is not null)
+        {
+            CheckShape(skip, dIn, dOut);
+        }
+
         if (fileConfig is not null)
         {
             if (fileConfig.InputSize != 0 && fileConfig.InputSize != dIn)
@@ -336,7 +421,7 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
 
             if (!string.Equals(fileConfig.Architecture, "jumprelu", StringComparison.OrdinalIgnoreCase))
             {
-                throw new SaeFormatException(file, "cfg.json architecture", "only JumpReLU SAEs are supported", "jumprelu", fileConfig.Architecture);
+                throw new SaeFormatException(file, "cfg.json architecture", $"only JumpReLU {(transcoder ? "transcoders" : "SAEs")} are supported", "jumprelu", fileConfig.Architecture);
             }
 
             if (fileConfig.ApplyBDecToInput || !string.Equals(fileConfig.NormalizeActivations, "none", StringComparison.OrdinalIgnoreCase))
@@ -366,6 +451,7 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
             BDec = TensorConvert.AsFloat32(bDec, 1f, owned),
             Threshold = TensorConvert.AsFloat32(thr, 1f, owned),
         };
+        float* sk = skip is null ? null : TensorConvert.AsFloat32(skip, 1f, owned);
         if (options.PackEncoder)
         {
             // First in the list, so Dispose frees it (waiting for a background build) before the weights it reads.
@@ -375,26 +461,48 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
         }
 
         CheckFinite(file, "b_enc", w.BEnc, dSae);
-        CheckFinite(file, "b_dec", w.BDec, dIn);
+        CheckFinite(file, "b_dec", w.BDec, dOut);
         CheckFinite(file, "threshold", w.Threshold, dSae);
         if (options.Validation == SaeValidation.Full)
         {
             if (bf16)
             {
                 CheckFinite(file, wEnc.Name, w.WEncBf16, dIn, dSae);
-                CheckFinite(file, wDec.Name, w.WDecBf16, dSae, dIn);
+                CheckFinite(file, wDec.Name, w.WDecBf16, dSae, dOut);
             }
             else
             {
                 CheckFinite(file, wEnc.Name, w.WEnc, dIn, dSae);
-                CheckFinite(file, wDec.Name, w.WDec, dSae, dIn);
+                CheckFinite(file, wDec.Name, w.WDec, dSae, dOut);
+            }
+
+            if (sk != null)
+            {
+                CheckFinite(file, skip!.Name, sk, dIn, dOut);
             }
         }
 
-        return WithScreening(new JumpReLUSae(w, config, options.Precision, options.MaxDegreeOfParallelism, file == "<arrays>" ? null : file, owned), options);
+        return new Parts { File = file, Encoder = w, Decoder = w with { DIn = (int)dOut }, Skip = sk, Config = config, Owned = owned };
     }
 
-    internal static void CheckFinite(string file, string name, float* p, long n, long cols = 0)
+    // Gemma Scope 2 writes affine_skip_connection; W_skip is accepted too, but not both.
+    private static RawTensor? SkipTensor(string file, Dictionary<string, RawTensor> tensors)
+    {
+        bool a = tensors.TryGetValue("affine_skip_connection", out var skip);
+        if (tensors.TryGetValue("W_skip", out var skip2))
+        {
+            if (a)
+            {
+                throw new SaeFormatException(file, "W_skip", "both 'W_skip' and 'affine_skip_connection' are present; which one is meant is ambiguous");
+            }
+
+            skip = skip2;
+        }
+
+        return skip;
+    }
+
+    private static void CheckFinite(string file, string name, float* p, long n, long cols = 0)
     {
         long i = TensorConvert.FindNonFinite(p, cols == 0 ? n : n * cols);
         if (i >= 0)
@@ -404,7 +512,7 @@ public sealed unsafe partial class JumpReLUSae : IDisposable
         }
     }
 
-    internal static void CheckFinite(string file, string name, ushort* p, long rows, long cols)
+    private static void CheckFinite(string file, string name, ushort* p, long rows, long cols)
     {
         long i = TensorConvert.FindNonFinite(p, rows * cols);
         if (i >= 0)

@@ -24,6 +24,23 @@ public sealed record SaeConfig
     /// <summary>TransformerLens hook name a transcoder writes (e.g. <c>blocks.20.hook_mlp_out</c>); null for SAEs.</summary>
     public string? OutputHookName { get; init; }
 
+    /// <summary>
+    /// <see cref="HookName"/> as a <see cref="HookPoint"/>: null when the name is unknown or not a Gemma hook point.
+    /// Setting it sets <see cref="HookName"/> to the point's TransformerLens name.
+    /// </summary>
+    public HookPoint? Site
+    {
+        get => HookPoint.TryParse(HookName, out var p) ? p : null;
+        init => HookName = value?.Name;
+    }
+
+    /// <summary><see cref="OutputHookName"/> as a <see cref="HookPoint"/> (null for SAEs); setting it sets <see cref="OutputHookName"/>.</summary>
+    public HookPoint? OutputSite
+    {
+        get => HookPoint.TryParse(OutputHookName, out var p) ? p : null;
+        init => OutputHookName = value?.Name;
+    }
+
     /// <summary>Layer of <see cref="HookName"/>, if known.</summary>
     public int? HookLayer { get; init; }
 

@@ -66,7 +66,8 @@ public sealed record SaeLoadOptions
     /// Keep a second, panel-major copy of W_enc, built once on first use, so that every encode reads W_enc as one
     /// sequential stream per thread instead of repacking it per call (what makes 2–256 token batches fast). Not built
     /// at load, so <c>Load</c> stays fast: the first Encode of 2+ tokens builds it and waits (about one pass over
-    /// W_enc); a 1-token Encode starts the build on a thread-pool thread and meanwhile streams W_enc in place.
+    /// W_enc); a 1-token Encode starts the build on a thread-pool thread and meanwhile streams W_enc in place. Both
+    /// paths sum in the same order, so a token's features are the same bits before, during and after the build.
     /// Cost: the size of W_enc again in the working precision (4·d_in·d_sae bytes fp32, 2·d_in·d_sae bf16: 151 / 75 MB
     /// for 2304 × 16384, 1.9 / 0.94 GB for 3584 × 131072; see <see cref="JumpReLUSae.PackedEncoderBytes"/>).
     /// Default true; false keeps no copy and packs per call above 8 (fp32) / 16 (bf16) tokens.

@@ -9,7 +9,7 @@ namespace GemmaScope;
 /// <summary>
 /// Gemma Scope 2's <c>config.json</c> (beside <c>params.safetensors</c>): width, model_name, architecture, l0,
 /// affine_connection, type and the Hugging Face module paths the SAE or transcoder reads and writes, mapped to
-/// TransformerLens hook names.
+/// <see cref="HookPoint"/>s.
 /// </summary>
 internal sealed partial record Scope2Config
 {
@@ -23,11 +23,11 @@ internal sealed partial record Scope2Config
 
     public required bool AffineConnection { get; init; }
 
-    public required string HookIn { get; init; }
+    public required HookPoint HookIn { get; init; }
 
-    public required string HookOut { get; init; }
+    public required HookPoint HookOut { get; init; }
 
-    public required int Layer { get; init; }
+    public int Layer => HookIn.Layer;
 
     public double? L0 { get; init; }
 
@@ -72,11 +72,11 @@ internal sealed partial record Scope2Config
         };
         var inPath = Str("hf_hook_point_in");
         var outPath = Str("hf_hook_point_out");
-        var (inHook, inLayer) = MapHook(file, "hf_hook_point_in", inPath, transcoder, isInput: true);
-        var (outHook, outLayer) = MapHook(file, "hf_hook_point_out", outPath, transcoder, isInput: false);
-        if (inLayer != outLayer)
+        var inHook = MapHook(file, "hf_hook_point_in", inPath, transcoder, isInput: true);
+        var outHook = MapHook(file, "hf_hook_point_out", outPath, transcoder, isInput: false);
+        if (inHook.Layer != outHook.Layer)
         {
-            throw new SaeFormatException(file, "config.json hf_hook_point_out", "reads and writes different layers", $"layer {inLayer}", outPath);
+            throw new SaeFormatException(file, "config.json hf_hook_point_out", "reads and writes different layers", $"layer {inHook.Layer}", outPath);
         }
 
         if (!transcoder && inHook != outHook)
@@ -94,32 +94,32 @@ internal sealed partial record Scope2Config
             AffineConnection = affine,
             HookIn = inHook,
             HookOut = outHook,
-            Layer = inLayer,
             L0 = l0,
         };
     }
 
     /// <summary>
-    /// Maps a Hugging Face module path to a TransformerLens hook name. Which module output means what depends on whether a
-    /// transcoder reads it: the pre-feedforward norm's output is the MLP's input (<c>hook_mlp_in</c>, with the norm's gain).
+    /// Maps a Hugging Face module path (<c>model.layers.{l}.{module}.{input|output}</c>) to a hook point. Which module
+    /// output means what depends on whether a transcoder reads it: the pre-feedforward norm's output is the MLP's input
+    /// (<see cref="HookKind.MlpIn"/>, with the norm's gain).
     /// </summary>
-    internal static (string Hook, int Layer) MapHook(string file, string field, string hfPath, bool transcoder, bool isInput)
+    internal static HookPoint MapHook(string file, string field, string hfPath, bool transcoder, bool isInput)
     {
         var m = HfPath().Match(hfPath);
         if (m.Success)
         {
             int layer = int.Parse(m.Groups[1].ValueSpan, NumberStyles.None, CultureInfo.InvariantCulture);
-            string? hook = m.Groups[2].Value switch
+            HookKind? kind = m.Groups[2].Value switch
             {
-                "" or ".output" => "hook_resid_post",
-                ".post_feedforward_layernorm.output" => "hook_mlp_out",
-                ".self_attn.o_proj.input" => "attn.hook_z",
-                ".pre_feedforward_layernorm.output" when transcoder && isInput => "hook_mlp_in",
+                "" or ".output" => HookKind.ResidPost,
+                ".post_feedforward_layernorm.output" => HookKind.MlpOut,
+                ".self_attn.o_proj.input" => HookKind.AttnZ,
+                ".pre_feedforward_layernorm.output" when transcoder && isInput => HookKind.MlpIn,
                 _ => null,
             };
-            if (hook is not null)
+            if (kind is { } k)
             {
-                return ($"blocks.{layer}.{hook}", layer);
+                return HookPoint.Create(layer, k);
             }
         }
 
@@ -131,8 +131,8 @@ internal sealed partial record Scope2Config
     /// <summary>The SAELens-style configuration this file implies.</summary>
     public SaeConfig ToSaeConfig() => new()
     {
-        HookName = HookIn,
-        OutputHookName = IsTranscoder ? HookOut : null,
+        Site = HookIn,
+        OutputSite = IsTranscoder ? HookOut : null,
         HookLayer = Layer,
         ModelName = ModelName,
     };

@@ -84,10 +84,11 @@ public readonly ref struct SparseFeatures
 
 /// <summary>
 /// Sparse features of a batch of tokens in compressed-row form: token t's features are
-/// <c>Indices[Offsets[t]..Offsets[t + 1]]</c> with values at the same positions. Immutable.
+/// <c>Indices[Offsets[t]..Offsets[t + 1]]</c> with values at the same positions. Immutable. Enumerating it gives each
+/// token's storable <see cref="TokenFeatures"/>, as <see cref="Token"/> does.
 /// </summary>
 [DebuggerDisplay("{ToString(),nq}")]
-public sealed class SparseFeatureBatch
+public sealed class SparseFeatureBatch : IEnumerable<TokenFeatures>
 {
     private readonly int[] _offsets;
     private readonly int[] _indices;
@@ -158,7 +159,10 @@ public sealed class SparseFeatureBatch
     /// <summary>All tokens' feature values, parallel to <see cref="Indices"/>.</summary>
     public ReadOnlySpan<float> Values => _values;
 
-    /// <summary>The active features of token <paramref name="token"/>.</summary>
+    /// <summary>
+    /// The active features of token <paramref name="token"/>: an allocation-free view (a ref struct), which cannot be stored
+    /// in a field, a list or a lambda; <see cref="Token"/> (or enumerating the batch) gives a storable <see cref="TokenFeatures"/>.
+    /// </summary>
     public SparseFeatures this[int token]
     {
         get
@@ -178,6 +182,17 @@ public sealed class SparseFeatureBatch
         var f = this[token];
         return new TokenFeatures(token, f.Indices.ToArray(), f.Values.ToArray());
     }
+
+    /// <summary>Each token's features, storable (<see cref="Token"/> of 0, 1, …): <c>foreach (var f in batch)</c>, LINQ, <c>batch.ToList()</c>.</summary>
+    public IEnumerator<TokenFeatures> GetEnumerator()
+    {
+        for (int t = 0; t < TokenCount; t++)
+        {
+            yield return Token(t);
+        }
+    }
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 
     /// <summary>One feature's value at every token (0 where it is inactive), e.g. for a heatmap.</summary>
     /// <param name="feature">Feature index in [0, <see cref="FeatureCount"/>).</param>

@@ -29,6 +29,13 @@ public sealed record FeatureHtmlOptions
     /// <summary>Maps a feature index to a URL, overriding <see cref="NeuronpediaId"/>.</summary>
     public Func<int, string>? FeatureUrl { get; init; }
 
+    /// <summary>
+    /// False (default): a token shown as <see cref="FeatureHtml.BosToken"/> (<c>&lt;bos&gt;</c>, as <c>RunResult.Tokens()</c> and
+    /// the tokenizer show BOS) is left out of the colour scales and its features are not listed: Gemma Scope's SAEs were not
+    /// trained on BOS, whose activations are huge and meaningless. True: BOS is treated as any other token.
+    /// </summary>
+    public bool IncludeBos { get; init; }
+
     /// <summary>Options for an SAE's features: its Neuronpedia links, and descriptions if given.</summary>
     /// <param name="sae">The SAE (its <see cref="SaeConfig.NeuronpediaId"/> gives the links).</param>
     /// <param name="descriptions">Descriptions by feature index, or null.</param>
@@ -52,6 +59,9 @@ public sealed record FeatureHtmlOptions
 /// </summary>
 public static class FeatureHtml
 {
+    /// <summary>How BOS is shown everywhere (<c>RunResult.Tokens()</c>, the tokenizer, the CLI, these views).</summary>
+    public const string BosToken = "<bos>";
+
     private const string Orange = "255,140,0";
     private const string Faint = "color:#999";
 
@@ -78,7 +88,7 @@ public static class FeatureHtml
             sb.Append("<div style=\"font-weight:bold\">").Append(Encode(title)).Append("</div>");
         }
 
-        return Finish(options, title ?? "Token heatmap", AppendHeatmap(sb, tokens, activations).Append("</div>"));
+        return Finish(options, title ?? "Token heatmap", AppendHeatmap(sb, tokens, activations, options).Append("</div>"));
     }
 
     /// <summary>
@@ -104,7 +114,7 @@ public static class FeatureHtml
         sb.Append("<div style=\"font-weight:bold\">");
         AppendFeatureLabel(sb, feature, string.Create(CultureInfo.InvariantCulture, $"Feature #{feature}"), options);
         sb.Append("</div>");
-        return Finish(options, string.Create(CultureInfo.InvariantCulture, $"Feature {feature}"), AppendHeatmap(sb, tokens, values).Append("</div>"));
+        return Finish(options, string.Create(CultureInfo.InvariantCulture, $"Feature {feature}"), AppendHeatmap(sb, tokens, values, options).Append("</div>"));
     }
 
     /// <summary>
@@ -134,9 +144,15 @@ public static class FeatureHtml
         }
 
         float max = 0;
-        foreach (var v in features.Values)
+        for (int t = 0; t < features.TokenCount; t++)
         {
-            max = Math.Max(max, v);
+            if (!Skipped(tokens?[t], options))
+            {
+                foreach (var v in features[t].Values)
+                {
+                    max = Math.Max(max, v);
+                }
+            }
         }
 
         var sb = new StringBuilder("<div class=\"gemmascope-features\" style=\"font-family:monospace\">");
@@ -149,6 +165,12 @@ public static class FeatureHtml
             if (tokens is not null)
             {
                 AppendToken(sb, tokens[t], lineBreaks: false);
+            }
+
+            if (Skipped(tokens?[t], options))
+            {
+                sb.Append($"</td><td style=\"text-align:right;padding:0 .5em;{Faint}\">–</td><td style=\"padding:0 .5em;{Faint}\">not shown: Gemma Scope SAEs were not trained on BOS (IncludeBos shows it)</td></tr>");
+                continue;
             }
 
             sb.Append(CultureInfo.InvariantCulture, $"</td><td style=\"text-align:right;padding:0 .5em\">{f.Count}</td><td style=\"padding:0 .5em\">");
@@ -167,17 +189,28 @@ public static class FeatureHtml
         return Finish(options, "Top features", sb.Append("</div>"));
     }
 
-    private static StringBuilder AppendHeatmap(StringBuilder sb, IReadOnlyList<string> tokens, ReadOnlySpan<float> activations)
+    private static StringBuilder AppendHeatmap(StringBuilder sb, IReadOnlyList<string> tokens, ReadOnlySpan<float> activations, FeatureHtmlOptions options)
     {
         float max = 0;
-        foreach (var a in activations)
+        for (int t = 0; t < activations.Length; t++)
         {
-            max = Math.Max(max, a);
+            if (!Skipped(tokens[t], options))
+            {
+                max = Math.Max(max, activations[t]);
+            }
         }
 
         sb.Append("<div style=\"white-space:pre-wrap\">");
         for (int t = 0; t < tokens.Count; t++)
         {
+            if (Skipped(tokens[t], options))
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"<span title=\"{t}: BOS, left out of the scale\" style=\"{Faint}\">");
+                AppendToken(sb, tokens[t], lineBreaks: true);
+                sb.Append("</span>");
+                continue;
+            }
+
             sb.Append(CultureInfo.InvariantCulture, $"<span title=\"{t}: {activations[t]:G4}\" style=\"background:{Shade(activations[t], max)};border-radius:3px\">");
             AppendToken(sb, tokens[t], lineBreaks: true);
             sb.Append("</span>");
@@ -186,6 +219,9 @@ public static class FeatureHtml
         sb.Append("</div>");
         return AppendScale(sb, max, "activation");
     }
+
+    // BOS is left out of scales and listings unless the options include it.
+    private static bool Skipped(string? token, FeatureHtmlOptions options) => !options.IncludeBos && token == BosToken;
 
     // rgba(orange, value / max), clamped to [0, 1]; all white when nothing is positive.
     private static string Shade(float value, float max)

@@ -1,5 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
+using System.IO.Compression;
+using System.Text;
 
 namespace GemmaScope.Hf;
 
@@ -22,42 +24,41 @@ namespace GemmaScope.Hf;
 /// </remarks>
 public static class GemmaScopeCatalog
 {
-    private const string CanonicalSuffix = "-canonical";
+    private const string DataResource = "GemmaScope.Hf.Catalog.catalog.tsv.gz";
 
-    private static readonly Lazy<Dictionary<string, GemmaScopeRelease>> ByName = new(Build);
-    private static readonly Lazy<IReadOnlyList<GemmaScopeRelease>> Ordered = new(() =>
-        CatalogData.Releases.Select(r => ByName.Value[r.Release])
-            .Concat(CatalogData.Releases.Where(r => HasCanonical(r.Release)).Select(r => ByName.Value[r.Release + CanonicalSuffix]))
-            .Concat(CatalogData2.Releases.Select(r => ByName.Value[r.Release])).ToList().AsReadOnly());
+    // Read on first use: the catalog is data (catalog.tsv.gz, made by the generator in the Hf tests from SAELens's registry).
+    private static readonly Lazy<CatalogContents> Data = new(Load);
+
+    private static Dictionary<string, GemmaScopeRelease> ByName => Data.Value.ByName;
 
     /// <summary>The SAELens commit whose <c>pretrained_saes.yaml</c> the folder lists were taken from.</summary>
-    public static string SaeLensSourceCommit => CatalogData.SaeLensCommit;
+    public static string SaeLensSourceCommit => Data.Value.Commit;
 
     /// <summary>
     /// All releases: Gemma Scope's eight SAE releases and its transcoders (<c>gemma-scope-2b-pt-transcoders</c>), the eight
     /// <c>-canonical</c> aliases, then Gemma Scope 2's 75 releases (<c>gemma-scope-2-270m-pt-res</c> … <c>gemma-scope-2-27b-it-transcoders-all</c>).
     /// </summary>
-    public static IReadOnlyList<GemmaScopeRelease> Releases => Ordered.Value;
+    public static IReadOnlyList<GemmaScopeRelease> Releases => Data.Value.Ordered;
 
     /// <summary>The release with this SAELens name, e.g. <c>gemma-scope-2b-pt-res</c>.</summary>
     /// <exception cref="ArgumentException">Unknown name; the message lists the closest release names.</exception>
     public static GemmaScopeRelease GetRelease(string release)
     {
         ArgumentNullException.ThrowIfNull(release);
-        if (ByName.Value.TryGetValue(release, out var found))
+        if (ByName.TryGetValue(release, out var found))
         {
             return found;
         }
 
         throw new ArgumentException(
-            $"Unknown Gemma Scope release '{release}'.{NameSuggestions.DidYouMean(release, ByName.Value.Keys, 3)}", nameof(release));
+            $"Unknown Gemma Scope release '{release}'.{NameSuggestions.DidYouMean(release, ByName.Keys, 3)}", nameof(release));
     }
 
     /// <summary>Looks a release up without throwing.</summary>
     public static bool TryGetRelease(string release, [NotNullWhen(true)] out GemmaScopeRelease? found)
     {
         ArgumentNullException.ThrowIfNull(release);
-        return ByName.Value.TryGetValue(release, out found);
+        return ByName.TryGetValue(release, out found);
     }
 
     /// <summary>The compiled-in SAE <paramref name="saeId"/> of <paramref name="release"/>, e.g. (<c>gemma-scope-2b-pt-res-canonical</c>, <c>layer_20/width_16k/canonical</c>).</summary>
@@ -80,110 +81,58 @@ public static class GemmaScopeCatalog
         return new Uri(string.Create(CultureInfo.InvariantCulture, $"https://www.neuronpedia.org/{neuronpediaId}/{feature}"));
     }
 
-    private static Dictionary<string, GemmaScopeRelease> Build()
+    private sealed record CatalogContents(string Commit, IReadOnlyList<GemmaScopeRelease> Ordered, Dictionary<string, GemmaScopeRelease> ByName);
+
+    // One parser for the one format: "commit\t…", then "R\t…" release rows, each followed by its "S\t…" SAE rows; '#' lines are comments.
+    private static CatalogContents Load()
     {
-        var bases = new List<GemmaScopeRelease>();
-        var canonicals = new List<GemmaScopeRelease>();
-        foreach (var (name, folders) in CatalogData.Releases)
+        using var resource = typeof(GemmaScopeCatalog).Assembly.GetManifestResourceStream(DataResource)
+            ?? throw new InvalidOperationException($"The catalog resource '{DataResource}' is missing from GemmaScope.Hf.");
+        using var reader = new StreamReader(new GZipStream(resource, CompressionMode.Decompress), Encoding.UTF8);
+        string? commit = null;
+        var ordered = new List<GemmaScopeRelease>();
+        var byName = new Dictionary<string, GemmaScopeRelease>(StringComparer.Ordinal);
+        GemmaScopeRelease? release = null;
+        var saes = new List<GemmaScopeSae>();
+        int lineNo = 0;
+        while (reader.ReadLine() is { } line)
         {
-            var (model, site, layers, dModel, dIn) = Shape(name);
-            var release = new GemmaScopeRelease(name, "google/" + name, model, site, layers, dModel, dIn, isCanonical: false);
-            var canonical = HasCanonical(name)
-                ? new GemmaScopeRelease(name + CanonicalSuffix, "google/" + name, model, site, layers, dModel, dIn, isCanonical: true)
-                : null;
-            var saes = new List<GemmaScopeSae>();
-            var aliases = new List<GemmaScopeSae>();
-            foreach (var line in folders)
+            lineNo++;
+            if (line.Length == 0 || line[0] == '#')
             {
-                AddFolder(release, canonical, line, saes, aliases);
+                continue;
             }
 
-            release.SetSaes(saes);
-            bases.Add(release);
-            if (canonical is not null)
+            var f = line.Split('\t');
+            switch (f[0])
             {
-                canonical.SetSaes(aliases);
-                canonicals.Add(canonical);
+                case "commit" when f.Length == 2:
+                    commit = f[1];
+                    break;
+                case "R" when f.Length == 11:
+                    release?.SetSaes(saes);
+                    saes = [];
+                    release = new GemmaScopeRelease(
+                        f[1], f[2], f[3], Enum.Parse<SaeSite>(f[6]), Int(f[7]), Int(f[8]), Int(f[9]), isCanonical: f[10] == "1",
+                        scopeVersion: Int(f[5]), modelRepoId: f[4]);
+                    ordered.Add(release);
+                    byName.Add(release.Name, release);
+                    break;
+                case "S" when f.Length == 7 && release is not null:
+                    saes.Add(new GemmaScopeSae(
+                        release, f[1], f[2], f[3].Length == 0 ? null : Int(f[3]), f[4], Int(f[5]), f[6].Length == 0 ? null : f[6], isCompiledIn: true));
+                    break;
+                default:
+                    throw new InvalidDataException($"Catalog data ({DataResource}) line {lineNo} is malformed: '{line}'.");
             }
         }
 
-        foreach (var (name, modelRepo, folder, idHasFolder, lines) in CatalogData2.Releases)
-        {
-            bases.Add(Scope2Release(name, modelRepo, folder, idHasFolder, lines));
-        }
-
-        var all = new Dictionary<string, GemmaScopeRelease>(StringComparer.Ordinal);
-        foreach (var release in bases.Concat(canonicals))
-        {
-            all.Add(release.Name, release);
-        }
-
-        return all;
+        release?.SetSaes(saes);
+        return new CatalogContents(
+            commit ?? throw new InvalidDataException($"Catalog data ({DataResource}) names no SAELens commit."), ordered.AsReadOnly(), byName);
     }
 
-    // SAELens has no -canonical alias of the transcoder release.
-    private static bool HasCanonical(string release) => !release.EndsWith("-transcoders", StringComparison.Ordinal);
-
-    // One catalog line: "layer_20/width_16k:22,38,71*,139,294" ('*' = SAELens's canonical pick, 'n' = l0-specific Neuronpedia set,
-    // 'p' = the plain Neuronpedia set, in a release without canonical aliases).
-    private static void AddFolder(
-        GemmaScopeRelease release, GemmaScopeRelease? canonical, string line, List<GemmaScopeSae> saes, List<GemmaScopeSae> aliases)
-    {
-        var colon = line.IndexOf(':', StringComparison.Ordinal);
-        var folder = line[..colon];
-        var entries = line[(colon + 1)..].Split(',');
-        var numbers = new int[entries.Length];
-        var marked = -1;
-        for (var i = 0; i < entries.Length; i++)
-        {
-            numbers[i] = int.Parse(entries[i].TrimEnd('*', 'n', 'p'), NumberStyles.None, CultureInfo.InvariantCulture);
-            if (entries[i].Contains('*', StringComparison.Ordinal))
-            {
-                marked = i;
-            }
-        }
-
-        var slash = folder.IndexOf('/', StringComparison.Ordinal);
-        int? layer = folder.StartsWith("layer_", StringComparison.Ordinal)
-            ? int.Parse(folder.AsSpan(6, slash - 6), NumberStyles.None, CultureInfo.InvariantCulture)
-            : null;
-        var width = folder[(slash + "/width_".Length)..];
-        var plainNeuronpedia = layer is null
-            ? null
-            : string.Create(CultureInfo.InvariantCulture, $"{release.ModelName}/{layer}-gemmascope-{NeuronpediaSite(release.Site)}-{width}");
-
-        for (var i = 0; i < entries.Length; i++)
-        {
-            string? np = null;
-            if (i == marked || entries[i].EndsWith('p'))
-            {
-                np = plainNeuronpedia;
-            }
-            else if (entries[i].Contains('n', StringComparison.Ordinal))
-            {
-                np = string.Create(CultureInfo.InvariantCulture, $"{plainNeuronpedia}__l0-{numbers[i]}");
-            }
-
-            var id = string.Create(CultureInfo.InvariantCulture, $"{folder}/average_l0_{numbers[i]}");
-            saes.Add(new GemmaScopeSae(release, id, id, layer, width, numbers[i], np, isCompiledIn: true));
-        }
-
-        if (layer is null || canonical is null)
-        {
-            return; // SAELens has no canonical embedding SAE, and no canonical transcoders.
-        }
-
-        var pick = marked >= 0 ? marked : ClosestTo100(numbers);
-        aliases.Add(new GemmaScopeSae(
-            canonical,
-            folder + "/canonical",
-            string.Create(CultureInfo.InvariantCulture, $"{folder}/average_l0_{numbers[pick]}"),
-            layer,
-            width,
-            numbers[pick],
-            marked >= 0 ? plainNeuronpedia : null,
-            isCompiledIn: true));
-    }
+    private static int Int(string s) => int.Parse(s, NumberStyles.None, CultureInfo.InvariantCulture);
 
     /// <summary>The index of the N closest to 100, the smaller N on a tie.</summary>
     internal static int ClosestTo100(IReadOnlyList<int> numbers)
@@ -200,83 +149,5 @@ public static class GemmaScopeCatalog
         }
 
         return best;
-    }
-
-    private static string NeuronpediaSite(SaeSite site) => site switch
-    {
-        SaeSite.ResidualStream => "res",
-        SaeSite.AttentionOutput => "att",
-        SaeSite.MlpOutput => "mlp",
-        SaeSite.Transcoder => "transcoder",
-        _ => throw new ArgumentOutOfRangeException(nameof(site)),
-    };
-
-    // A Gemma Scope 2 release: every id as SAELens lists it, the hub folder "{folder}/{id without folder}".
-    // Lines are "layer_12_width_16k_l0_medium:60[:gemma-3-270m/12-gemmascope-2-res-16k]".
-    private static GemmaScopeRelease Scope2Release(string name, string modelRepo, string folder, bool idHasFolder, string[] lines)
-    {
-        // gemma-scope-2-{size}-{pt|it}-{res|att|mlp|transcoders}[-all], in repository google/gemma-scope-2-{size}-{pt|it}.
-        var parts = name.Split('-');
-        var site = parts[5] switch
-        {
-            "res" => SaeSite.ResidualStream,
-            "att" => SaeSite.AttentionOutput,
-            "mlp" => SaeSite.MlpOutput,
-            "transcoders" => SaeSite.Transcoder,
-            _ => throw new InvalidOperationException($"Catalog data names an unexpected release '{name}'."),
-        };
-
-        // Gemma 3 shapes (Hugging Face configs): layers, d_model, heads × head_dim.
-        var (layers, dModel, attIn) = parts[3] switch
-        {
-            "270m" => (18, 640, 4 * 256),
-            "1b" => (26, 1152, 4 * 256),
-            "4b" => (34, 2560, 8 * 256),
-            "12b" => (48, 3840, 16 * 256),
-            "27b" => (62, 5376, 32 * 128),
-            _ => throw new InvalidOperationException($"Catalog data names an unexpected release '{name}'."),
-        };
-        var release = new GemmaScopeRelease(
-            name, $"google/gemma-scope-2-{parts[3]}-{parts[4]}", modelRepo["google/".Length..], site, layers, dModel, site == SaeSite.AttentionOutput ? attIn : dModel,
-            isCanonical: false, scopeVersion: 2, modelRepoId: modelRepo);
-        var saes = new List<GemmaScopeSae>(lines.Length);
-        foreach (var line in lines)
-        {
-            var fields = line.Split(':', 3);
-            var tail = fields[0];
-            var layerEnd = tail.IndexOf("_width_", StringComparison.Ordinal);
-            var layer = int.Parse(tail.AsSpan("layer_".Length, layerEnd - "layer_".Length), NumberStyles.None, CultureInfo.InvariantCulture);
-            var widthStart = layerEnd + "_width_".Length;
-            var width = tail[widthStart..tail.IndexOf("_l0_", widthStart, StringComparison.Ordinal)];
-            var l0 = int.Parse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture);
-            var id = idHasFolder ? folder + "/" + tail : tail;
-            saes.Add(new GemmaScopeSae(release, id, folder + "/" + tail, layer, width, l0, fields.Length > 2 ? fields[2] : null, isCompiledIn: true));
-        }
-
-        release.SetSaes(saes);
-        return release;
-    }
-
-    // Gemma 2 shapes (Gemma Scope paper, HF configs): layers, d_model; attention SAEs read heads × head_dim.
-    private static (string Model, SaeSite Site, int Layers, int DModel, int DIn) Shape(string release)
-    {
-        var kind = release[(release.LastIndexOf('-') + 1)..];
-        var site = kind switch
-        {
-            "res" => SaeSite.ResidualStream,
-            "att" => SaeSite.AttentionOutput,
-            "mlp" => SaeSite.MlpOutput,
-            "transcoders" => SaeSite.Transcoder,
-            _ => throw new InvalidOperationException($"Catalog data names an unexpected release '{release}'."),
-        };
-        var (model, layers, dModel, attIn) = release["gemma-scope-".Length..^(kind.Length + 1)] switch
-        {
-            "2b-pt" => ("gemma-2-2b", 26, 2304, 8 * 256),
-            "9b-pt" => ("gemma-2-9b", 42, 3584, 16 * 256),
-            "27b-pt" => ("gemma-2-27b", 46, 4608, 32 * 128),
-            "9b-it" => ("gemma-2-9b-it", 42, 3584, 16 * 256),
-            _ => throw new InvalidOperationException($"Catalog data names an unexpected release '{release}'."),
-        };
-        return (model, site, layers, dModel, site == SaeSite.AttentionOutput ? attIn : dModel);
     }
 }

@@ -37,8 +37,11 @@ public sealed record GemmaScopeHubOptions
     /// <summary>Check the downloaded bytes' SHA-256 against the hub's LFS ETag (when the ETag is one). Default true.</summary>
     public bool VerifySha256 { get; init; } = true;
 
-    /// <summary>Timeout of the hub's metadata requests (HEAD, file listings). Default 30 s.</summary>
-    public TimeSpan MetadataTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// Timeout of the hub's metadata requests (HEAD, file listings). Null: <c>HF_HUB_ETAG_TIMEOUT</c> (seconds, as
+    /// huggingface_hub reads it), else 10 s.
+    /// </summary>
+    public TimeSpan? MetadataTimeout { get; init; }
 
     /// <summary>
     /// How long a download may go without receiving a byte (waiting for the answer's headers, then each read of the body) before

@@ -64,7 +64,7 @@ internal sealed class HubFileDownloader
             // Like huggingface_hub: when the hub cannot be reached, a cached copy of the revision is good enough.
             return cache.TryGetCached(revision, path, out var missing)
                 ?? throw new HuggingFaceHubException(
-                    $"Cannot reach the hub at {EndpointBase} for '{path}' of {repoId} ({e.Message}), and it is not cached: {missing}.",
+                    $"Cannot reach the hub at {EndpointBase} for '{path}' of {repoId}: {Reason(e)}; and it is not cached: {missing}. {WhatToDo}",
                     innerException: e);
         }
 
@@ -466,6 +466,15 @@ internal sealed class HubFileDownloader
     }
 
     /// <summary>True for a failure to reach or keep talking to the server (not a status, not the caller's cancellation).</summary>
+    /// <summary>What to do when the hub cannot be reached (appended to those messages).</summary>
+    internal const string WhatToDo =
+        "Check the network connection and HF_ENDPOINT; a slow hub needs a longer HF_HUB_ETAG_TIMEOUT (seconds); with the files already cached, set HF_HUB_OFFLINE=1.";
+
+    /// <summary>A connection failure in words: "timed out after N s" for a metadata timeout, else the socket's message.</summary>
+    internal string Reason(Exception e) => e is OperationCanceledException
+        ? $"timed out after {Settings.MetadataTimeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s without an answer (HF_HUB_ETAG_TIMEOUT)"
+        : e.Message;
+
     internal static bool IsConnectionFailure(Exception e, CancellationToken ct) =>
         !ct.IsCancellationRequested && e is HttpRequestException { StatusCode: null } or IOException and not HuggingFaceHubException
             or OperationCanceledException; // a metadata timeout, not the caller's cancellation

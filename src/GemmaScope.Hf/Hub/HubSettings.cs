@@ -31,16 +31,17 @@ internal sealed record HubSettings(
         }
 
         ArgumentOutOfRangeException.ThrowIfNegative(options.DownloadRetries, nameof(options.DownloadRetries));
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.MetadataTimeout, TimeSpan.Zero, nameof(options.MetadataTimeout));
-        var downloadTimeout = options.DownloadTimeout ?? DownloadTimeoutFromEnvironment(Env("HF_HUB_DOWNLOAD_TIMEOUT"));
+        var metadataTimeout = options.MetadataTimeout ?? SecondsFromEnvironment("HF_HUB_ETAG_TIMEOUT", Env("HF_HUB_ETAG_TIMEOUT"));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(metadataTimeout, TimeSpan.Zero, nameof(options.MetadataTimeout));
+        var downloadTimeout = options.DownloadTimeout ?? SecondsFromEnvironment("HF_HUB_DOWNLOAD_TIMEOUT", Env("HF_HUB_DOWNLOAD_TIMEOUT"));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(downloadTimeout, TimeSpan.Zero, nameof(options.DownloadTimeout));
         return new HubSettings(
-            endpoint, token?.Trim(), Path.GetFullPath(cache), offline, options.Revision, options.DownloadRetries, options.VerifySha256, options.MetadataTimeout,
+            endpoint, token?.Trim(), Path.GetFullPath(cache), offline, options.Revision, options.DownloadRetries, options.VerifySha256, metadataTimeout,
             downloadTimeout);
     }
 
-    // huggingface_hub reads HF_HUB_DOWNLOAD_TIMEOUT as seconds (a float), default 10.
-    private static TimeSpan DownloadTimeoutFromEnvironment(string? value)
+    // huggingface_hub reads HF_HUB_ETAG_TIMEOUT (metadata) and HF_HUB_DOWNLOAD_TIMEOUT as seconds (a float), both default 10.
+    private static TimeSpan SecondsFromEnvironment(string name, string? value)
     {
         if (value is null)
         {
@@ -50,7 +51,7 @@ internal sealed record HubSettings(
         if (!double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
             || !double.IsFinite(seconds) || seconds <= 0 || seconds > TimeSpan.MaxValue.TotalSeconds / 2)
         {
-            throw new ArgumentException($"HF_HUB_DOWNLOAD_TIMEOUT is '{value}'; expected a positive number of seconds, e.g. 10.");
+            throw new ArgumentException($"{name} is '{value}'; expected a positive number of seconds, e.g. 10.");
         }
 
         return TimeSpan.FromSeconds(seconds);

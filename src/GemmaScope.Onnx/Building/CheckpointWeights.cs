@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.InteropServices;
 using GemmaScope.Formats;
 using Microsoft.ML.OnnxRuntime;
@@ -26,12 +27,12 @@ internal enum WeightBinding
 /// </summary>
 internal sealed unsafe class CheckpointWeights : IDisposable
 {
-    private readonly Checkpoint _ck;
+    private readonly ModelCheckpoint _ck;
     private readonly Dictionary<string, OrtValue> _values = new(StringComparer.Ordinal);
     private readonly List<nint> _native = [];
     private readonly HashSet<string> _inPlace = new(StringComparer.Ordinal);
 
-    public CheckpointWeights(Checkpoint checkpoint, WeightBinding binding)
+    public CheckpointWeights(ModelCheckpoint checkpoint, WeightBinding binding)
     {
         _ck = checkpoint;
         Binding = binding;
@@ -39,7 +40,7 @@ internal sealed unsafe class CheckpointWeights : IDisposable
 
     public WeightBinding Binding { get; }
 
-    public Checkpoint Checkpoint => _ck;
+    public ModelCheckpoint Checkpoint => _ck;
 
     /// <summary>The external-data folder for sessions (computed before any shard is unmapped).</summary>
     public string DataRoot { get; private set; } = "";
@@ -52,23 +53,23 @@ internal sealed unsafe class CheckpointWeights : IDisposable
     {
         if (DataRoot.Length == 0)
         {
-            DataRoot = _ck.DataRoot;
+            DataRoot = ExternalData.Root(_ck);
         }
 
-        var (t, file, offset) = _ck.Get(name);
+        var t = _ck.Info(name);
         var proto = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float, DataLocation = TensorProto.Types.DataLocation.External };
         proto.Dims.Add(t.Shape);
         if (Binding == WeightBinding.ExternalData && t.DType != TensorDType.Float32)
         {
-            throw new NotSupportedException($"{file}, tensor '{name}': external-data binding needs float32 weights; this one is {t.DTypeText}.");
+            throw new NotSupportedException($"{t.File}, tensor '{name}': external-data binding needs float32 weights; this one is {DTypeText(t.DType)}.");
         }
 
         // The declaration points into the safetensors file (relative to the checkpoint's data root, symlinks resolved).
         // With Initializers binding ONNX Runtime uses the bound OrtValue instead and never reads it (the path must
         // still exist: ONNX Runtime checks it at load).
-        proto.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = _ck.DataLocation(file) });
-        proto.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
-        proto.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = (t.ElementCount * 4).ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        proto.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = ExternalData.Location(DataRoot, t.File) });
+        proto.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = t.DataOffset.ToString(CultureInfo.InvariantCulture) });
+        proto.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = (t.ElementCount * 4).ToString(CultureInfo.InvariantCulture) });
         if (Binding == WeightBinding.Initializers)
         {
             Value(name);
@@ -80,11 +81,11 @@ internal sealed unsafe class CheckpointWeights : IDisposable
     /// <summary>A small weight as float32 (copied).</summary>
     public float[] Small(string name)
     {
-        var (t, _, _) = _ck.Get(name);
+        var t = _ck.Info(name);
         var result = new float[t.ElementCount];
         fixed (float* dst = result)
         {
-            ToFloat32(t, dst);
+            ToFloat32(t, (void*)_ck.Address(name), dst);
         }
 
         return result;
@@ -100,11 +101,12 @@ internal sealed unsafe class CheckpointWeights : IDisposable
                 return v;
             }
 
-            var (t, _, _) = _ck.Get(name);
+            var t = _ck.Info(name);
+            var src = (void*)_ck.Address(name);
             float* data;
             if (t.DType == TensorDType.Float32)
             {
-                data = (float*)t.Data;
+                data = (float*)src;
                 _inPlace.Add(t.File);
             }
             else
@@ -112,10 +114,10 @@ internal sealed unsafe class CheckpointWeights : IDisposable
                 data = (float*)NativeMemory.AlignedAlloc((nuint)(t.ElementCount * 4), 64);
                 _native.Add((nint)data);
                 WidenedBytes += t.ElementCount * 4;
-                ToFloat32(t, data);
+                ToFloat32(t, src, data);
             }
 
-            v = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, t.Shape, (nint)data, t.ElementCount * 4);
+            v = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, [.. t.Shape], (nint)data, t.ElementCount * 4);
             _values[name] = v;
             return v;
         }
@@ -144,19 +146,19 @@ internal sealed unsafe class CheckpointWeights : IDisposable
         }
     }
 
-    private static void ToFloat32(RawTensor t, float* dst)
+    private static void ToFloat32(SafeTensorInfo t, void* data, float* dst)
     {
         long n = t.ElementCount;
         switch (t.DType)
         {
             case TensorDType.Float32:
-                Buffer.MemoryCopy(t.Data, dst, n * 4, n * 4);
+                Buffer.MemoryCopy(data, dst, n * 4, n * 4);
                 break;
             case TensorDType.BFloat16:
-                BFloat16Widen.Run((ushort*)t.Data, dst, n);
+                BFloat16Widen.Run((ushort*)data, dst, n);
                 break;
             case TensorDType.Float16:
-                var src = (Half*)t.Data;
+                var src = (Half*)data;
                 for (long i = 0; i < n; i++)
                 {
                     dst[i] = (float)src[i];
@@ -164,9 +166,18 @@ internal sealed unsafe class CheckpointWeights : IDisposable
 
                 break;
             default:
-                throw new SaeFormatException(t.File, t.Name, "unsupported weight dtype", "F32, BF16 or F16", t.DTypeText);
+                throw new SaeFormatException(t.File, t.Name, "unsupported weight dtype", "F32, BF16 or F16", DTypeText(t.DType));
         }
     }
+
+    private static string DTypeText(TensorDType d) => d switch
+    {
+        TensorDType.Float32 => "float32",
+        TensorDType.Float16 => "float16",
+        TensorDType.BFloat16 => "bfloat16",
+        TensorDType.Float64 => "float64",
+        _ => d.ToString(),
+    };
 
     public void Dispose()
     {

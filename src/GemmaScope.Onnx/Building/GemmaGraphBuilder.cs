@@ -1,4 +1,5 @@
 using System.Globalization;
+using GemmaScope.Models;
 using Google.Protobuf;
 using Onnx;
 

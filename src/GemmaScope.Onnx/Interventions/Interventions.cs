@@ -7,11 +7,11 @@ namespace GemmaScope.Onnx;
 /// <summary>Replace the activation at a hook point by an SAE's reconstruction, inside the graph (SAELens's HookedSAETransformer splice).</summary>
 /// <param name="Site">Where to splice.</param>
 /// <param name="Sae">
-/// The SAE; its d_in must equal the site's width, and when it knows its hook point (<see cref="ISaeTensors.HookName"/>)
+/// The SAE; its d_in must equal the site's width, and when it knows its hook point (<see cref="SaeTensors.HookName"/>)
 /// that must be <paramref name="Site"/> unless <see cref="AllowOtherSite"/> is set. Both are checked when the run starts.
 /// </param>
 [DebuggerDisplay("{ToString(),nq}")]
-public sealed record SaeSplice(HookPoint Site, ISaeTensors Sae)
+public sealed record SaeSplice(HookPoint Site, SaeTensors Sae)
 {
     /// <summary>Splices a loaded SAE; a float32 SAE's memory is bound without copying (see <see cref="SaeTensors.From"/>).</summary>
     /// <param name="site">Where to splice.</param>
@@ -29,11 +29,11 @@ public sealed record SaeSplice(HookPoint Site, ISaeTensors Sae)
     {
     }
 
-    /// <summary>Splices SAE tensors at their own hook point (<see cref="ISaeTensors.HookName"/>).</summary>
+    /// <summary>Splices SAE tensors at their own hook point (<see cref="SaeTensors.HookName"/>).</summary>
     /// <param name="sae">The SAE tensors.</param>
     /// <exception cref="ArgumentException">The tensors carry no hook name, or one that is not a Gemma 2 block hook point.</exception>
-    public SaeSplice(ISaeTensors sae)
-        : this(HookPoint.ForSae(sae?.HookName, sae?.ToString() ?? nameof(ISaeTensors)), sae!)
+    public SaeSplice(SaeTensors sae)
+        : this(HookPoint.ForSae(sae?.HookName, sae?.ToString() ?? nameof(SaeTensors)), sae!)
     {
     }
 
@@ -132,7 +132,7 @@ public sealed record Steering
     /// <param name="sae">The SAE whose decoder direction is added.</param>
     /// <param name="feature">Feature index.</param>
     /// <param name="strength">Multiplier of the direction.</param>
-    public static Steering Feature(HookPoint site, ISaeTensors sae, int feature, float strength)
+    public static Steering Feature(HookPoint site, SaeTensors sae, int feature, float strength)
     {
         ArgumentNullException.ThrowIfNull(site);
         var row = SaeTensors.DecoderRow(sae, feature);
@@ -142,19 +142,19 @@ public sealed record Steering
             v[i] = strength * row[i];
         }
 
-        return new Steering(site, v, Describe(sae.ToString() ?? nameof(ISaeTensors), feature, strength), sae.HookName);
+        return new Steering(site, v, Describe(sae.ToString() ?? nameof(SaeTensors), feature, strength), sae.HookName);
     }
 
-    /// <summary>x + strength · W_dec[feature] at the SAE's own hook point (<see cref="ISaeTensors.HookName"/>).</summary>
+    /// <summary>x + strength · W_dec[feature] at the SAE's own hook point (<see cref="SaeTensors.HookName"/>).</summary>
     /// <param name="sae">The SAE whose decoder direction is added; it must carry its hook name.</param>
     /// <param name="feature">Feature index.</param>
     /// <param name="strength">Multiplier of the direction.</param>
-    public static Steering Feature(ISaeTensors sae, int feature, float strength) =>
-        Feature(HookPoint.ForSae(sae?.HookName, sae?.ToString() ?? nameof(ISaeTensors)), sae!, feature, strength);
+    public static Steering Feature(SaeTensors sae, int feature, float strength) =>
+        Feature(HookPoint.ForSae(sae?.HookName, sae?.ToString() ?? nameof(SaeTensors)), sae!, feature, strength);
 
-    /// <summary>x + strength · W_dec[feature] of a loaded SAE.</summary>
-    /// <param name="site">Where to add.</param>
-    /// <param name="sae">The SAE whose decoder direction is added.</param>
+    /// <summary>x + strength · W_dec[feature] of a loaded SAE or transcoder (whose directions are OutputSize wide).</summary>
+    /// <param name="site">Where to add (normally the SAE's own site; a transcoder's output site).</param>
+    /// <param name="sae">The SAE or transcoder whose decoder direction is added.</param>
     /// <param name="feature">Feature index.</param>
     /// <param name="strength">Multiplier of the direction.</param>
     public static Steering Feature(HookPoint site, JumpReLUSae sae, int feature, float strength)
@@ -167,45 +167,22 @@ public sealed record Steering
             v[i] *= strength;
         }
 
-        return new Steering(site, v, Describe(sae.ToString(), feature, strength), sae.Config.HookName);
+        return new Steering(site, v, Describe(sae.ToString(), feature, strength), DecoderHookName(sae));
     }
 
-    /// <summary>x + strength · W_dec[feature] of a loaded SAE, at its own hook point (<see cref="SaeConfig.HookName"/>).</summary>
-    /// <param name="sae">The SAE whose decoder direction is added; it must carry its hook name.</param>
+    /// <summary>
+    /// x + strength · W_dec[feature] of a loaded SAE at its own hook point (<see cref="SaeConfig.HookName"/>), or of a
+    /// transcoder at its output site (<see cref="SaeConfig.OutputHookName"/>, e.g. <c>blocks.5.hook_mlp_out</c>).
+    /// </summary>
+    /// <param name="sae">The SAE or transcoder whose decoder direction is added; it must carry that hook name.</param>
     /// <param name="feature">Feature index.</param>
     /// <param name="strength">Multiplier of the direction.</param>
-    /// <exception cref="ArgumentException">The SAE has no hook name, or one that is not a Gemma 2 block hook point.</exception>
-    public static Steering Feature(JumpReLUSae sae, int feature, float strength) => Feature(HookPoint.Of(sae), sae, feature, strength);
+    /// <exception cref="ArgumentException">The SAE has no such hook name, or one that is not a Gemma hook point.</exception>
+    public static Steering Feature(JumpReLUSae sae, int feature, float strength) =>
+        Feature(HookPoint.ForSae(DecoderHookName(sae), sae?.ToString() ?? nameof(sae)), sae!, feature, strength);
 
-    /// <summary>x + strength · W_dec[feature] of a transcoder, at its output site (<see cref="JumpReLUTranscoder.OutputHookName"/>, e.g. <c>blocks.5.hook_mlp_out</c>).</summary>
-    /// <param name="transcoder">The transcoder whose decoder direction (OutputSize wide) is added; it must carry its output hook name.</param>
-    /// <param name="feature">Feature index.</param>
-    /// <param name="strength">Multiplier of the direction.</param>
-    /// <exception cref="ArgumentException">The transcoder has no output hook name, or one that is not a hook point.</exception>
-    public static Steering Feature(JumpReLUTranscoder transcoder, int feature, float strength)
-    {
-        ArgumentNullException.ThrowIfNull(transcoder);
-        var name = transcoder.OutputHookName ?? throw new ArgumentException($"{transcoder} has no output hook name; name the site explicitly.", nameof(transcoder));
-        return Feature(HookPoint.Parse(name), transcoder, feature, strength);
-    }
-
-    /// <summary>x + strength · W_dec[feature] of a transcoder, at <paramref name="site"/> (normally its output site).</summary>
-    /// <param name="site">Where to add.</param>
-    /// <param name="transcoder">The transcoder whose decoder direction is added.</param>
-    /// <param name="feature">Feature index.</param>
-    /// <param name="strength">Multiplier of the direction.</param>
-    public static Steering Feature(HookPoint site, JumpReLUTranscoder transcoder, int feature, float strength)
-    {
-        ArgumentNullException.ThrowIfNull(site);
-        ArgumentNullException.ThrowIfNull(transcoder);
-        var v = transcoder.GetDecoderDirection(feature);
-        for (int i = 0; i < v.Length; i++)
-        {
-            v[i] *= strength;
-        }
-
-        return new Steering(site, v, Describe(transcoder.ToString(), feature, strength), transcoder.OutputHookName);
-    }
+    // Where the decoder's directions live: an SAE's own site, a transcoder's output site.
+    private static string? DecoderHookName(JumpReLUSae? sae) => sae is JumpReLUTranscoder t ? t.OutputHookName : sae?.Config.HookName;
 
     /// <summary>x + vector (the vector is copied).</summary>
     /// <param name="site">Where to add.</param>

@@ -1,42 +1,12 @@
 namespace GemmaScope.Onnx;
 
 /// <summary>
-/// The five tensors of a Gemma Scope JumpReLU SAE, as the graph splice binds them (no copies: ONNX Runtime reads
-/// this memory directly). pre = x·W_enc + b_enc; f = pre·[pre &gt; threshold and pre &gt; 0]; x̂ = f·W_dec + b_dec.
+/// The five tensors of a Gemma Scope JumpReLU SAE as the graph splice binds them, over caller-owned arrays or memory
+/// (checked for consistent sizes; no copies: ONNX Runtime reads this memory directly). Immutable.
+/// pre = x·W_enc + b_enc; f = pre·[pre &gt; threshold and pre &gt; 0]; x̂ = f·W_dec + b_dec.
 /// </summary>
-public interface ISaeTensors
-{
-    /// <summary>d_in: the width of the hooked activation.</summary>
-    int InputSize { get; }
-
-    /// <summary>d_sae: the number of features.</summary>
-    int FeatureCount { get; }
-
-    /// <summary>W_enc, row-major [d_in, d_sae].</summary>
-    ReadOnlyMemory<float> EncoderWeights { get; }
-
-    /// <summary>b_enc [d_sae].</summary>
-    ReadOnlyMemory<float> EncoderBias { get; }
-
-    /// <summary>threshold [d_sae].</summary>
-    ReadOnlyMemory<float> Threshold { get; }
-
-    /// <summary>W_dec, row-major [d_sae, d_in].</summary>
-    ReadOnlyMemory<float> DecoderWeights { get; }
-
-    /// <summary>b_dec [d_in].</summary>
-    ReadOnlyMemory<float> DecoderBias { get; }
-
-    /// <summary>
-    /// The TransformerLens hook name the SAE was trained on (e.g. <c>blocks.20.hook_resid_post</c>), or null if unknown.
-    /// Splices and steering refuse another site unless asked to allow it.
-    /// </summary>
-    string? HookName => null;
-}
-
-/// <summary>An <see cref="ISaeTensors"/> over caller-owned arrays or memory (checked for consistent sizes). Immutable.</summary>
 [System.Diagnostics.DebuggerDisplay("{ToString(),nq}")]
-public sealed class SaeTensors : ISaeTensors
+public sealed class SaeTensors
 {
     private SaeTensors(int dIn, int dSae, ReadOnlyMemory<float> wEnc, ReadOnlyMemory<float> bEnc, ReadOnlyMemory<float> threshold,
         ReadOnlyMemory<float> wDec, ReadOnlyMemory<float> bDec, string? hookName)
@@ -51,28 +21,31 @@ public sealed class SaeTensors : ISaeTensors
         DecoderBias = bDec;
     }
 
-    /// <inheritdoc/>
+    /// <summary>d_in: the width of the hooked activation.</summary>
     public int InputSize { get; }
 
-    /// <inheritdoc/>
+    /// <summary>d_sae: the number of features.</summary>
     public int FeatureCount { get; }
 
-    /// <inheritdoc/>
+    /// <summary>W_enc, row-major [d_in, d_sae].</summary>
     public ReadOnlyMemory<float> EncoderWeights { get; }
 
-    /// <inheritdoc/>
+    /// <summary>b_enc [d_sae].</summary>
     public ReadOnlyMemory<float> EncoderBias { get; }
 
-    /// <inheritdoc/>
+    /// <summary>threshold [d_sae].</summary>
     public ReadOnlyMemory<float> Threshold { get; }
 
-    /// <inheritdoc/>
+    /// <summary>W_dec, row-major [d_sae, d_in].</summary>
     public ReadOnlyMemory<float> DecoderWeights { get; }
 
-    /// <inheritdoc/>
+    /// <summary>b_dec [d_in].</summary>
     public ReadOnlyMemory<float> DecoderBias { get; }
 
-    /// <inheritdoc/>
+    /// <summary>
+    /// The TransformerLens hook name the SAE was trained on (e.g. <c>blocks.20.hook_resid_post</c>), or null if unknown.
+    /// Splices and steering refuse another site unless asked to allow it.
+    /// </summary>
     public string? HookName { get; }
 
     /// <summary>The loaded SAE these tensors came from (<see cref="From"/>), whose Core kernels the native engine's splice uses; null for arrays.</summary>
@@ -95,7 +68,7 @@ public sealed class SaeTensors : ISaeTensors
     /// <param name="threshold">threshold [d_sae].</param>
     /// <param name="decoderWeights">W_dec [d_sae, d_in].</param>
     /// <param name="decoderBias">b_dec [d_in].</param>
-    /// <param name="hookName">The hook point the SAE belongs to, or null if unknown (<see cref="ISaeTensors.HookName"/>).</param>
+    /// <param name="hookName">The hook point the SAE belongs to, or null if unknown (<see cref="HookName"/>).</param>
     /// <exception cref="ArgumentException">A tensor has the wrong length; the message names it, expected and actual.</exception>
     public static SaeTensors Create(int inputSize, int featureCount, ReadOnlyMemory<float> encoderWeights, ReadOnlyMemory<float> encoderBias,
         ReadOnlyMemory<float> threshold, ReadOnlyMemory<float> decoderWeights, ReadOnlyMemory<float> decoderBias, string? hookName = null)
@@ -115,9 +88,15 @@ public sealed class SaeTensors : ISaeTensors
     /// memory map directly; keep the SAE undisposed while runs use it); a bfloat16 SAE's matrices are widened into float32 copies.
     /// </summary>
     /// <param name="sae">The SAE.</param>
+    /// <exception cref="ArgumentException">A transcoder: it writes another site than it reads, so it cannot be spliced as an SAE (use TranscoderSplice).</exception>
     public static SaeTensors From(JumpReLUSae sae)
     {
         ArgumentNullException.ThrowIfNull(sae);
+        if (sae is JumpReLUTranscoder)
+        {
+            throw new ArgumentException($"{sae} reads one site and writes another; splice it with TranscoderSplice, not as an SAE.", nameof(sae));
+        }
+
         ReadOnlyMemory<float> Matrix(SaeTensor t)
         {
             if (sae.Precision == SaePrecision.Float32)
@@ -146,7 +125,7 @@ public sealed class SaeTensors : ISaeTensors
     }
 
     /// <summary>Row <paramref name="feature"/> of W_dec: the feature's direction in activation space.</summary>
-    public static ReadOnlySpan<float> DecoderRow(ISaeTensors sae, int feature)
+    public static ReadOnlySpan<float> DecoderRow(SaeTensors sae, int feature)
     {
         ArgumentNullException.ThrowIfNull(sae);
         if ((uint)feature >= (uint)sae.FeatureCount)

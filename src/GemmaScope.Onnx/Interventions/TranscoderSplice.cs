@@ -67,10 +67,19 @@ public sealed class TranscoderSplice
     public IReadOnlyList<FeatureClamp> Clamp { get; init; } = [];
 
     /// <summary>
-    /// Leave position 0 of each sequence alone (the real MLP output passes). On by default: a sequence starts with BOS,
-    /// on which Gemma Scope did not train. Turn it off for KV-cache generation steps, whose position 0 is a new token.
+    /// Leave BOS alone: position 0 of each sequence, where a sequence starts with BOS (the real MLP output passes). Gemma
+    /// Scope did not train on BOS. On by default, as <see cref="SaeSplice.ExcludeBos"/>. Turn it off for KV-cache
+    /// generation steps, whose position 0 is a new token.
     /// </summary>
-    public bool ExcludeFirstPosition { get; init; } = true;
+    public bool ExcludeBos { get; init; } = true;
+
+    /// <summary>The former name of <see cref="ExcludeBos"/>.</summary>
+    [Obsolete("Use ExcludeBos, the option name SaeSplice shares.")]
+    public bool ExcludeFirstPosition
+    {
+        get => ExcludeBos;
+        init => ExcludeBos = value;
+    }
 
     /// <summary>The two callbacks: read <see cref="Input"/>, then replace <see cref="Output"/>.</summary>
     public IReadOnlyList<ActivationHook> Hooks => _hooks ??= [new ActivationHook(Input, ReadInput), new ActivationHook(Output, WriteOutput)];
@@ -134,10 +143,10 @@ public sealed class TranscoderSplice
             throw new ArgumentException($"{Output.Name} is {width} wide but {Transcoder} writes {Transcoder.OutputSize}-wide activations.");
         }
 
-        var y = Transcoder.Forward(x);
+        var y = Transcoder.Reconstruct(x);
         float[]? f = Clamp.Count > 0 ? Transcoder.Encode(x) : null;
         var directions = Clamp.Select(c => Transcoder.GetDecoderDirection(c.Feature)).ToArray();
-        for (int t = ExcludeFirstPosition ? 1 : 0; t < tokens; t++)
+        for (int t = ExcludeBos ? 1 : 0; t < tokens; t++)
         {
             var real = activations.Slice(t * width, width);
             var pred = y.AsSpan(t * width, width);

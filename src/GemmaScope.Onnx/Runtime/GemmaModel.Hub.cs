@@ -55,7 +55,7 @@ public sealed partial class GemmaModel
             {
                 // config.json first: a model this library cannot build is refused before gigabytes of weights come down.
                 var config = await client.DownloadFileAsync(repoIdOrPath, "config.json", progress: null, cancellationToken).ConfigureAwait(false);
-                Building.GemmaArchitecture.FromConfig(config);
+                GemmaScope.Models.GemmaArchitecture.FromConfig(config);
             }
 
             folder = await client.DownloadModelAsync(repoIdOrPath, revision: null, progress, cancellationToken).ConfigureAwait(false);

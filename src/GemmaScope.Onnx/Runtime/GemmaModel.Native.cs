@@ -9,7 +9,7 @@ public sealed partial class GemmaModel
     /// Whether this build carries the native engine; false while GemmaScope.Engine is the facade's temporary stub
     /// (FACADE-STUB.TEMPORARY.cs), so that Auto keeps ONNX Runtime. Set true when the stub is deleted.
     /// </summary>
-    internal static bool NativeEngineAvailable { get; } = false;
+    internal static bool NativeEngineAvailable { get; } = true;
 
     private static GemmaModel FromPretrainedNative(string path, GemmaModelOptions options)
     {

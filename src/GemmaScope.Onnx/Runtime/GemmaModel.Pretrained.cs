@@ -1,3 +1,4 @@
+using GemmaScope.Formats;
 using GemmaScope.Onnx.Building;
 using GemmaScope.Onnx.Graph;
 using GemmaScope.Tokenizers;
@@ -29,12 +30,20 @@ public sealed partial class GemmaModel
     {
         ArgumentNullException.ThrowIfNull(path);
         options ??= new GemmaModelOptions();
+        if (!Directory.Exists(path) && LooksLikeRepoId(path))
+        {
+            throw new DirectoryNotFoundException(
+                $"Checkpoint folder '{Path.GetFullPath(path)}' does not exist. '{path}' looks like a Hugging Face repository id: " +
+                $"FromPretrained reads a local folder; await GemmaModel.FromPretrainedAsync(\"{path}\") downloads the repository into the cache first " +
+                "(gated Gemma repositories need the licence accepted and HF_TOKEN set).");
+        }
+
         if (ChooseEngine(options) == GemmaEngineKind.Native)
         {
             return FromPretrainedNative(path, options);
         }
 
-        var checkpoint = Checkpoint.Open(path);
+        var checkpoint = ModelCheckpoint.Open(path);
         var weights = new CheckpointWeights(checkpoint, options.WeightBinding);
         try
         {

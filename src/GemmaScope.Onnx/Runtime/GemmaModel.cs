@@ -241,7 +241,8 @@ public sealed partial class GemmaModel : IDisposable
             tokens = new string[batch][];
             for (int b = 0; b < batch; b++)
             {
-                tokens[b] = ids[b].Select(id => _tokenizer.Decode([id]) ?? string.Empty).ToArray();
+                // BOS decodes to '' (a special token); it is shown as <bos> everywhere (tokenizer, CLI, HTML views).
+                tokens[b] = ids[b].Select(id => id == _options.BosId ? "<bos>" : _tokenizer.Decode([id]) ?? string.Empty).ToArray();
             }
         }
 

@@ -235,7 +235,7 @@ public sealed class RunResult
     {
         var tokens = string.Join(", ", _ids.Select(i => i.Length.ToString(CultureInfo.InvariantCulture)));
         var sb = new StringBuilder(string.Create(CultureInfo.InvariantCulture,
-            $"RunResult({BatchSize} sequence{(BatchSize == 1 ? "" : "s")} of {tokens} tokens, {(HasLogits ? $"vocab {VocabSize}, mean loss {MeanLoss():F4}" : "no logits")}"));
+            $"RunResult({BatchSize} sequence{(BatchSize == 1 ? "" : "s")} of {tokens} tokens, {(HasLogits ? $"vocab {VocabSize}, {LossText()}" : "no logits")}"));
         if (_activations.Count > 0)
         {
             sb.Append("; captured ").AppendJoin(", ", _activations.Keys.Select(k => _edited.ContainsKey(k) ? k.Name + " (before and after edits)" : k.Name));
@@ -248,6 +248,11 @@ public sealed class RunResult
 
         return sb.Append(')').ToString();
     }
+
+    // One sequence: its mean loss; a batch: each sequence's (sequence 0's alone would read as the batch's).
+    private string LossText() => BatchSize == 1
+        ? string.Create(CultureInfo.InvariantCulture, $"mean loss {MeanLoss():F4}")
+        : "mean loss per sequence " + string.Join(", ", Enumerable.Range(0, BatchSize).Select(s => MeanLoss(s).ToString("F4", CultureInfo.InvariantCulture)));
 
     private (float[] Data, int Width) Get(HookPoint site)
     {

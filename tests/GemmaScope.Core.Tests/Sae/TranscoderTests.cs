@@ -36,7 +36,7 @@ public sealed class TranscoderTests : IDisposable
         Assert.Contains(f, v => v > 0);
 
         var y = Reference.Poisoned(tokens * tc.OutputSize);
-        tc.Forward(x, y);
+        tc.Reconstruct(x, y);
         Reference.Close(r["out"].Data, y, Rtol, name + " out", tc.OutputSize);
 
         // Sparse encoding agrees with dense.
@@ -93,6 +93,102 @@ public sealed class TranscoderTests : IDisposable
         var dec = Reference.Poisoned(r["out"].Data.Length);
         tc.Decode(tc.Encode(x), dec);
         Assert.Contains(Enumerable.Range(0, dec.Length), k => Math.Abs(dec[k] - r["out"].Data[k]) > 1e-2);
+    }
+
+    /// <summary>
+    /// A transcoder is an SAE: every encode and decode overload of <see cref="JumpReLUSae"/> serves it, decode-side at
+    /// OutputSize (21 in, 23 out here), checked against the numpy float64 reference.
+    /// </summary>
+    [Fact]
+    public void TranscoderTakesEveryOverloadOfTheSaeFamily()
+    {
+        using var tc = JumpReLUTranscoder.Load(Dir("gs2-transcoder"));
+        JumpReLUSae sae = tc;
+        var r = Ref("gs2-transcoder");
+        var x = F32(r["x"]);
+        int tokens = r["x"].Shape[0];
+        Assert.Equal((21, 23), (sae.InputSize, sae.OutputSize));
+
+        // Encode: ActivationBatch (site checked against the input hook), tensor, reusable buffer, one-token spans.
+        var batch = new ActivationBatch(x, tc.InputSize, tc.InputHookName);
+        var dense = Reference.Poisoned(tokens * tc.FeatureCount);
+        sae.EncodeSparse(batch).ToDense(dense);
+        Reference.Close(r["f"].Data, dense, Rtol, "EncodeSparse(ActivationBatch)", tc.FeatureCount);
+        Reference.Close(r["f"].Data, sae.Encode(batch), Rtol, "Encode(ActivationBatch)", tc.FeatureCount);
+        var e = Assert.Throws<ArgumentException>(() => sae.Encode(new ActivationBatch(x, tc.InputSize, "blocks.1.hook_mlp_out")));
+        Assert.Contains("blocks.1.hook_mlp_in", e.Message, StringComparison.Ordinal);
+        var tensor = sae.Encode(System.Numerics.Tensors.Tensor.Create(x, [tokens, tc.InputSize]));
+        Assert.Equal([tokens, tc.FeatureCount], tensor.Lengths.ToArray());
+        Reference.Close(r["f"].Data, tensor.ToArray(), Rtol, "Encode(Tensor)", tc.FeatureCount);
+        var buffer = new SparseFeatureBuffer();
+        sae.EncodeSparse(x, buffer);
+        dense = Reference.Poisoned(tokens * tc.FeatureCount);
+        buffer.ToBatch().ToDense(dense);
+        Reference.Close(r["f"].Data, dense, Rtol, "EncodeSparse(buffer)", tc.FeatureCount);
+        var idx = new int[tc.FeatureCount];
+        var val = new float[tc.FeatureCount];
+        int n = sae.EncodeSparse(x.AsSpan(0, tc.InputSize), idx, val);
+        var row0 = new float[tc.FeatureCount];
+        for (int k = 0; k < n; k++)
+        {
+            row0[idx[k]] = val[k];
+        }
+
+        Reference.Close(r["f"].Data.AsSpan(0, tc.FeatureCount), row0, Rtol, "EncodeSparse(one token)");
+
+        // Decode side, OutputSize wide (no skip term here, so the decoder is the whole output).
+        var f = sae.Encode(x);
+        var y = Reference.Poisoned(tokens * tc.OutputSize);
+        sae.DecodeSparse(sae.EncodeSparse(x), y);
+        Reference.Close(r["out"].Data, y, Rtol, "DecodeSparse", tc.OutputSize);
+        var decoded = sae.Decode(System.Numerics.Tensors.Tensor.Create(f, [tokens, tc.FeatureCount]));
+        Assert.Equal([tokens, tc.OutputSize], decoded.Lengths.ToArray());
+        Reference.Close(r["out"].Data, decoded.ToArray(), Rtol, "Decode(Tensor)", tc.OutputSize);
+        var predicted = sae.Reconstruct(batch);
+        Assert.Equal((tc.OutputSize, tc.OutputHookName), (predicted.Width, predicted.HookName));
+        Reference.Close(r["out"].Data, predicted.Span, Rtol, "Reconstruct(ActivationBatch)", tc.OutputSize);
+        var wDec = new float[tc.FeatureCount * tc.OutputSize];
+        sae.CopyDecoderWeights(wDec);
+        var direction = new float[tc.OutputSize];
+        sae.GetDecoderDirection(5, direction);
+        Assert.Equal(wDec.AsSpan(5 * tc.OutputSize, tc.OutputSize).ToArray(), direction);
+        Assert.Equal(tc.FeatureCount * tc.OutputSize, sae.GetFloat32Memory(SaeTensor.DecoderWeights).Length);
+        Assert.Equal(tc.OutputSize, sae.GetFloat32Memory(SaeTensor.DecoderBias).Length);
+
+        // What has no meaning for a transcoder says so.
+        Assert.Throws<InvalidOperationException>(() => sae.ReconstructionError(x, new float[x.Length]));
+        Assert.Throws<NotSupportedException>(() => sae.Save(_dir.File("tc.safetensors")));
+    }
+
+    [Fact]
+    public void TranscoderScreenedAndBf16EncodeAndDisposeAsTheSaeDoes()
+    {
+        var r = Ref("gs2-transcoder-affine");
+        var x = F32(r["x"]);
+        using var plain = JumpReLUTranscoder.Load(Dir("gs2-transcoder-affine"), new SaeLoadOptions { PackEncoder = false });
+        using var screened = JumpReLUTranscoder.Load(Dir("gs2-transcoder-affine"), new SaeLoadOptions { Screening = true });
+        Assert.True(screened.Screening);
+        Assert.Equal(plain.Encode(x), screened.Encode(x));
+        Reference.Close(r["out"].Data, screened.Reconstruct(x), Rtol, "screened out", screened.OutputSize);
+        using (var bf16 = JumpReLUTranscoder.Load(Dir("gs2-transcoder-affine"), new SaeLoadOptions { Precision = SaePrecision.BFloat16 }))
+        {
+            // bf16 keeps 8 significant bits, and a feature near its threshold may flip: compare in aggregate (1 %).
+            Assert.Equal(SaePrecision.BFloat16, bf16.Precision);
+            var y = bf16.Reconstruct(x);
+            double err = 0, mag = 0;
+            for (int k = 0; k < y.Length; k++)
+            {
+                err += Math.Abs(y[k] - r["out"].Data[k]);
+                mag += Math.Abs(r["out"].Data[k]);
+            }
+
+            Assert.True(err <= 0.01 * mag, $"bf16 output differs by {err / mag:P2} in aggregate");
+        }
+
+        plain.Dispose();
+        plain.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => plain.Encode(x));
+        Assert.Throws<ObjectDisposedException>(() => plain.Reconstruct(x));
     }
 
     [Fact]
@@ -172,7 +268,7 @@ public sealed class TranscoderTests : IDisposable
         Assert.True(tc.HasSkipConnection);
         var reference = Ref("gs1-transcoder");
         var x = F32(reference["x"]);
-        var y = tc.Forward(x);
+        var y = tc.Reconstruct(x);
         for (int t = 0; t < 5; t++)
         {
             for (int j = 0; j < 19; j++)
@@ -299,7 +395,7 @@ public sealed class TranscoderTests : IDisposable
     [InlineData("model.layers.7.pre_feedforward_layernorm.output", "transcoder", "blocks.7.hook_mlp_in")]
     public void HookPointsMapToTransformerLensNames(string hf, string type, string expected)
     {
-        Assert.Equal(expected, Scope2Config.MapHook("f", "hf_hook_point_in", hf, type == "transcoder", isInput: true).Hook);
+        Assert.Equal(expected, Scope2Config.MapHook("f", "hf_hook_point_in", hf, type == "transcoder", isInput: true).Name);
     }
 
     [Fact]

@@ -11,8 +11,9 @@ namespace GemmaScope.Tests.Reference;
 /// logits soft-capped at 30. RMSNorm(x) = x / √(mean(x²) + eps) · (1 + w). Attention: RoPE (rotate-half, base 10000),
 /// grouped-query heads, scores · query_pre_attn_scalar^-1/2, soft-capped at 50, causal, sliding window on even layers
 /// (a query sees itself and the window − 1 tokens before it). MLP: down(gelu_tanh(gate(x)) · up(x)).
-/// Records every hook tensor by TransformerLens name; an optional edit callback may change a hook tensor in place,
-/// and the forward continues from the edited value (for intervention tests).
+/// Records every hook tensor by TransformerLens name (ln1/ln2/ln_final hook_scale and hook_normalized, attn.hook_q/k/v
+/// before RoPE, hook_rot_q/k, hook_attn_scores [T, heads × T] with −∞ where masked, hook_pattern, hook_z, …); an optional
+/// edit callback may change a hook tensor in place, and the forward continues from the edited value (for intervention tests).
 /// </summary>
 internal sealed class Gemma2Reference
 {
@@ -59,15 +60,41 @@ internal sealed class Gemma2Reference
         HeadDim = c.GetProperty("head_dim").GetInt32();
         QueryPreAttnScalar = c.GetProperty("query_pre_attn_scalar").GetDouble();
         Eps = c.GetProperty("rms_norm_eps").GetDouble();
-        RopeTheta = c.GetProperty("rope_theta").GetDouble();
+
         AttnCap = c.TryGetProperty("attn_logit_softcapping", out var ac) && ac.ValueKind == JsonValueKind.Number ? ac.GetDouble() : null;
         FinalCap = c.TryGetProperty("final_logit_softcapping", out var fc) && fc.ValueKind == JsonValueKind.Number ? fc.GetDouble() : null;
         Window = c.GetProperty("sliding_window").GetInt32();
         QkNorm = gemma3;
-        RopeLocalTheta = gemma3 ? c.GetProperty("rope_local_base_freq").GetDouble() : RopeTheta;
-        RopeScale = c.TryGetProperty("rope_scaling", out var rs) && rs.ValueKind == JsonValueKind.Object
-            ? (rs.GetProperty("rope_type").GetString() == "linear" ? rs.GetProperty("factor").GetDouble() : throw new NotSupportedException("rope_scaling"))
-            : 1.0;
+        if (c.TryGetProperty("rope_parameters", out var rp) && rp.ValueKind == JsonValueKind.Object)
+        {
+            // transformers 5: Gemma 2 one dict {rope_theta, rope_type}; Gemma 3 one per layer type. Only "default" and
+            // "linear" (positions / factor) are modelled here; sliding layers are taken unscaled.
+            var full = gemma3 ? rp.GetProperty("full_attention") : rp;
+            RopeTheta = full.GetProperty("rope_theta").GetDouble();
+            RopeScale = full.GetProperty("rope_type").GetString() switch
+            {
+                "default" => 1.0,
+                "linear" => full.GetProperty("factor").GetDouble(),
+                var t => throw new NotSupportedException("rope_type " + t),
+            };
+            var local = gemma3 ? rp.GetProperty("sliding_attention") : rp;
+            if (gemma3 && local.GetProperty("rope_type").GetString() != "default")
+            {
+                throw new NotSupportedException("scaled RoPE on sliding layers");
+            }
+
+            RopeLocalTheta = local.GetProperty("rope_theta").GetDouble();
+        }
+        else
+        {
+            // transformers 4: rope_theta (+ rope_local_base_freq and rope_scaling on Gemma 3)
+            RopeTheta = c.GetProperty("rope_theta").GetDouble();
+            RopeLocalTheta = gemma3 ? c.GetProperty("rope_local_base_freq").GetDouble() : RopeTheta;
+            RopeScale = c.TryGetProperty("rope_scaling", out var rs) && rs.ValueKind == JsonValueKind.Object
+                ? (rs.GetProperty("rope_type").GetString() == "linear" ? rs.GetProperty("factor").GetDouble() : throw new NotSupportedException("rope_scaling"))
+                : 1.0;
+        }
+
         Sliding = new bool[Layers];
         for (int l = 0; l < Layers; l++)
         {
@@ -199,14 +226,13 @@ internal sealed class Gemma2Reference
         {
             string p = $"model.layers.{l}.";
             x = Hook($"blocks.{l}.hook_resid_pre", x);
-            var h = RmsNorm(x, t, W(p + "input_layernorm.weight"));
-            var z = Hook($"blocks.{l}.attn.hook_z", Attention(h, t, l));
+            var h = Gain(Hook($"blocks.{l}.ln1.hook_normalized", Normalized(x, t, Hook($"blocks.{l}.ln1.hook_scale", Scale(x, t)))), t, W(p + "input_layernorm.weight"));
+            var z = Hook($"blocks.{l}.attn.hook_z", Attention(h, t, l, Hook));
             var a = Hook($"blocks.{l}.hook_attn_out", RmsNorm(Linear(z, t, W(p + "self_attn.o_proj.weight"), Heads * HeadDim, D), t, W(p + "post_attention_layernorm.weight")));
             x = Hook($"blocks.{l}.hook_resid_mid", Add(x, a));
-            // ln2.hook_normalized: x / rms(x), before the (1 + w) gain (what Gemma Scope transcoders read)
-            var zeros = new float[D];
-            Hook($"blocks.{l}.ln2.hook_normalized", RmsNorm(x, t, zeros));
-            h = Hook($"blocks.{l}.hook_mlp_in", RmsNorm(x, t, W(p + "pre_feedforward_layernorm.weight")));
+            // ln2.hook_scale: rms(x); ln2.hook_normalized: x / rms(x), before the (1 + w) gain (what Gemma Scope transcoders read)
+            var n2 = Hook($"blocks.{l}.ln2.hook_normalized", Normalized(x, t, Hook($"blocks.{l}.ln2.hook_scale", Scale(x, t))));
+            h = Hook($"blocks.{l}.hook_mlp_in", Gain(n2, t, W(p + "pre_feedforward_layernorm.weight")));
             var gate = Linear(h, t, W(p + "mlp.gate_proj.weight"), D, Ff);
             var up = Linear(h, t, W(p + "mlp.up_proj.weight"), D, Ff);
             for (int i = 0; i < gate.Length; i++)
@@ -219,16 +245,10 @@ internal sealed class Gemma2Reference
             x = Hook($"blocks.{l}.hook_resid_post", Add(x, m));
         }
 
-        // ln_final.hook_normalized: x / rms(x) before the (1 + w) gain (TransformerLens); "ln_final.output" is the gained vector
-        var unit = Hook("ln_final.hook_normalized", RmsNorm(x, t, new float[D]));
-        var gain = W("model.norm.weight");
-        var final = new double[unit.Length];
-        for (int i = 0; i < final.Length; i++)
-        {
-            final[i] = unit[i] * (1.0 + gain[i % D]);
-        }
-
-        final = Hook("ln_final.output", final);
+        var finalNormalized = Hook("ln_final.hook_normalized", Normalized(x, t, Hook("ln_final.hook_scale", Scale(x, t))));
+        // the final norm's output with its gain is no TransformerLens hook; kept under its own name for reference.npz,
+        // whose "ln_final/hook_normalized" (tools/onnx-fixtures/make_tiny_gemma3.py) holds this, not x / rms(x)
+        var final = Hook("ln_final.output", Gain(finalNormalized, t, W("model.norm.weight")));
         var logits = Linear(final, t, emb, D, Vocab); // tied: lm_head.weight = embed_tokens.weight [V, D]
         if (FinalCap is { } cap)
         {
@@ -243,9 +263,12 @@ internal sealed class Gemma2Reference
 
     public float[] W(string name) => _w.TryGetValue(name, out var v) ? v.Data : throw new KeyNotFoundException($"weights.npz has no '{name}'.");
 
-    private double[] Attention(double[] h, int t, int layer)
+    // Records attn.hook_q/k/v (after QK-norm, before RoPE), hook_rot_q/k, hook_attn_scores ([T, heads × T], −∞ where
+    // masked) and hook_pattern ([T, heads × T], 0 where masked); edits to any of them flow into what follows.
+    private double[] Attention(double[] h, int t, int layer, Func<string, double[], double[]> hook)
     {
         string p = $"model.layers.{layer}.self_attn.";
+        string n = $"blocks.{layer}.attn.";
         int hd = HeadDim;
         var q = Linear(h, t, W(p + "q_proj.weight"), D, Heads * hd);
         var k = Linear(h, t, W(p + "k_proj.weight"), D, KvHeads * hd);
@@ -257,50 +280,72 @@ internal sealed class Gemma2Reference
             HeadNorm(k, W(p + "k_norm.weight"));
         }
 
+        q = hook(n + "hook_q", q);
+        k = hook(n + "hook_k", k);
+        v = hook(n + "hook_v", v);
         double theta = sliding ? RopeLocalTheta : RopeTheta, scale = sliding ? 1.0 : RopeScale;
         Rope(q, t, Heads, theta, scale);
         Rope(k, t, KvHeads, theta, scale);
+        q = hook(n + "hook_rot_q", q);
+        k = hook(n + "hook_rot_k", k);
         double scaling = 1 / Math.Sqrt(QueryPreAttnScalar);
-        var z = new double[t * Heads * hd];
-        var s = new double[t];
+        var scores = new double[t * Heads * t];
         for (int head = 0; head < Heads; head++)
         {
             int kv = head / (Heads / KvHeads);
             for (int i = 0; i < t; i++)
             {
-                double max = double.NegativeInfinity;
                 for (int j = 0; j < t; j++)
                 {
                     bool allowed = j <= i && (!sliding || i - j < Window);
-                    if (!allowed)
-                    {
-                        s[j] = double.NegativeInfinity;
-                        continue;
-                    }
-
                     double dot = 0;
                     for (int d = 0; d < hd; d++)
                     {
                         dot += q[(i * Heads * hd) + (head * hd) + d] * k[(j * KvHeads * hd) + (kv * hd) + d];
                     }
 
-                    s[j] = AttnCap is { } cap ? Math.Tanh(dot * scaling / cap) * cap : dot * scaling;
-                    max = Math.Max(max, s[j]);
+                    scores[(((i * Heads) + head) * t) + j] = !allowed ? double.NegativeInfinity
+                        : AttnCap is { } cap ? Math.Tanh(dot * scaling / cap) * cap : dot * scaling;
                 }
+            }
+        }
 
-                double sum = 0;
-                for (int j = 0; j < t; j++)
-                {
-                    s[j] = double.IsNegativeInfinity(s[j]) ? 0 : Math.Exp(s[j] - max);
-                    sum += s[j];
-                }
+        scores = hook(n + "hook_attn_scores", scores);
+        var pattern = new double[scores.Length];
+        for (int row = 0; row < t * Heads; row++)
+        {
+            double max = double.NegativeInfinity, sum = 0;
+            for (int j = 0; j < t; j++)
+            {
+                max = Math.Max(max, scores[(row * t) + j]);
+            }
 
+            for (int j = 0; j < t; j++)
+            {
+                double s = scores[(row * t) + j];
+                pattern[(row * t) + j] = double.IsNegativeInfinity(s) ? 0 : Math.Exp(s - max);
+                sum += pattern[(row * t) + j];
+            }
+
+            for (int j = 0; j < t; j++)
+            {
+                pattern[(row * t) + j] /= sum;
+            }
+        }
+
+        pattern = hook(n + "hook_pattern", pattern);
+        var z = new double[t * Heads * hd];
+        for (int head = 0; head < Heads; head++)
+        {
+            int kv = head / (Heads / KvHeads);
+            for (int i = 0; i < t; i++)
+            {
                 for (int d = 0; d < hd; d++)
                 {
                     double acc = 0;
                     for (int j = 0; j < t; j++)
                     {
-                        acc += s[j] / sum * v[(j * KvHeads * hd) + (kv * hd) + d];
+                        acc += pattern[(((i * Heads) + head) * t) + j] * v[(j * KvHeads * hd) + (kv * hd) + d];
                     }
 
                     z[(i * Heads * hd) + (head * hd) + d] = acc;
@@ -309,6 +354,54 @@ internal sealed class Gemma2Reference
         }
 
         return z;
+    }
+
+    // rms(x) = √(mean(x²) + eps) per row ([T], the hook_scale of TransformerLens's RMSNorm).
+    private double[] Scale(double[] x, int t)
+    {
+        var s = new double[t];
+        for (int i = 0; i < t; i++)
+        {
+            double ms = 0;
+            for (int j = 0; j < D; j++)
+            {
+                ms += x[(i * D) + j] * x[(i * D) + j];
+            }
+
+            s[i] = Math.Sqrt((ms / D) + Eps);
+        }
+
+        return s;
+    }
+
+    // x / scale per row (hook_normalized).
+    private double[] Normalized(double[] x, int t, double[] scale)
+    {
+        var y = new double[x.Length];
+        for (int i = 0; i < t; i++)
+        {
+            for (int j = 0; j < D; j++)
+            {
+                y[(i * D) + j] = x[(i * D) + j] / scale[i];
+            }
+        }
+
+        return y;
+    }
+
+    // n · (1 + w) per row.
+    private double[] Gain(double[] n, int t, float[] w)
+    {
+        var y = new double[n.Length];
+        for (int i = 0; i < t; i++)
+        {
+            for (int j = 0; j < D; j++)
+            {
+                y[(i * D) + j] = n[(i * D) + j] * (1.0 + w[j]);
+            }
+        }
+
+        return y;
     }
 
     // RMSNorm (1 + w) over each head_dim-long slice (q_norm / k_norm).

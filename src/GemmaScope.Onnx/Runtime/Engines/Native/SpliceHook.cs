@@ -13,7 +13,7 @@ namespace GemmaScope.Onnx.Runtime.Engines.Native;
 internal sealed class SpliceHook
 {
     // An SAE given as bare tensors is built once into a JumpReLUSae (a float32 copy) so its encode runs on Core's kernels.
-    private static readonly ConditionalWeakTable<ISaeTensors, JumpReLUSae> Built = [];
+    private static readonly ConditionalWeakTable<SaeTensors, JumpReLUSae> Built = [];
 
     private readonly SaeSplice _splice;
     private readonly JumpReLUSae _sae;
@@ -23,7 +23,7 @@ internal sealed class SpliceHook
     {
         _splice = splice;
         _bosId = bosId;
-        _sae = splice.Sae is SaeTensors { Source: { } source } ? source : Built.GetValue(splice.Sae, Build);
+        _sae = splice.Sae.Source ?? Built.GetValue(splice.Sae, Build);
     }
 
     public int FeatureCount => _sae.FeatureCount;
@@ -99,6 +99,6 @@ internal sealed class SpliceHook
         return captured;
     }
 
-    private static JumpReLUSae Build(ISaeTensors t) =>
+    private static JumpReLUSae Build(SaeTensors t) =>
         JumpReLUSae.FromArrays(t.EncoderWeights.Span, t.DecoderWeights.Span, t.EncoderBias.Span, t.DecoderBias.Span, t.Threshold.Span, t.InputSize);
 }
