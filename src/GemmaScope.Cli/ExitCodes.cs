@@ -1,16 +1,29 @@
 using GemmaScope.Formats;
 using GemmaScope.Hf;
+using GemmaScope.Onnx;
+using GemmaScope.Tokenizers;
 
 namespace GemmaScope.Cli;
 
 /// <summary>The tool's exit codes and the one place that turns failures into messages.</summary>
 internal static class ExitCodes
 {
+    /// <summary>Success.</summary>
     public const int Ok = 0;
+
+    /// <summary>Any other expected failure: a missing file, an unknown release or SAE, an argument the library refuses, cancellation.</summary>
     public const int Failed = 1;
+
+    /// <summary>The command line is wrong (unknown command or option, a missing or malformed argument).</summary>
     public const int Usage = 2;
 
-    /// <summary>Runs a command body; expected failures print one line "gemmascope: error: …" to stderr, never a stack trace.</summary>
+    /// <summary>An input file is malformed: an SAE file, a model checkpoint, a tokenizer file or an ONNX graph.</summary>
+    public const int BadFile = 3;
+
+    /// <summary>The Hugging Face hub or Neuronpedia refused or failed (gated, not found, offline without the file, a broken download).</summary>
+    public const int Service = 4;
+
+    /// <summary>Runs a command body; expected failures print one line "gemmascope: KIND: …" to stderr, never a stack trace.</summary>
     public static async Task<int> RunAsync(Func<Task<int>> body)
     {
         try
@@ -28,18 +41,16 @@ internal static class ExitCodes
             Console.Error.WriteLine("gemmascope: cancelled.");
             return Failed;
         }
+        catch (GemmaScopeException e)
+        {
+            var (kind, code) = Describe(e);
+            Console.Error.WriteLine($"gemmascope: {kind}: {e.Message}");
+            return code;
+        }
         catch (Exception e) when (e is ArgumentException or IOException or FormatException or UnauthorizedAccessException
             or InvalidOperationException or NotSupportedException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
         {
-            // SaeFormatException, HuggingFaceHubException, NeuronpediaException and TokenizerFormatException are IOExceptions.
-            var kind = e switch
-            {
-                SaeFormatException => "invalid SAE file",
-                HuggingFaceHubException => "hub",
-                NeuronpediaException => "Neuronpedia",
-                _ => "error",
-            };
-            Console.Error.WriteLine($"gemmascope: {kind}: {e.Message}");
+            Console.Error.WriteLine($"gemmascope: error: {e.Message}");
             return Failed;
         }
         catch (System.Net.Http.HttpRequestException e)
@@ -55,6 +66,18 @@ internal static class ExitCodes
             return Failed;
         }
     }
+
+    /// <summary>The word the message starts with and the exit code of each library failure.</summary>
+    internal static (string Kind, int Code) Describe(GemmaScopeException e) => e switch
+    {
+        SaeFormatException => ("invalid SAE file", BadFile),
+        CheckpointFormatException => ("invalid model checkpoint", BadFile),
+        TokenizerFormatException => ("invalid tokenizer file", BadFile),
+        OnnxGraphException => ("invalid ONNX model", BadFile),
+        HuggingFaceHubException => ("hub", Service),
+        NeuronpediaException => ("Neuronpedia", Service),
+        _ => ("error", Failed),
+    };
 }
 
 /// <summary>The command line is wrong in a way the parser cannot see (exit code 2).</summary>

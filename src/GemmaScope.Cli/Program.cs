@@ -2,7 +2,8 @@ using System.CommandLine;
 using GemmaScope.Cli;
 using GemmaScope.Cli.Commands;
 
-// Exit codes as the dotnet CLI uses them: 0 success, 1 the command failed, 2 the command line was wrong (usage).
+// Exit codes (ExitCodes.cs): 0 success, 1 the command failed, 2 the command line was wrong (usage), 3 a malformed input
+// file (SAE, checkpoint, tokenizer, ONNX), 4 the hub or Neuronpedia failed.
 var root = new RootCommand("Gemma Scope sparse autoencoders from the command line: catalog, download, inspect, convert, features, explanations.")
 {
     ListCommand.Create(),
@@ -11,6 +12,7 @@ var root = new RootCommand("Gemma Scope sparse autoencoders from the command lin
     ConvertCommand.Create(),
     FeaturesCommand.Create(),
     ExplainCommand.Create(),
+    ScanCommand.Create(),
 };
 
 var parse = root.Parse(args);

@@ -69,7 +69,7 @@ internal sealed class SaeOrTranscoder : IDisposable
             return xhat;
         }
 
-        return Transcoder!.Forward(activations);
+        return Transcoder!.Reconstruct(activations);
     }
 
     public override string ToString() => Sae?.ToString() ?? Transcoder!.ToString();

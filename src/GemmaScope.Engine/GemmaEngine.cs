@@ -96,7 +96,7 @@ public sealed class GemmaEngine : IDisposable
     internal int ThreadCount => Options.Threads > 0 ? Options.Threads : Environment.ProcessorCount;
 
     /// <summary>Opens the checkpoint folder (config.json plus model.safetensors or an index and its shards).</summary>
-    /// <exception cref="SaeFormatException">The checkpoint is invalid or does not match its config.</exception>
+    /// <exception cref="CheckpointFormatException">The checkpoint is invalid or does not match its config.</exception>
     public static GemmaEngine Open(string folder, GemmaEngineOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(folder);

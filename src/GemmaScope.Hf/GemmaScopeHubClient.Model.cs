@@ -109,9 +109,9 @@ public sealed partial class GemmaScopeHubClient
         {
             return ShardIndex.Parse(indexPath).Shards;
         }
-        catch (SaeFormatException e)
+        catch (CheckpointFormatException e)
         {
-            throw new HuggingFaceHubException($"{indexPath} ({IndexFile} of {repoId}): {e.Message}", innerException: e);
+            throw new HuggingFaceHubException($"{indexPath} ({IndexFile} of {repoId}): {e.Problem}", innerException: e);
         }
     }
 

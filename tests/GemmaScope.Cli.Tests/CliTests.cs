@@ -89,7 +89,7 @@ public sealed class CliTests(InstalledTool tool) : IDisposable
         Assert.Equal(before, hub.Requests.Count(q => q.Path.StartsWith("/cdn/", StringComparison.Ordinal)));
 
         var offline = tool.Run(_home, new Dictionary<string, string> { ["HF_HUB_OFFLINE"] = "1" }, "download", "gemma-scope-2b-pt-res", "layer_20/width_16k/average_l0_22");
-        Assert.Equal(1, offline.ExitCode);
+        Assert.Equal(4, offline.ExitCode); // ExitCodes.Service
         Assert.Contains("gemmascope: hub: Offline", offline.Stderr, StringComparison.Ordinal);
     }
 
@@ -223,6 +223,22 @@ public sealed class CliTests(InstalledTool tool) : IDisposable
         Assert.True(local.ExitCode == 0, local.ToString());
         var tokens = JsonDocument.Parse(local.Stdout).RootElement.GetProperty("tokens").EnumerateArray().ToList();
         Assert.Equal(["<bos>", "The", " cat"], tokens.Select(t => t.GetProperty("token").GetString()));
+
+        // A broken checkpoint is a bad input file (exit 3), reported as a checkpoint, not as an SAE, without a stack trace.
+        var broken = Path.Combine(_home, "broken-checkpoint");
+        Directory.CreateDirectory(broken);
+        foreach (var file in Directory.GetFiles(Path.Combine(hf, "single")))
+        {
+            File.Copy(file, Path.Combine(broken, Path.GetFileName(file)));
+        }
+
+        var config = Path.Combine(broken, "config.json");
+        File.WriteAllText(config, File.ReadAllText(config).Replace("\"gemma2\"", "\"llama\"", StringComparison.Ordinal));
+        var bad = tool.Run(_home, null, "features", "--model", broken, "--sae", tool.TinySae, "--hook", "blocks.2.hook_resid_post", "The cat");
+        Assert.Equal(3, bad.ExitCode);
+        Assert.Contains("gemmascope: invalid model checkpoint: ", bad.Stderr, StringComparison.Ordinal);
+        Assert.Contains("\"llama\"", bad.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", bad.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -245,7 +261,7 @@ public sealed class CliTests(InstalledTool tool) : IDisposable
         Assert.Equal(3, JsonDocument.Parse(remote.Stdout).RootElement.GetProperty("tokens").GetArrayLength());
 
         var missing = tool.Run(_home, env, "features", "--model", "google/nothing-here", "--sae", tool.TinySae, "--hook", "blocks.2.hook_resid_post", "x");
-        Assert.Equal(1, missing.ExitCode);
+        Assert.Equal(4, missing.ExitCode); // the hub answered 404: ExitCodes.Service
         Assert.Contains("google/nothing-here", missing.Stderr, StringComparison.Ordinal);
     }
 

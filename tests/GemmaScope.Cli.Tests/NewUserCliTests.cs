@@ -83,7 +83,7 @@ public sealed class NewUserCliTests(InstalledTool tool) : IDisposable
         var x = run.Activations(HookPoint.MlpIn(1)).ToArray();
         var y = run.Activations(HookPoint.MlpOut(1)).ToArray();
         var batch = tc.EncodeSparse(x);
-        var pred = tc.Forward(x);
+        var pred = tc.Reconstruct(x);
         Assert.Equal("<bos>", tokens[0].GetProperty("token").GetString());
         Assert.False(tokens[0].GetProperty("encoded").GetBoolean());
         Assert.Equal(JsonValueKind.Null, tokens[0].GetProperty("l0").ValueKind);

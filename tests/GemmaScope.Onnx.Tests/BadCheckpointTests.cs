@@ -52,8 +52,8 @@ public sealed class BadCheckpointTests : IDisposable
         var dir = Copy("single");
         var file = Path.Combine(dir, "model.safetensors");
         RewriteWithout(file, "model.layers.2.mlp.up_proj.weight");
-        var e = Assert.Throws<SaeFormatException>(() => GemmaModel.FromPretrained(dir));
-        Assert.Equal("model.layers.2.mlp.up_proj.weight", e.Tensor);
+        var e = Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir));
+        Assert.Equal("model.layers.2.mlp.up_proj.weight", e.Field);
         Assert.Contains("model.safetensors", e.Message, StringComparison.Ordinal);
         Assert.Contains("missing tensor", e.Message, StringComparison.Ordinal);
         Assert.Contains("[96, 48]", e.Message, StringComparison.Ordinal);
@@ -64,8 +64,8 @@ public sealed class BadCheckpointTests : IDisposable
     {
         var dir = Copy("single");
         EditConfig(dir, c => c["intermediate_size"] = 80);
-        var e = Assert.Throws<SaeFormatException>(() => GemmaModel.FromPretrained(dir));
-        Assert.Equal("model.layers.0.mlp.gate_proj.weight", e.Tensor);
+        var e = Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir));
+        Assert.Equal("model.layers.0.mlp.gate_proj.weight", e.Field);
         Assert.Equal("[80, 48]", e.Expected);
         Assert.Equal("[96, 48]", e.Actual);
         Assert.EndsWith("model.safetensors", e.FilePath, StringComparison.Ordinal);
@@ -79,7 +79,7 @@ public sealed class BadCheckpointTests : IDisposable
     {
         var dir = Copy("single");
         EditConfig(dir, c => c["model_type"] = type);
-        var e = Assert.Throws<SaeFormatException>(() => GemmaModel.FromPretrained(dir));
+        var e = Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir));
         Assert.EndsWith("config.json", e.FilePath, StringComparison.Ordinal);
         Assert.Equal($"\"{type}\"", e.Actual);
         Assert.Contains("\"gemma2\"", e.Message, StringComparison.Ordinal);
@@ -91,10 +91,10 @@ public sealed class BadCheckpointTests : IDisposable
     {
         var dir = Copy("sharded");
         File.Delete(Path.Combine(dir, "model-00002-of-00003.safetensors"));
-        var e = Assert.Throws<SaeFormatException>(() => GemmaModel.FromPretrained(dir));
+        var e = Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir));
         Assert.EndsWith("model.safetensors.index.json", e.FilePath, StringComparison.Ordinal);
         Assert.Contains("model-00002-of-00003.safetensors", e.Message, StringComparison.Ordinal);
-        Assert.StartsWith("model.layers.", e.Tensor, StringComparison.Ordinal);
+        Assert.StartsWith("model.layers.", e.Field, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -107,9 +107,9 @@ public sealed class BadCheckpointTests : IDisposable
             fs.SetLength(fs.Length - 100);
         }
 
-        var e = Assert.Throws<SaeFormatException>(() => GemmaModel.FromPretrained(dir));
+        var e = Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir));
         Assert.Equal(shard, e.FilePath);
-        Assert.Equal("model.norm.weight", e.Tensor); // the last tensor of the last shard
+        Assert.Equal("model.norm.weight", e.Field); // the last tensor of the last shard
         Assert.Contains("truncated", e.Message, StringComparison.Ordinal);
     }
 
@@ -123,7 +123,7 @@ public sealed class BadCheckpointTests : IDisposable
             fs.SetLength(200);
         }
 
-        var e = Assert.Throws<SaeFormatException>(() => GemmaModel.FromPretrained(dir));
+        var e = Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir));
         Assert.Equal(shard, e.FilePath);
     }
 

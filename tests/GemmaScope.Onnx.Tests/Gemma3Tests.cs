@@ -312,7 +312,7 @@ public class Gemma3Tests
     {
         using var dir = new TempCheckpoint(Dir("text"));
         dir.EditConfig(c => c["rope_scaling"] = System.Text.Json.Nodes.JsonNode.Parse(scaling));
-        var e = Assert.Throws<SaeFormatException>(() => GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine)));
+        var e = Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine)));
         Assert.Contains(field, e.Message, StringComparison.Ordinal);
         Assert.Contains(actual, e.Message, StringComparison.Ordinal);
         Assert.Contains("config.json", e.Message, StringComparison.Ordinal);
@@ -337,7 +337,7 @@ public class Gemma3Tests
         Assert.Equal(a.Run(ids).Logits().ToArray(), b.Run(ids).Logits().ToArray());
 
         dir.EditConfig(c => c["text_config"]!.AsObject().Remove("vocab_size")); // default 262,208: disagrees with the weights
-        var e = Assert.Throws<SaeFormatException>(() => GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine)));
+        var e = Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine)));
         Assert.Contains("model.embed_tokens.weight", e.Message, StringComparison.Ordinal);
         Assert.Contains("262208", e.Message, StringComparison.Ordinal);
     }
@@ -349,7 +349,7 @@ public class Gemma3Tests
     {
         using var dir = new TempCheckpoint(Dir("text"));
         dir.EditConfig(c => c[field] = true);
-        var e = Assert.Throws<SaeFormatException>(() => GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine)));
+        var e = Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine)));
         Assert.Contains(field, e.Message, StringComparison.Ordinal);
     }
 
@@ -359,7 +359,7 @@ public class Gemma3Tests
     {
         using var dir = new TempCheckpoint(Dir("multimodal"));
         dir.EditConfig(c => c.Remove("text_config"));
-        var e = Assert.Throws<SaeFormatException>(() => GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine)));
+        var e = Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine)));
         Assert.Contains("text_config", e.Message, StringComparison.Ordinal);
     }
 
@@ -382,7 +382,7 @@ public class Gemma3Tests
 
             c.Remove("layer_types");
         });
-        var e = Assert.Throws<SaeFormatException>(() => GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine)));
+        var e = Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine)));
         Assert.Contains("model.layers.0.self_attn.q_norm.weight", e.Message, StringComparison.Ordinal);
     }
 

@@ -118,7 +118,7 @@ public sealed class HookResolutionTests : IDisposable
         string path = Path.Combine(_tmp, "not_gemma.onnx");
         File.WriteAllBytes(path, m.ToByteArray());
 
-        var e = Assert.Throws<InvalidDataException>(() => GemmaModel.Load(path));
+        var e = Assert.Throws<OnnxGraphException>(() => GemmaModel.Load(path));
         Assert.Contains(path, e.Message, StringComparison.Ordinal);
         Assert.Contains("Gemma 2", e.Message, StringComparison.Ordinal);
 
@@ -131,12 +131,12 @@ public sealed class HookResolutionTests : IDisposable
 
         string llamaPath = Path.Combine(_tmp, "llama_like.onnx");
         File.WriteAllBytes(llamaPath, llama.ToByteArray());
-        var e2 = Assert.Throws<InvalidDataException>(() => GemmaModel.Load(llamaPath));
+        var e2 = Assert.Throws<OnnxGraphException>(() => GemmaModel.Load(llamaPath));
         Assert.Contains("post_feedforward_layernorm", e2.Message, StringComparison.Ordinal);
 
         string junk = Path.Combine(_tmp, "junk.onnx");
         File.WriteAllBytes(junk, [0xff, 0xff, 0xff, 0x01, 0x02]);
-        var e3 = Assert.Throws<InvalidDataException>(() => GemmaModel.Load(junk));
+        var e3 = Assert.Throws<OnnxGraphException>(() => GemmaModel.Load(junk));
         Assert.Contains(junk, e3.Message, StringComparison.Ordinal);
         Assert.Throws<FileNotFoundException>(() => GemmaModel.Load(Path.Combine(_tmp, "missing.onnx")));
     }

@@ -87,7 +87,7 @@ public sealed class HubPretrainedTests : IAsyncLifetime
         _hub.AddFile(Llama, "model.safetensors", new byte[200_000]);
         using var hub = Client();
 
-        var e = await Assert.ThrowsAsync<GemmaScope.Formats.SaeFormatException>(() => GemmaModel.FromPretrainedAsync(Llama, hub: hub).WaitAsync(Bound));
+        var e = await Assert.ThrowsAsync<GemmaScope.Formats.CheckpointFormatException>(() => GemmaModel.FromPretrainedAsync(Llama, hub: hub).WaitAsync(Bound));
 
         Assert.Contains("model_type", e.Message, StringComparison.Ordinal);
         Assert.Contains("llama", e.Message, StringComparison.Ordinal);

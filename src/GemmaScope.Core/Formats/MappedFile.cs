@@ -12,9 +12,10 @@ internal sealed unsafe class MappedFile : IDisposable
     private readonly MemoryMappedViewAccessor? _view;
     private byte* _base;
 
-    private MappedFile(string path, MemoryMappedFile? map, MemoryMappedViewAccessor? view, byte* basePtr, long length)
+    private MappedFile(string path, MemoryMappedFile? map, MemoryMappedViewAccessor? view, byte* basePtr, long length, FormatError error)
     {
         Path = path;
+        Error = error;
         _map = map;
         _view = view;
         _base = basePtr;
@@ -25,13 +26,17 @@ internal sealed unsafe class MappedFile : IDisposable
 
     public long Length { get; }
 
+    /// <summary>Makes the exception for a malformed file: an SAE's or a checkpoint's.</summary>
+    public FormatError Error { get; }
+
     /// <summary>True once <see cref="Dispose"/> ran: pointers into the map dangle.</summary>
     public bool IsDisposed { get; private set; }
 
     public byte* Pointer => _base != null ? _base : throw new ObjectDisposedException(Path);
 
-    public static MappedFile Open(string path)
+    public static MappedFile Open(string path, FormatError? error = null)
     {
+        error ??= FormatErrors.Sae;
         var full = System.IO.Path.GetFullPath(path);
         if (!File.Exists(full))
         {
@@ -44,7 +49,7 @@ internal sealed unsafe class MappedFile : IDisposable
         if (length == 0)
         {
             stream.Dispose();
-            return new MappedFile(full, null, null, null, 0);
+            return new MappedFile(full, null, null, null, 0, error);
         }
 
         MemoryMappedFile? map = null;
@@ -55,7 +60,7 @@ internal sealed unsafe class MappedFile : IDisposable
             byte* p = null;
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
             p += view.PointerOffset;
-            return new MappedFile(full, map, view, p, length);
+            return new MappedFile(full, map, view, p, length, error);
         }
         catch
         {
@@ -69,18 +74,18 @@ internal sealed unsafe class MappedFile : IDisposable
         }
     }
 
-    /// <summary>Bytes [offset, offset + count), or a <see cref="SaeFormatException"/> if that runs past the end.</summary>
+    /// <summary>Bytes [offset, offset + count), or a format exception (<see cref="Error"/>) if that runs past the end.</summary>
     public ReadOnlySpan<byte> Slice(long offset, long count, string? what = null)
     {
         if (offset < 0 || count < 0 || offset > Length || count > Length - offset)
         {
-            throw new SaeFormatException(Path, what, "data lies outside the file (truncated or lying header)",
+            throw Error(Path, what, "data lies outside the file (truncated or lying header)",
                 $"bytes [{offset}, {offset + count}) within the file", $"file length {Length}");
         }
 
         if (count > int.MaxValue)
         {
-            throw new SaeFormatException(Path, what, "a single header or member is too large to read as one span", "< 2 GiB", $"{count} bytes");
+            throw Error(Path, what, "a single header or member is too large to read as one span", "< 2 GiB", $"{count} bytes");
         }
 
         return new ReadOnlySpan<byte>(_base + offset, (int)count);
@@ -90,7 +95,7 @@ internal sealed unsafe class MappedFile : IDisposable
     {
         if (offset < 0 || count < 0 || offset > Length || count > Length - offset)
         {
-            throw new SaeFormatException(Path, what, "data lies outside the file (truncated or lying header)",
+            throw Error(Path, what, "data lies outside the file (truncated or lying header)",
                 $"bytes [{offset}, {offset + count}) within the file", $"file length {Length}");
         }
     }

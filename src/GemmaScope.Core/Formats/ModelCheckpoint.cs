@@ -44,7 +44,7 @@ public sealed class ModelCheckpoint : IDisposable
     /// <param name="folder">The folder holding <c>config.json</c> and the safetensors weights.</param>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     /// <exception cref="FileNotFoundException"><c>config.json</c> is missing, or both <c>model.safetensors</c> and the index are.</exception>
-    /// <exception cref="SaeFormatException">
+    /// <exception cref="CheckpointFormatException">
     /// The checkpoint is malformed or disagrees with <c>config.json</c> (unsupported model type, malformed index, a shard the
     /// index names missing or not holding its tensor, a truncated shard, a missing tensor, a wrong shape or dtype); the
     /// message names the file and the tensor or field, the expected and the actual value.
@@ -152,7 +152,7 @@ public sealed class ModelCheckpoint : IDisposable
                 if (!File.Exists(path))
                 {
                     string example = shardIndex.WeightMap.First(kv => kv.Value == shard).Key;
-                    throw new SaeFormatException(index, example, $"the index names shard '{shard}', which is not in the checkpoint folder (incomplete download?)", $"file '{path}'", "missing");
+                    throw new CheckpointFormatException(index, example, $"the index names shard '{shard}', which is not in the checkpoint folder (incomplete download?)", $"file '{path}'", "missing");
                 }
 
                 opened[shard] = OpenFile(path);
@@ -163,7 +163,7 @@ public sealed class ModelCheckpoint : IDisposable
                 var file = opened[shard];
                 if (!file.Tensors.TryGetValue(name, out var info))
                 {
-                    throw new SaeFormatException(file.Path, name, $"the index places this tensor in '{shard}' but the shard does not hold it", "a tensor of that name", "absent");
+                    throw new CheckpointFormatException(file.Path, name, $"the index places this tensor in '{shard}' but the shard does not hold it", "a tensor of that name", "absent");
                 }
 
                 Register(file, info);
@@ -212,18 +212,18 @@ public sealed class ModelCheckpoint : IDisposable
             {
                 var p = Architecture.TextWeightPrefixes;
                 string prefixes = p.Count == 0 ? "" : $" (read under the prefix {string.Join(" or ", p.Select(x => $"'{x}'"))} in place of 'model.')";
-                throw new SaeFormatException(where, name, $"missing tensor: the {Architecture.ModelType} forward needs it{prefixes}", $"shape [{string.Join(", ", shape)}]", "absent");
+                throw new CheckpointFormatException(where, name, $"missing tensor: the {Architecture.ModelType} forward needs it{prefixes}", $"shape [{string.Join(", ", shape)}]", "absent");
             }
 
             var t = entry.File.Raw(entry.Info.Name);
             if (!t.Shape.AsSpan().SequenceEqual(shape))
             {
-                throw new SaeFormatException(entry.File.Path, name, "shape disagrees with config.json", $"[{string.Join(", ", shape)}]", t.ShapeText);
+                throw new CheckpointFormatException(entry.File.Path, name, "shape disagrees with config.json", $"[{string.Join(", ", shape)}]", t.ShapeText);
             }
 
             if (t.DType is not (TensorDType.Float32 or TensorDType.BFloat16 or TensorDType.Float16))
             {
-                throw new SaeFormatException(entry.File.Path, name, "unsupported weight dtype", "F32, BF16 or F16", t.DTypeText);
+                throw new CheckpointFormatException(entry.File.Path, name, "unsupported weight dtype", "F32, BF16 or F16", t.DTypeText);
             }
 
             bytes += t.ByteCount;

@@ -16,6 +16,9 @@ internal sealed unsafe class RawTensor
 
     public bool BigEndian { get; init; }
 
+    /// <summary>Makes the exception for a malformed shape (an SAE's or a checkpoint's).</summary>
+    public FormatError Error { get; init; } = FormatErrors.Sae;
+
     /// <summary>Column-major (numpy fortran_order) storage of an array of rank 2 or more: the first index varies fastest.</summary>
     public bool FortranOrder { get; init; }
 
@@ -59,7 +62,7 @@ internal sealed unsafe class RawTensor
             {
                 if (d < 0 || (d != 0 && n > long.MaxValue / 8 / d))
                 {
-                    throw new SaeFormatException(File, Name, "shape is negative or too large to address", "a shape whose byte size fits in 63 bits", ShapeText);
+                    throw Error(File, Name, "shape is negative or too large to address", "a shape whose byte size fits in 63 bits", ShapeText);
                 }
 
                 n *= d;

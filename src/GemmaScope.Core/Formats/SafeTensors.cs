@@ -27,15 +27,16 @@ public static class SafeTensors
     internal static unsafe (Dictionary<string, RawTensor> Tensors, Dictionary<string, string> Metadata) ReadAll(MappedFile file)
     {
         var path = file.Path;
+        var error = file.Error;
         if (file.Length < 8)
         {
-            throw new SaeFormatException(path, null, "not a safetensors file: shorter than its 8-byte header length", ">= 8 bytes", $"{file.Length} bytes");
+            throw error(path, null, "not a safetensors file: shorter than its 8-byte header length", ">= 8 bytes", $"{file.Length} bytes");
         }
 
         ulong n = BinaryPrimitives.ReadUInt64LittleEndian(file.Slice(0, 8));
         if (n > 100_000_000 || (long)n > file.Length - 8)
         {
-            throw new SaeFormatException(path, null, "safetensors header length runs past the end of the file", $"<= {file.Length - 8}", n.ToString());
+            throw error(path, null, "safetensors header length runs past the end of the file", $"<= {file.Length - 8}", n.ToString());
         }
 
         long dataStart = 8 + (long)n;
@@ -47,7 +48,7 @@ public static class SafeTensors
         if (!System.Text.Unicode.Utf8.IsValid(headerBytes))
         {
             int bad = FirstInvalidUtf8(headerBytes);
-            throw new SaeFormatException(path, null, "safetensors header is not valid UTF-8", null, $"invalid byte at header offset {bad}");
+            throw error(path, null, "safetensors header is not valid UTF-8", null, $"invalid byte at header offset {bad}");
         }
 
         JsonDocument doc;
@@ -57,14 +58,14 @@ public static class SafeTensors
         }
         catch (JsonException e)
         {
-            throw new SaeFormatException(path, null, "safetensors header is not valid JSON", null, e.Message, e);
+            throw error(path, null, "safetensors header is not valid JSON", null, e.Message, e);
         }
 
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
             {
-                throw new SaeFormatException(path, null, "safetensors header is not a JSON object");
+                throw error(path, null, "safetensors header is not a JSON object");
             }
 
             var spans = new List<(long Begin, long End, string Name)>();
@@ -75,19 +76,19 @@ public static class SafeTensors
                     // A map of strings to strings, as the reference implementation requires.
                     if (prop.Value.ValueKind != JsonValueKind.Object)
                     {
-                        throw new SaeFormatException(path, null, "safetensors __metadata__ is not an object of strings", "an object", prop.Value.ValueKind.ToString());
+                        throw error(path, null, "safetensors __metadata__ is not an object of strings", "an object", prop.Value.ValueKind.ToString());
                     }
 
                     foreach (var m in prop.Value.EnumerateObject())
                     {
                         if (metadata.ContainsKey(m.Name))
                         {
-                            throw new SaeFormatException(path, null, $"safetensors __metadata__ names {NpyHeader.Quote(m.Name)} twice");
+                            throw error(path, null, $"safetensors __metadata__ names {NpyHeader.Quote(m.Name)} twice");
                         }
 
                         if (m.Value.ValueKind != JsonValueKind.String)
                         {
-                            throw new SaeFormatException(path, null, $"safetensors __metadata__ value {NpyHeader.Quote(m.Name)} is not a string", "a string", m.Value.ValueKind.ToString());
+                            throw error(path, null, $"safetensors __metadata__ value {NpyHeader.Quote(m.Name)} is not a string", "a string", m.Value.ValueKind.ToString());
                         }
 
                         metadata[m.Name] = m.Value.GetString()!;
@@ -96,11 +97,11 @@ public static class SafeTensors
                     continue;
                 }
 
-                var t = ParseEntry(path, prop, dataLength, out long begin, out long end, file.Pointer + dataStart);
+                var t = ParseEntry(path, error, prop, dataLength, out long begin, out long end, file.Pointer + dataStart);
                 spans.Add((begin, end, prop.Name));
                 if (!tensors.TryAdd(prop.Name, t))
                 {
-                    throw new SaeFormatException(path, prop.Name, "the header names this tensor twice");
+                    throw error(path, prop.Name, "the header names this tensor twice");
                 }
             }
 
@@ -112,7 +113,7 @@ public static class SafeTensors
             {
                 if (begin != expected)
                 {
-                    throw new SaeFormatException(path, name, begin < expected ? "safetensors data_offsets overlap another tensor" : "safetensors data has a hole before this tensor (bytes no tensor indexes)",
+                    throw error(path, name, begin < expected ? "safetensors data_offsets overlap another tensor" : "safetensors data has a hole before this tensor (bytes no tensor indexes)",
                         $"begin = {expected}", begin.ToString());
                 }
 
@@ -121,7 +122,7 @@ public static class SafeTensors
 
             if (expected != dataLength)
             {
-                throw new SaeFormatException(path, null, "safetensors file has bytes after its last tensor that no tensor indexes", $"{expected} data bytes", $"{dataLength} data bytes");
+                throw error(path, null, "safetensors file has bytes after its last tensor that no tensor indexes", $"{expected} data bytes", $"{dataLength} data bytes");
             }
         }
 
@@ -150,7 +151,7 @@ public static class SafeTensors
         return lo;
     }
 
-    private static unsafe RawTensor ParseEntry(string path, JsonProperty prop, long dataLength, out long begin, out long end, byte* data)
+    private static unsafe RawTensor ParseEntry(string path, FormatError error, JsonProperty prop, long dataLength, out long begin, out long end, byte* data)
     {
         var name = prop.Name;
         var v = prop.Value;
@@ -159,7 +160,7 @@ public static class SafeTensors
             || !v.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array
             || !v.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
         {
-            throw new SaeFormatException(path, name, "safetensors entry lacks dtype, shape or data_offsets", "{dtype, shape, data_offsets:[begin,end]}", NpyHeader.Quote(v.GetRawText()));
+            throw error(path, name, "safetensors entry lacks dtype, shape or data_offsets", "{dtype, shape, data_offsets:[begin,end]}", NpyHeader.Quote(v.GetRawText()));
         }
 
         // JsonElement lookups take the last of repeated keys; the reference implementation refuses them.
@@ -174,7 +175,7 @@ public static class SafeTensors
 
         if (fields != 3)
         {
-            throw new SaeFormatException(path, name, "safetensors entry repeats dtype, shape or data_offsets");
+            throw error(path, name, "safetensors entry repeats dtype, shape or data_offsets");
         }
 
         var dtype = dt.GetString() switch
@@ -183,7 +184,7 @@ public static class SafeTensors
             "F16" => TensorDType.Float16,
             "BF16" => TensorDType.BFloat16,
             "F64" => TensorDType.Float64,
-            var other => throw new SaeFormatException(path, name, "unsupported safetensors dtype", "F32, F16, BF16 or F64", NpyHeader.Quote(other!)),
+            var other => throw error(path, name, "unsupported safetensors dtype", "F32, F16, BF16 or F64", NpyHeader.Quote(other!)),
         };
         var shape = new long[sh.GetArrayLength()];
         int i = 0;
@@ -191,7 +192,7 @@ public static class SafeTensors
         {
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out shape[i]) || shape[i] < 0)
             {
-                throw new SaeFormatException(path, name, "bad dimension in shape", "a non-negative integer", NpyHeader.Quote(d.GetRawText()));
+                throw error(path, name, "bad dimension in shape", "a non-negative integer", NpyHeader.Quote(d.GetRawText()));
             }
 
             i++;
@@ -201,18 +202,18 @@ public static class SafeTensors
         if (off[0].ValueKind != JsonValueKind.Number || off[1].ValueKind != JsonValueKind.Number
             || !off[0].TryGetInt64(out begin) || !off[1].TryGetInt64(out end) || begin < 0 || end < begin)
         {
-            throw new SaeFormatException(path, name, "bad data_offsets", "[begin, end] with 0 <= begin <= end", NpyHeader.Quote(off.GetRawText()));
+            throw error(path, name, "bad data_offsets", "[begin, end] with 0 <= begin <= end", NpyHeader.Quote(off.GetRawText()));
         }
 
         if (end > dataLength)
         {
-            throw new SaeFormatException(path, name, "data_offsets run past the end of the file (truncated file or lying header)", $"end <= {dataLength}", end.ToString());
+            throw error(path, name, "data_offsets run past the end of the file (truncated file or lying header)", $"end <= {dataLength}", end.ToString());
         }
 
-        var t = new RawTensor { File = path, Name = name, DType = dtype, Shape = shape, Data = data + begin };
+        var t = new RawTensor { File = path, Name = name, DType = dtype, Shape = shape, Data = data + begin, Error = error };
         if (t.ByteCount != end - begin)
         {
-            throw new SaeFormatException(path, name, "data_offsets disagree with shape and dtype", $"{t.ByteCount} bytes for {t.ShapeText} {dt.GetString()}", $"{end - begin} bytes");
+            throw error(path, name, "data_offsets disagree with shape and dtype", $"{t.ByteCount} bytes for {t.ShapeText} {dt.GetString()}", $"{end - begin} bytes");
         }
 
         return t;

@@ -39,16 +39,16 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     /// <summary>Maps a file and validates its header.</summary>
     /// <param name="path">The safetensors file; a symbolic link (as in a Hugging Face cache snapshot) is followed.</param>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="SaeFormatException">The file is not safetensors, is truncated, or its header is malformed; the message names the file and the tensor.</exception>
+    /// <exception cref="CheckpointFormatException">The file is not safetensors, is truncated, or its header is malformed; the message names the file and the tensor.</exception>
     public static SafeTensorsFile Open(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var file = MappedFile.Open(path);
+        var file = MappedFile.Open(path, FormatErrors.Checkpoint);
         try
         {
             if (!SafeTensors.LooksLikeSafeTensors(file))
             {
-                throw new SaeFormatException(file.Path, null, "not a safetensors file (or truncated before the end of its header)", "8-byte header length then a JSON header", $"{file.Length} bytes");
+                throw new CheckpointFormatException(file.Path, null, "not a safetensors file (or truncated before the end of its header)", "8-byte header length then a JSON header", $"{file.Length} bytes");
             }
 
             var (tensors, metadata) = SafeTensors.ReadAll(file);

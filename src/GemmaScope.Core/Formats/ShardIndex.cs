@@ -36,7 +36,7 @@ public sealed class ShardIndex
     /// </summary>
     /// <param name="path">The index file.</param>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="SaeFormatException">The index is too large, not JSON, or its <c>weight_map</c> is missing, empty or names an unsafe or non-safetensors file; the message names the file and the entry.</exception>
+    /// <exception cref="CheckpointFormatException">The index is too large, not JSON, or its <c>weight_map</c> is missing, empty or names an unsafe or non-safetensors file; the message names the file and the entry.</exception>
     public static ShardIndex Parse(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -54,7 +54,7 @@ public sealed class ShardIndex
 
         if (length > MaxBytes)
         {
-            throw new SaeFormatException(path, null, $"has {length} bytes; an index is expected to be far below {MaxBytes}", $"<= {MaxBytes} bytes", $"{length} bytes");
+            throw new CheckpointFormatException(path, null, $"has {length} bytes; an index is expected to be far below {MaxBytes}", $"<= {MaxBytes} bytes", $"{length} bytes");
         }
 
         JsonDocument doc;
@@ -64,7 +64,7 @@ public sealed class ShardIndex
         }
         catch (JsonException e)
         {
-            throw new SaeFormatException(path, null, $"the safetensors index is not valid JSON: {e.Message}", null, null, e);
+            throw new CheckpointFormatException(path, null, $"the safetensors index is not valid JSON: {e.Message}", null, null, e);
         }
 
         using (doc)
@@ -72,7 +72,7 @@ public sealed class ShardIndex
             if (doc.RootElement.ValueKind != JsonValueKind.Object
                 || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
             {
-                throw new SaeFormatException(path, "weight_map", "the safetensors index has no \"weight_map\" object (tensor name -> shard file)", "{\"weight_map\": {tensor: shard}}");
+                throw new CheckpointFormatException(path, "weight_map", "the safetensors index has no \"weight_map\" object (tensor name -> shard file)", "{\"weight_map\": {tensor: shard}}");
             }
 
             var weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -81,22 +81,22 @@ public sealed class ShardIndex
             {
                 if (entry.Value.ValueKind != JsonValueKind.String || entry.Value.GetString() is not { } shard)
                 {
-                    throw new SaeFormatException(path, entry.Name, $"weight_map[\"{entry.Name}\"] is a JSON {entry.Value.ValueKind}; expected a shard file name", "a shard file name", entry.Value.GetRawText());
+                    throw new CheckpointFormatException(path, entry.Name, $"weight_map[\"{entry.Name}\"] is a JSON {entry.Value.ValueKind}; expected a shard file name", "a shard file name", entry.Value.GetRawText());
                 }
 
                 if (!IsPlainFileName(shard))
                 {
-                    throw new SaeFormatException(path, entry.Name, $"weight_map[\"{entry.Name}\"] = '{shard}' is not a safe relative path: a shard is a file name in the checkpoint folder", "a shard file name", shard);
+                    throw new CheckpointFormatException(path, entry.Name, $"weight_map[\"{entry.Name}\"] = '{shard}' is not a safe relative path: a shard is a file name in the checkpoint folder", "a shard file name", shard);
                 }
 
                 if (!shard.EndsWith(".safetensors", StringComparison.Ordinal))
                 {
-                    throw new SaeFormatException(path, entry.Name, $"weight_map[\"{entry.Name}\"] = '{shard}' is not a .safetensors file", "a .safetensors file name", shard);
+                    throw new CheckpointFormatException(path, entry.Name, $"weight_map[\"{entry.Name}\"] = '{shard}' is not a .safetensors file", "a .safetensors file name", shard);
                 }
 
                 if (!weightMap.TryAdd(entry.Name, shard))
                 {
-                    throw new SaeFormatException(path, entry.Name, $"weight_map names tensor '{entry.Name}' twice");
+                    throw new CheckpointFormatException(path, entry.Name, $"weight_map names tensor '{entry.Name}' twice");
                 }
 
                 shards.Add(shard);
@@ -104,7 +104,7 @@ public sealed class ShardIndex
 
             if (weightMap.Count == 0)
             {
-                throw new SaeFormatException(path, "weight_map", "the safetensors index has an empty weight_map", "at least one tensor", "none");
+                throw new CheckpointFormatException(path, "weight_map", "the safetensors index has an empty weight_map", "at least one tensor", "none");
             }
 
             return new ShardIndex(path, weightMap, [.. shards]);

@@ -119,7 +119,7 @@ public sealed record GemmaArchitecture
     /// <summary>Reads and checks <c>config.json</c>.</summary>
     /// <param name="configPath">Path of the checkpoint's <c>config.json</c>.</param>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="SaeFormatException">Unsupported model type, missing or non-numeric field, inconsistent sizes.</exception>
+    /// <exception cref="CheckpointFormatException">Unsupported model type, missing or non-numeric field, inconsistent sizes.</exception>
     public static GemmaArchitecture FromConfig(string configPath)
     {
         if (!File.Exists(configPath))
@@ -134,7 +134,7 @@ public sealed record GemmaArchitecture
         }
         catch (JsonException e)
         {
-            throw new SaeFormatException(configPath, null, "config.json is not valid JSON", null, e.Message, e);
+            throw new CheckpointFormatException(configPath, null, "config.json is not valid JSON", null, e.Message, e);
         }
 
         using (doc)
@@ -142,13 +142,13 @@ public sealed record GemmaArchitecture
             var c = doc.RootElement;
             if (c.ValueKind != JsonValueKind.Object)
             {
-                throw new SaeFormatException(configPath, null, "config.json is not a JSON object");
+                throw new CheckpointFormatException(configPath, null, "config.json is not a JSON object");
             }
 
             string modelType = c.TryGetProperty("model_type", out var mt) && mt.ValueKind == JsonValueKind.String ? mt.GetString()! : "(none)";
             if (!Supported.Contains(modelType))
             {
-                throw new SaeFormatException(configPath, "model_type", "unsupported model type: GemmaModel.FromPretrained builds Gemma 2 and Gemma 3 (text) graphs",
+                throw new CheckpointFormatException(configPath, "model_type", "unsupported model type: GemmaModel.FromPretrained builds Gemma 2 and Gemma 3 (text) graphs",
                     string.Join(" or ", Supported.Select(s => $"\"{s}\"")), $"\"{modelType}\"");
             }
 
@@ -158,7 +158,7 @@ public sealed record GemmaArchitecture
                 // Image-text checkpoint: the language model's config is text_config; its weights sit under a prefix.
                 if (!c.TryGetProperty("text_config", out var tc) || tc.ValueKind != JsonValueKind.Object)
                 {
-                    throw new SaeFormatException(configPath, "text_config", "a gemma3 (image-text) config.json needs a text_config object", "{...}", "missing");
+                    throw new CheckpointFormatException(configPath, "text_config", "a gemma3 (image-text) config.json needs a text_config object", "{...}", "missing");
                 }
 
                 c = tc;
@@ -177,7 +177,7 @@ public sealed record GemmaArchitecture
 
                 return v.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null && Default(name) is { } d
                     ? (int)d
-                    : throw new SaeFormatException(configPath, name, "config.json field is missing or not a positive integer", "a positive integer", v.ValueKind == JsonValueKind.Undefined ? "missing" : v.GetRawText());
+                    : throw new CheckpointFormatException(configPath, name, "config.json field is missing or not a positive integer", "a positive integer", v.ValueKind == JsonValueKind.Undefined ? "missing" : v.GetRawText());
             }
 
             double Num(string name, double? fallback = null)
@@ -187,7 +187,7 @@ public sealed record GemmaArchitecture
                     return v.GetDouble();
                 }
 
-                return fallback ?? Default(name) ?? throw new SaeFormatException(configPath, name, "config.json field is missing or not a number", "a number", v.ValueKind == JsonValueKind.Undefined ? "missing" : v.GetRawText());
+                return fallback ?? Default(name) ?? throw new CheckpointFormatException(configPath, name, "config.json field is missing or not a number", "a number", v.ValueKind == JsonValueKind.Undefined ? "missing" : v.GetRawText());
             }
 
             // Missing: the config class's default (Gemma2Config 50 / 30, Gemma3TextConfig none); null: no cap.
@@ -202,7 +202,7 @@ public sealed record GemmaArchitecture
                 {
                     JsonValueKind.Null => null,
                     JsonValueKind.Number when v.GetDouble() > 0 => v.GetDouble(),
-                    _ => throw new SaeFormatException(configPath, name, "a soft-cap must be a positive number or null", "a positive number or null", v.GetRawText()),
+                    _ => throw new CheckpointFormatException(configPath, name, "a soft-cap must be a positive number or null", "a positive number or null", v.GetRawText()),
                 };
             }
             int OptInt(string name, int fallback) => c.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i) ? i : fallback;
@@ -212,18 +212,18 @@ public sealed record GemmaArchitecture
             int kv = Int("num_key_value_heads");
             if (heads % kv != 0)
             {
-                throw new SaeFormatException(configPath, "num_key_value_heads", "query heads must be a multiple of key/value heads", $"a divisor of {heads}", kv.ToString(CultureInfo.InvariantCulture));
+                throw new CheckpointFormatException(configPath, "num_key_value_heads", "query heads must be a multiple of key/value heads", $"a divisor of {heads}", kv.ToString(CultureInfo.InvariantCulture));
             }
 
             int headDim = Int("head_dim");
             if (headDim % 2 != 0)
             {
-                throw new SaeFormatException(configPath, "head_dim", "RoPE needs an even head_dim", "even", headDim.ToString(CultureInfo.InvariantCulture));
+                throw new CheckpointFormatException(configPath, "head_dim", "RoPE needs an even head_dim", "even", headDim.ToString(CultureInfo.InvariantCulture));
             }
 
             if (c.TryGetProperty("hidden_activation", out var act) && act.ValueKind == JsonValueKind.String && act.GetString() != "gelu_pytorch_tanh")
             {
-                throw new SaeFormatException(configPath, "hidden_activation", "unsupported activation", "\"gelu_pytorch_tanh\"", $"\"{act.GetString()}\"");
+                throw new CheckpointFormatException(configPath, "hidden_activation", "unsupported activation", "\"gelu_pytorch_tanh\"", $"\"{act.GetString()}\"");
             }
 
             // EmbeddingGemma (gemma3_text with bidirectional attention) and biased projections are other forwards: refused.
@@ -231,13 +231,13 @@ public sealed record GemmaArchitecture
             {
                 if (c.TryGetProperty(flag, out var f) && f.ValueKind == JsonValueKind.True)
                 {
-                    throw new SaeFormatException(configPath, flag, $"unsupported: GemmaModel.FromPretrained builds causal Gemma decoders without projection biases", "false", "true");
+                    throw new CheckpointFormatException(configPath, flag, $"unsupported: GemmaModel.FromPretrained builds causal Gemma decoders without projection biases", "false", "true");
                 }
             }
 
             if (c.TryGetProperty("tie_word_embeddings", out var tie) && tie.ValueKind == JsonValueKind.False)
             {
-                throw new SaeFormatException(configPath, "tie_word_embeddings", "untied embeddings are not supported (Gemma ties the LM head to the embedding)", "true", "false");
+                throw new CheckpointFormatException(configPath, "tie_word_embeddings", "untied embeddings are not supported (Gemma ties the LM head to the embedding)", "true", "false");
             }
 
             RefuseUnsupported(configPath, c);
@@ -319,13 +319,13 @@ public sealed record GemmaArchitecture
     {
         if (c.TryGetProperty("quantization_config", out var q) && q.ValueKind != JsonValueKind.Null)
         {
-            throw new SaeFormatException(configPath, "quantization_config", "quantised checkpoints are not supported: GemmaModel.FromPretrained reads float32, bfloat16 or float16 weights",
+            throw new CheckpointFormatException(configPath, "quantization_config", "quantised checkpoints are not supported: GemmaModel.FromPretrained reads float32, bfloat16 or float16 weights",
                 "absent or null", q.GetRawText());
         }
 
         if (c.TryGetProperty("pruned_heads", out var ph) && ph.ValueKind == JsonValueKind.Object && ph.EnumerateObject().Any())
         {
-            throw new SaeFormatException(configPath, "pruned_heads", "checkpoints with pruned attention heads are not supported", "{}", ph.GetRawText());
+            throw new CheckpointFormatException(configPath, "pruned_heads", "checkpoints with pruned attention heads are not supported", "{}", ph.GetRawText());
         }
     }
 
@@ -347,7 +347,7 @@ public sealed record GemmaArchitecture
         {
             if (rp.ValueKind != JsonValueKind.Object)
             {
-                throw new SaeFormatException(configPath, "rope_parameters", "rope_parameters must be an object", "{\"rope_type\": …, \"rope_theta\": …}", rp.GetRawText());
+                throw new CheckpointFormatException(configPath, "rope_parameters", "rope_parameters must be an object", "{\"rope_type\": …, \"rope_theta\": …}", rp.GetRawText());
             }
 
             bool perType = false;
@@ -358,13 +358,13 @@ public sealed record GemmaArchitecture
 
             if (!gemma3 && perType)
             {
-                throw new SaeFormatException(configPath, "rope_parameters", "Gemma 2 takes one RoPE dict for every layer, not one per layer type",
+                throw new CheckpointFormatException(configPath, "rope_parameters", "Gemma 2 takes one RoPE dict for every layer, not one per layer type",
                     "{\"rope_type\": …, \"rope_theta\": …}", rp.GetRawText());
             }
 
             if (gemma3 && !perType)
             {
-                throw new SaeFormatException(configPath, "rope_parameters", "Gemma 3 takes one RoPE dict per layer type (transformers 5)",
+                throw new CheckpointFormatException(configPath, "rope_parameters", "Gemma 3 takes one RoPE dict per layer type (transformers 5)",
                     "{\"full_attention\": {…}, \"sliding_attention\": {…}}", rp.GetRawText());
             }
 
@@ -379,7 +379,7 @@ public sealed record GemmaArchitecture
                 {
                     if (Array.IndexOf(RopeLayerTypes, p.Name) < 0)
                     {
-                        throw new SaeFormatException(configPath, $"rope_parameters.{p.Name}", "unknown layer type in rope_parameters",
+                        throw new CheckpointFormatException(configPath, $"rope_parameters.{p.Name}", "unknown layer type in rope_parameters",
                             "\"full_attention\" or \"sliding_attention\"", $"\"{p.Name}\"");
                     }
 
@@ -417,7 +417,7 @@ public sealed record GemmaArchitecture
     {
         if (rope.ValueKind != JsonValueKind.Object)
         {
-            throw new SaeFormatException(configPath, field, $"{field} must be an object", "{\"rope_type\": \"default\" or \"linear\", …}", rope.GetRawText());
+            throw new CheckpointFormatException(configPath, field, $"{field} must be an object", "{\"rope_type\": \"default\" or \"linear\", …}", rope.GetRawText());
         }
 
         string? type = rope.TryGetProperty("rope_type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()
@@ -426,7 +426,7 @@ public sealed record GemmaArchitecture
         double? theta = OptionalNumber(configPath, rope, "rope_theta", field + ".");
         if (OptionalNumber(configPath, rope, "partial_rotary_factor", field + ".") is { } partial && partial != 1.0)
         {
-            throw new SaeFormatException(configPath, field + ".partial_rotary_factor", "partial rotary embeddings are not supported: Gemma rotates every dimension of a head",
+            throw new CheckpointFormatException(configPath, field + ".partial_rotary_factor", "partial rotary embeddings are not supported: Gemma rotates every dimension of a head",
                 "1 or absent", partial.ToString("R", CultureInfo.InvariantCulture));
         }
 
@@ -441,10 +441,10 @@ public sealed record GemmaArchitecture
                     return (theta, f.GetDouble());
                 }
 
-                throw new SaeFormatException(configPath, field + ".factor", "linear RoPE scaling needs a positive factor", "a positive number",
+                throw new CheckpointFormatException(configPath, field + ".factor", "linear RoPE scaling needs a positive factor", "a positive number",
                     hasFactor ? f.GetRawText() : "missing");
             default:
-                throw new SaeFormatException(configPath, field + ".rope_type", "unsupported RoPE type: GemmaModel.FromPretrained builds \"default\" and \"linear\" RoPE only (yarn, dynamic, llama3, longrope… change the frequencies per band)",
+                throw new CheckpointFormatException(configPath, field + ".rope_type", "unsupported RoPE type: GemmaModel.FromPretrained builds \"default\" and \"linear\" RoPE only (yarn, dynamic, llama3, longrope… change the frequencies per band)",
                     "\"default\" or \"linear\"", type is null ? "missing (with a factor)" : $"\"{type}\"");
         }
     }
@@ -455,7 +455,7 @@ public sealed record GemmaArchitecture
         if (oldValue is { } a && newValue is { } b && Math.Abs(a - b) > 1e-12 * Math.Max(Math.Abs(a), Math.Abs(b)))
         {
             string A = a.ToString("R", CultureInfo.InvariantCulture), B = b.ToString("R", CultureInfo.InvariantCulture);
-            throw new SaeFormatException(configPath, $"{oldName} / {newName}",
+            throw new CheckpointFormatException(configPath, $"{oldName} / {newName}",
                 $"the transformers 4 field {oldName} = {A} and the transformers 5 field {newName} = {B} disagree: which one the checkpoint was trained with is unknown; remove the wrong one",
                 $"{oldName} = {B} or absent", A);
         }
@@ -471,7 +471,7 @@ public sealed record GemmaArchitecture
         }
 
         return v.ValueKind == JsonValueKind.Number && v.GetDouble() > 0 ? v.GetDouble()
-            : throw new SaeFormatException(configPath, prefix + name, "must be a positive number", "a positive number", v.GetRawText());
+            : throw new CheckpointFormatException(configPath, prefix + name, "must be a positive number", "a positive number", v.GetRawText());
     }
 
     // Which layers slide. layer_types (4.53+, always in 5.x) when present; else the pattern (layer l is global when
@@ -489,12 +489,12 @@ public sealed record GemmaArchitecture
 
             if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int p) || p <= 0)
             {
-                throw new SaeFormatException(configPath, name, "must be a positive integer", "a positive integer", v.GetRawText());
+                throw new CheckpointFormatException(configPath, name, "must be a positive integer", "a positive integer", v.GetRawText());
             }
 
             if (pattern is { } other && other != p)
             {
-                throw new SaeFormatException(configPath, $"{patternField} / {name}", $"{patternField} = {other} and {name} = {p} disagree", $"{name} = {other}", p.ToString(CultureInfo.InvariantCulture));
+                throw new CheckpointFormatException(configPath, $"{patternField} / {name}", $"{patternField} = {other} and {name} = {p} disagree", $"{name} = {other}", p.ToString(CultureInfo.InvariantCulture));
             }
 
             pattern = p;
@@ -506,7 +506,7 @@ public sealed record GemmaArchitecture
         {
             if (lt.ValueKind != JsonValueKind.Array || lt.GetArrayLength() != layers)
             {
-                throw new SaeFormatException(configPath, "layer_types", "layer_types must list every layer", $"{layers} entries",
+                throw new CheckpointFormatException(configPath, "layer_types", "layer_types must list every layer", $"{layers} entries",
                     lt.ValueKind == JsonValueKind.Array ? $"{lt.GetArrayLength()}" : lt.GetRawText());
             }
 
@@ -518,7 +518,7 @@ public sealed record GemmaArchitecture
                 {
                     "sliding_attention" => true,
                     "full_attention" => false,
-                    var other => throw new SaeFormatException(configPath, $"layer_types[{l}]", "unknown layer type", "\"sliding_attention\" or \"full_attention\"", $"\"{other}\""),
+                    var other => throw new CheckpointFormatException(configPath, $"layer_types[{l}]", "unknown layer type", "\"sliding_attention\" or \"full_attention\"", $"\"{other}\""),
                 };
                 l++;
             }
@@ -542,7 +542,7 @@ public sealed record GemmaArchitecture
             {
                 if (fromTypes[l] != fromPattern[l])
                 {
-                    throw new SaeFormatException(configPath, $"layer_types / {patternField}",
+                    throw new CheckpointFormatException(configPath, $"layer_types / {patternField}",
                         $"layer_types says layer {l} is {(fromTypes[l] ? "sliding" : "full")} attention, {patternField} = {pattern} says {(fromPattern[l] ? "sliding" : "full")}",
                         $"{patternField} consistent with layer_types, or absent", pattern.Value.ToString(CultureInfo.InvariantCulture));
                 }
@@ -560,7 +560,7 @@ public sealed record GemmaArchitecture
         string? now = Str(c, "dtype") ?? Str(root, "dtype");
         if (old is not null && now is not null && old != now)
         {
-            throw new SaeFormatException(configPath, "torch_dtype / dtype", $"torch_dtype = \"{old}\" and dtype = \"{now}\" disagree", $"torch_dtype = \"{now}\" or absent", $"\"{old}\"");
+            throw new CheckpointFormatException(configPath, "torch_dtype / dtype", $"torch_dtype = \"{old}\" and dtype = \"{now}\" disagree", $"torch_dtype = \"{now}\" or absent", $"\"{old}\"");
         }
 
         return now ?? old;

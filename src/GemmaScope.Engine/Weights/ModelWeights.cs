@@ -101,7 +101,7 @@ internal sealed unsafe class ModelWeights : IDisposable
         CheckShape(info, [rows, cols]);
         if (info.DType is not (TensorDType.Float32 or TensorDType.BFloat16 or TensorDType.Float16))
         {
-            throw new SaeFormatException(info.File, name, "the engine computes from F32, BF16 or F16 weights", "F32, BF16 or F16", info.DType.ToString());
+            throw new CheckpointFormatException(info.File, name, "the engine computes from F32, BF16 or F16 weights", "F32, BF16 or F16", info.DType.ToString());
         }
 
         nint address = c.Address(name);
@@ -140,7 +140,7 @@ internal sealed unsafe class ModelWeights : IDisposable
                 TensorDType.BFloat16 => BitConverter.Int32BitsToSingle(((ushort*)p)[i] << 16),
                 TensorDType.Float16 => (float)((Half*)p)[i],
                 TensorDType.Float64 => (float)((double*)p)[i],
-                _ => throw new SaeFormatException(info.File, name, "unsupported dtype", "F32, BF16, F16 or F64", info.DType.ToString()),
+                _ => throw new CheckpointFormatException(info.File, name, "unsupported dtype", "F32, BF16, F16 or F64", info.DType.ToString()),
             };
             if (RoundToBFloat16 && info.DType == TensorDType.Float32)
             {
@@ -157,7 +157,7 @@ internal sealed unsafe class ModelWeights : IDisposable
     {
         if (!info.Shape.SequenceEqual(expected))
         {
-            throw new SaeFormatException(info.File, info.Name, "tensor shape does not match config.json",
+            throw new CheckpointFormatException(info.File, info.Name, "tensor shape does not match config.json",
                 "[" + string.Join(", ", expected) + "]", "[" + string.Join(", ", info.Shape) + "]");
         }
     }

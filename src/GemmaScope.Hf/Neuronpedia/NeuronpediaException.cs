@@ -6,15 +6,8 @@ namespace GemmaScope.Hf;
 /// Neuronpedia refused or failed a request, offline mode found nothing cached, or an export or answer is malformed
 /// (the message names the file or address, the line and the field).
 /// </summary>
-public sealed class NeuronpediaException : IOException
-{
-    /// <summary>Creates the exception.</summary>
-    public NeuronpediaException(string message, HttpStatusCode? statusCode = null, Exception? innerException = null)
-        : base(message, innerException)
-    {
-        StatusCode = statusCode;
-    }
-
-    /// <summary>The HTTP status of the failed request, or null when the failure was not an HTTP status.</summary>
-    public HttpStatusCode? StatusCode { get; }
-}
+/// <param name="message">What failed.</param>
+/// <param name="statusCode">The HTTP status Neuronpedia answered with, or null.</param>
+/// <param name="innerException">The underlying exception, if any.</param>
+public sealed class NeuronpediaException(string message, HttpStatusCode? statusCode = null, Exception? innerException = null)
+    : ServiceException(message, statusCode, innerException);

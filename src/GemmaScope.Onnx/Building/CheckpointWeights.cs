@@ -166,7 +166,7 @@ internal sealed unsafe class CheckpointWeights : IDisposable
 
                 break;
             default:
-                throw new SaeFormatException(t.File, t.Name, "unsupported weight dtype", "F32, BF16 or F16", DTypeText(t.DType));
+                throw new CheckpointFormatException(t.File, t.Name, "unsupported weight dtype", "F32, BF16 or F16", DTypeText(t.DType));
         }
     }
 

@@ -65,15 +65,15 @@ internal sealed partial class HookResolver
         LayerCount = Math.Max(namedLayers, structural?.Layers ?? 0);
         if (LayerCount == 0)
         {
-            throw new InvalidDataException(
-                $"'{graph.Path}' does not look like a Gemma 2 decoder graph: no '/model/layers.{{l}}/' nodes and no residual chain " +
-                $"from an embedding Gather of 'input_ids' ({chainProblem ?? "no chain"}).");
+            throw new OnnxGraphException(graph.Path, null,
+                "does not look like a Gemma 2 decoder graph: no '/model/layers.{l}/' nodes and no residual chain " +
+                $"from an embedding Gather of 'input_ids' ({chainProblem ?? "no chain"})");
         }
 
         if (namedLayers > 0 && !graph.G.Node.Any(n => n.Name.Contains("post_feedforward_layernorm", StringComparison.Ordinal)))
         {
-            throw new InvalidDataException(
-                $"'{graph.Path}' has decoder layers but no post_feedforward_layernorm: it is not a Gemma 2 graph (Gemma 2 has pre- and post- norms around attention and MLP).");
+            throw new OnnxGraphException(graph.Path, null,
+                "has decoder layers but no post_feedforward_layernorm: it is not a Gemma 2 graph (Gemma 2 has pre- and post- norms around attention and MLP)");
         }
 
         foreach (var point in HookPoint.All(LayerCount))

@@ -45,12 +45,12 @@ internal sealed class OnnxGraph
         }
         catch (InvalidProtocolBufferException e)
         {
-            throw new InvalidDataException($"'{path}' is not an ONNX model (protobuf parse failed: {e.Message}).", e);
+            throw new OnnxGraphException(path, null, "not an ONNX model (protobuf parse failed)", null, e.Message, e);
         }
 
         if (model.Graph is null || model.Graph.Node.Count == 0)
         {
-            throw new InvalidDataException($"'{path}' is not an ONNX model: it has no graph nodes.");
+            throw new OnnxGraphException(path, null, "not an ONNX model: it has no graph nodes");
         }
 
         return new OnnxGraph(model, path);

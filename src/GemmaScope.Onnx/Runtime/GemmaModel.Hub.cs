@@ -23,7 +23,7 @@ public sealed partial class GemmaModel
     /// <returns>The model; dispose it to release its sessions and memory maps.</returns>
     /// <exception cref="DirectoryNotFoundException"><paramref name="repoIdOrPath"/> is neither an existing folder nor a repository id.</exception>
     /// <exception cref="HuggingFaceHubException">The download failed (gated repository, not found, a shard missing, offline without the files, …).</exception>
-    /// <exception cref="GemmaScope.Formats.SaeFormatException">
+    /// <exception cref="GemmaScope.Formats.CheckpointFormatException">
     /// The checkpoint is malformed (see <see cref="FromPretrained"/>); an unsupported <c>model_type</c> is refused from
     /// <c>config.json</c>, before the weights are downloaded.
     /// </exception>

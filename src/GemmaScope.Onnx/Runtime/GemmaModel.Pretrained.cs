@@ -22,7 +22,7 @@ public sealed partial class GemmaModel
     /// <param name="options">Session and tokenization options.</param>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     /// <exception cref="FileNotFoundException">config.json, or both model.safetensors and the index, are missing.</exception>
-    /// <exception cref="GemmaScope.Formats.SaeFormatException">
+    /// <exception cref="GemmaScope.Formats.CheckpointFormatException">
     /// The checkpoint is malformed or disagrees with config.json (unsupported model_type, missing tensor, wrong shape,
     /// a shard the index names missing, a truncated shard); the message names the file and the tensor.
     /// </exception>

@@ -43,7 +43,7 @@ public sealed partial class GemmaModel : IDisposable
     /// <param name="tokenizer">Gemma's tokenizer, for text input and token strings; optional.</param>
     /// <param name="options">Session and resolution options.</param>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">The file is not ONNX, or not a Gemma 2 decoder graph.</exception>
+    /// <exception cref="OnnxGraphException">The file is not ONNX, or not a Gemma 2 decoder graph.</exception>
     /// <exception cref="NotSupportedException"><see cref="GemmaModelOptions.Engine"/> is Native: a graph runs on ONNX Runtime only.</exception>
     public static GemmaModel Load(string modelPath, Tokenizer? tokenizer = null, GemmaModelOptions? options = null)
     {

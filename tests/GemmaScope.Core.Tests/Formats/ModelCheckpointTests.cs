@@ -226,11 +226,11 @@ public sealed class ModelCheckpointTests : IDisposable
         WriteSharded(folder);
         File.Delete(Path.Combine(folder, "model-00002-of-00002.safetensors"));
 
-        var e = Assert.Throws<SaeFormatException>(() => ModelCheckpoint.Open(folder));
+        var e = Assert.Throws<CheckpointFormatException>(() => ModelCheckpoint.Open(folder));
 
         Assert.Equal(Path.Combine(Path.GetFullPath(folder), "model.safetensors.index.json"), e.FilePath);
         Assert.Contains("model-00002-of-00002.safetensors", e.Message, StringComparison.Ordinal);
-        Assert.StartsWith("model.layers.1.", e.Tensor, StringComparison.Ordinal);
+        Assert.StartsWith("model.layers.1.", e.Field, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -241,9 +241,9 @@ public sealed class ModelCheckpointTests : IDisposable
         var index = Path.Combine(folder, "model.safetensors.index.json");
         File.WriteAllText(index, File.ReadAllText(index).Replace("\"model.norm.weight\": \"model-00002", "\"model.norm.weight\": \"model-00001", StringComparison.Ordinal));
 
-        var e = Assert.Throws<SaeFormatException>(() => ModelCheckpoint.Open(folder));
+        var e = Assert.Throws<CheckpointFormatException>(() => ModelCheckpoint.Open(folder));
 
-        Assert.Equal("model.norm.weight", e.Tensor);
+        Assert.Equal("model.norm.weight", e.Field);
         Assert.EndsWith("model-00001-of-00002.safetensors", e.FilePath, StringComparison.Ordinal);
     }
 
@@ -258,9 +258,9 @@ public sealed class ModelCheckpointTests : IDisposable
             : new SafeTensors.TensorToWrite(t.Name, TensorDType.Float32, t.Shape, RandomFloats(Count(t.Shape)))).ToList();
         SafeTensors.Write(Path.Combine(folder, "model.safetensors"), tensors);
 
-        var e = Assert.Throws<SaeFormatException>(() => ModelCheckpoint.Open(folder));
+        var e = Assert.Throws<CheckpointFormatException>(() => ModelCheckpoint.Open(folder));
 
-        Assert.Equal("model.norm.weight", e.Tensor);
+        Assert.Equal("model.norm.weight", e.Field);
         Assert.Equal("float64", e.Actual);
     }
 
@@ -280,7 +280,7 @@ public sealed class ModelCheckpointTests : IDisposable
         var path = _dir.File("model.safetensors.index.json");
         File.WriteAllText(path, text);
 
-        var e = Assert.Throws<SaeFormatException>(() => ShardIndex.Parse(path));
+        var e = Assert.Throws<CheckpointFormatException>(() => ShardIndex.Parse(path));
 
         Assert.Equal(path, e.FilePath);
         Assert.Contains(expected, e.Message, StringComparison.Ordinal);
@@ -325,5 +325,30 @@ public sealed class ModelCheckpointTests : IDisposable
         Assert.Equal(elements, info.ElementCount);
         Assert.Throws<NotSupportedException>(() => file.Bytes("w"));
         Assert.NotEqual(0, file.Address("w"));
+    }
+
+    [Fact]
+    public void One_safetensors_parser_reports_a_checkpoint_shard_as_a_checkpoint_and_an_sae_file_as_an_sae()
+    {
+        // A file whose header promises more data than it holds.
+        var path = _dir.File("params.safetensors");
+        var header = Encoding.UTF8.GetBytes("{\"w_enc\": {\"dtype\": \"F32\", \"shape\": [4, 4], \"data_offsets\": [0, 64]}}");
+        var bytes = new byte[8 + header.Length + 60];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)header.Length);
+        header.CopyTo(bytes, 8);
+        File.WriteAllBytes(path, bytes);
+
+        var asCheckpoint = Assert.Throws<CheckpointFormatException>(() => SafeTensorsFile.Open(path));
+        var asSae = Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(path));
+
+        foreach (GemmaScopeException e in new GemmaScopeException[] { asCheckpoint, asSae })
+        {
+            Assert.Equal(path, e.FilePath);
+            Assert.Equal("w_enc", e.Field);
+            Assert.Contains("past the end of the file", e.Problem, StringComparison.Ordinal);
+            Assert.Equal("end <= 60", e.Expected);
+            Assert.Equal("64", e.Actual);
+            Assert.StartsWith($"{path}, tensor 'w_enc': ", e.Message, StringComparison.Ordinal);
+        }
     }
 }

@@ -17,6 +17,22 @@ public class SitesAndStorableResultsTests : IDisposable
     }
 
     [Fact]
+    public void SaeConfigHookNamesAndSitesAreOneValue()
+    {
+        var c = new SaeConfig { Site = HookPoint.ResidPost(20), OutputSite = HookPoint.MlpOut(3) };
+        Assert.Equal(("blocks.20.hook_resid_post", "blocks.3.hook_mlp_out"), (c.HookName, c.OutputHookName));
+        var d = new SaeConfig { HookName = "blocks.5.ln2.hook_normalized" };
+        Assert.Equal(HookPoint.Ln2Normalized(5), d.Site);
+        Assert.Null(d.OutputSite);
+
+        // A name outside the Gemma vocabulary is kept as SAELens wrote it, but names no site.
+        var other = new SaeConfig { HookName = "blocks.5.hook_not_a_site" };
+        Assert.Equal("blocks.5.hook_not_a_site", other.HookName);
+        Assert.Null(other.Site);
+        Assert.Null(new SaeConfig().Site);
+    }
+
+    [Fact]
     public void EveryLoadingPathFillsTheHookName()
     {
         // options (npz carries no configuration)

@@ -69,6 +69,7 @@ public sealed class TranscoderTests : IDisposable
         using var tc = JumpReLUTranscoder.Load(Dir("gs2-transcoder"));
         Assert.Equal(("blocks.1.hook_mlp_in", "blocks.1.hook_mlp_out"), (tc.InputHookName, tc.OutputHookName));
         Assert.Equal((21, 44, 23), (tc.InputSize, tc.FeatureCount, tc.OutputSize));
+        Assert.Equal((HookPoint.MlpIn(1), HookPoint.MlpOut(1)), (tc.Config.Site, tc.Config.OutputSite));
         Assert.Equal(1, tc.Config.HookLayer);
         Assert.Equal("google/gemma-3-270m-pt", tc.Config.ModelName);
         CheckAgainstReference(tc, "gs2-transcoder");

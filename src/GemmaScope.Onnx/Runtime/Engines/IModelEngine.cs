@@ -13,6 +13,9 @@ internal interface IModelEngine : IDisposable
     /// <summary>The .onnx file or the checkpoint folder.</summary>
     string ModelPath { get; }
 
+    /// <summary>The Hugging Face checkpoint folder the weights come from; null for a loaded ONNX graph.</summary>
+    string? CheckpointFolder { get; }
+
     /// <summary>Decoder blocks.</summary>
     int LayerCount { get; }
 

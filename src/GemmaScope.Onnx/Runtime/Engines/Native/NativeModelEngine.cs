@@ -23,6 +23,8 @@ internal sealed class NativeModelEngine : IModelEngine
 
     public string ModelPath { get; }
 
+    public string? CheckpointFolder => ModelPath;
+
     public int LayerCount => _engine.Architecture.Layers;
 
     public int? HeadDim => _engine.Architecture.HeadDim;

@@ -48,19 +48,21 @@ internal sealed class OrtModelEngine : IModelEngine
         {
             if (!graph.IsGraphInput(required))
             {
-                throw new InvalidDataException($"'{graph.Path}' has no '{required}' input; inputs: [{string.Join(", ", graph.G.Input.Select(i => i.Name))}].");
+                throw new OnnxGraphException(graph.Path, required, "the graph has no such input", $"an input named '{required}'", $"inputs [{string.Join(", ", graph.G.Input.Select(i => i.Name))}]");
             }
         }
 
         if (!graph.G.Output.Any(o => o.Name == "logits"))
         {
-            throw new InvalidDataException($"'{graph.Path}' has no 'logits' output; outputs: [{string.Join(", ", graph.G.Output.Select(o => o.Name))}].");
+            throw new OnnxGraphException(graph.Path, "logits", "the graph has no such output", "an output named 'logits'", $"outputs [{string.Join(", ", graph.G.Output.Select(o => o.Name))}]");
         }
     }
 
     public GemmaEngineKind Kind => GemmaEngineKind.OnnxRuntime;
 
     public string ModelPath => _graph.Path;
+
+    public string? CheckpointFolder => _weights?.Checkpoint.Folder;
 
     public int LayerCount => _resolver.LayerCount;
 
@@ -195,8 +197,8 @@ internal sealed class OrtModelEngine : IModelEngine
                         past is not null && past.Values.TryGetValue(name, out var pv) ? OrtValue.CreateTensorValueFromMemory(pv.Data, pv.Shape) : EmptyPast(meta, batch),
                     _ when cutValues.TryGetValue(name, out var cut) => OrtValue.CreateTensorValueFromMemory(cut, [batch, length, hookWidths[name]]),
                     _ when name.EndsWith(".apply", StringComparison.Ordinal) => OrtValue.CreateTensorValueFromMemory(apply, [batch, length, 1]),
-                    _ => InterventionInput(plan, iv, name) ?? throw new InvalidDataException(
-                        $"'{_graph.Path}' has input '{name}' that a Gemma 2 runner does not know how to feed (expected input_ids, attention_mask, position_ids, past_key_values.*)."),
+                    _ => InterventionInput(plan, iv, name) ?? throw new OnnxGraphException(
+                        _graph.Path, name, "a graph input that a Gemma 2 runner does not know how to feed", "input_ids, attention_mask, position_ids, past_key_values.*", name),
                 };
                 owned.Add(v);
                 return v;
@@ -246,7 +248,7 @@ internal sealed class OrtModelEngine : IModelEngine
                 var logitsShape = results[0].GetTensorTypeAndShape().Shape;
                 if (logitsShape.Length != 3 || logitsShape[0] != batch || logitsShape[1] != length)
                 {
-                    throw new InvalidDataException($"'{_graph.Path}': logits have shape [{string.Join(", ", logitsShape)}], expected [{batch}, {length}, vocab].");
+                    throw new OnnxGraphException(_graph.Path, "logits", "logits have the wrong shape", $"[{batch}, {length}, vocab]", $"[{string.Join(", ", logitsShape)}]");
                 }
 
                 vocab = checked((int)logitsShape[2]);
@@ -274,7 +276,7 @@ internal sealed class OrtModelEngine : IModelEngine
                 long count = value.GetTensorTypeAndShape().ElementCount;
                 if (s.Length < 2 || s[0] != batch || s[1] != length || count % rows != 0)
                 {
-                    throw new InvalidDataException($"{what} (tensor '{output}') has shape [{string.Join(", ", s)}], expected [{batch}, {length}, …].");
+                    throw new OnnxGraphException(_graph.Path, output, $"{what} has the wrong shape", $"[{batch}, {length}, …]", $"[{string.Join(", ", s)}]");
                 }
 
                 return (value.GetTensorDataAsSpan<float>().ToArray(), checked((int)(count / rows)));

@@ -1,0 +1,126 @@
+using System.Diagnostics;
+using GemmaScope.Onnx;
+using GemmaScope.Tokenizers;
+
+namespace GemmaScope.Scan.Tests;
+
+/// <summary>
+/// The tiny Gemma 2 checkpoint (4 layers, d_model 48, vocab 256), its fitted 128-feature SAE at blocks.2.hook_resid_post,
+/// a random 37-feature SAE at blocks.1.hook_resid_post (not a multiple of any vector width), and a seeded word corpus.
+/// One model for the whole test assembly (loading builds an ONNX graph).
+/// </summary>
+public sealed class ScanFixture : IDisposable
+{
+    public static readonly string Here = AppContext.BaseDirectory;
+    public static readonly string ModelDir = Path.Combine(Here, "Fixtures", "tiny-gemma2");
+    public static readonly string SaePath = Path.Combine(Here, "Fixtures", "tiny-gemma2-sae", "params.npz");
+    public const string SaeHook = "blocks.2.hook_resid_post";
+
+    public ScanFixture()
+    {
+        Model = GemmaModel.FromPretrained(ModelDir);
+        Tokenizer = (GemmaTokenizer)Model.Tokenizer!;
+        Sae = JumpReLUSae.Load(SaePath, new SaeLoadOptions { Config = new SaeConfig { HookName = SaeHook } });
+        Random = RandomSae(37, 48, seed: 7);
+        Root = Directory.CreateTempSubdirectory("gemmascope-scan-tests-").FullName;
+        Corpus = Path.Combine(Root, "corpus.txt");
+        File.WriteAllLines(Corpus, Words(36, seed: 1));
+    }
+
+    public GemmaModel Model { get; }
+
+    public GemmaTokenizer Tokenizer { get; }
+
+    public JumpReLUSae Sae { get; }
+
+    public JumpReLUSae Random { get; }
+
+    public string Root { get; }
+
+    public string Corpus { get; }
+
+    public ScanSae[] Saes() => [ScanSae.From(Sae), ScanSae.From(Random, "random-l1", HookPoint.ResidPost(1))];
+
+    public static ScanOptions SmallOptions => new() { ContextLength = 16, BatchSize = 4, TopK = 6, QuantileGroups = 3, ExamplesPerGroup = 2, ExampleWindow = 8, CheckpointEveryBatches = 4, LogitLensTokens = 4, HistogramBins = 20 };
+
+    public string NewDir(string name) => Directory.CreateDirectory(Path.Combine(Root, name + "-" + Guid.NewGuid().ToString("N")[..8])).FullName;
+
+    public static IEnumerable<string> Words(int lines, int seed)
+    {
+        var rng = new System.Random(seed);
+        string[] words = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "Paris", "tower", "river", "light", "green", "blue", "over", "under", "quickly", "house", "tree", "king", "queen", "Eiffel"];
+        for (int i = 0; i < lines; i++)
+        {
+            int n = rng.Next(3, 22);
+            yield return string.Join(' ', Enumerable.Range(0, n).Select(_ => words[rng.Next(words.Length)]));
+        }
+    }
+
+    /// <summary>A random SAE whose thresholds make its features fire on a fair share of tokens.</summary>
+    public static JumpReLUSae RandomSae(int features, int d, int seed)
+    {
+        var rng = new System.Random(seed);
+        float G() => (float)(rng.NextDouble() * 2 - 1);
+        var wEnc = new float[d * features];
+        var wDec = new float[features * d];
+        var bEnc = new float[features];
+        var bDec = new float[d];
+        var th = new float[features];
+        for (int i = 0; i < wEnc.Length; i++)
+        {
+            wEnc[i] = G() * 0.3f;
+        }
+
+        for (int i = 0; i < wDec.Length; i++)
+        {
+            wDec[i] = G();
+        }
+
+        for (int f = 0; f < features; f++)
+        {
+            th[f] = 0.2f + (float)rng.NextDouble();
+            bEnc[f] = G() * 0.1f;
+        }
+
+        return JumpReLUSae.FromArrays(wEnc, wDec, bEnc, bDec, th, d);
+    }
+
+    /// <summary>The gemmascope CLI next to the tests (a project reference).</summary>
+    public static ProcessStartInfo Cli(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(Here, "gemmascope.dll"));
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        return psi;
+    }
+
+    public static (int Code, string Out, string Err) RunCli(params string[] args)
+    {
+        using var p = Process.Start(Cli(args))!;
+        var err = p.StandardError.ReadToEndAsync();
+        var output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, output, err.Result);
+    }
+
+    public void Dispose()
+    {
+        Model.Dispose();
+        Sae.Dispose();
+        Random.Dispose();
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
+
+[CollectionDefinition("scan")]
+public sealed class ScanCollection : ICollectionFixture<ScanFixture>;
