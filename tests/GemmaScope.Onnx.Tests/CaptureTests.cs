@@ -10,12 +10,13 @@ public class CaptureTests
     [InlineData("torch")]
     [InlineData("external")]
     [InlineData("genai")]
+    [NativeData]
     public void EveryHookPointOfEveryLayerMatchesTheFloat64Reference(string layout)
     {
         var reference = TestData.Reference;
         var ids = TestData.RandomIds(11, seed: 7);
         var expected = reference.Forward(ids);
-        using var model = GemmaModel.Load(TestData.ModelPath(layout));
+        using var model = TestData.Open(layout);
         Assert.Equal(reference.Layers, model.LayerCount);
         var sites = TestData.AllSites(model.LayerCount).ToArray();
 
@@ -34,11 +35,12 @@ public class CaptureTests
     [Theory]
     [InlineData("torch")]
     [InlineData("genai")]
+    [NativeData]
     public void PaddedBatchGivesEachSequenceItsUnpaddedResult(string layout)
     {
         var reference = TestData.Reference;
         int[][] seqs = [TestData.RandomIds(12, seed: 1), TestData.RandomIds(5, seed: 2), TestData.RandomIds(9, seed: 3)];
-        using var model = GemmaModel.Load(TestData.ModelPath(layout));
+        using var model = TestData.Open(layout);
         var site = HookPoint.ResidPost(2);
         var run = model.RunBatch(seqs, capture: [site, HookPoint.AttnZ(1)]);
         for (int b = 0; b < seqs.Length; b++)

@@ -29,12 +29,12 @@ public class Gemma3Tests
     }
 
     [Theory]
-    [InlineData("text")]
-    [InlineData("multimodal")]
-    public void EveryHookOfEveryLayerAndTheLogitsEqualThePyTorchReference(string layout)
+    [OnEngines("text")]
+    [OnEngines("multimodal")]
+    public void EveryHookOfEveryLayerAndTheLogitsEqualThePyTorchReference(string layout, GemmaEngineKind engine)
     {
         var reference = PyTorch.Value;
-        using var model = GemmaModel.FromPretrained(Dir(layout));
+        using var model = GemmaModel.FromPretrained(Dir(layout), EngineData.Options(engine));
         Assert.Equal(7, model.LayerCount);
         var sites = TestData.AllSites(model.LayerCount, withLn2: true).ToArray();
         Assert.Contains(HookPoint.MlpIn(5), sites);
@@ -75,14 +75,14 @@ public class Gemma3Tests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(9)]
-    [InlineData(30)]
-    public void LongInputsPastTheWindowMatchTheCSharpReferenceOnLocalAndGlobalLayers(int extra)
+    [OnEngines(1)]
+    [OnEngines(9)]
+    [OnEngines(30)]
+    public void LongInputsPastTheWindowMatchTheCSharpReferenceOnLocalAndGlobalLayers(int extra, GemmaEngineKind engine)
     {
         var reference = CSharp.Value;
         var ids = TestData.RandomIds(reference.Window + extra, seed: 300 + extra);
-        using var model = GemmaModel.FromPretrained(Dir("text"));
+        using var model = GemmaModel.FromPretrained(Dir("text"), EngineData.Options(engine));
         var expected = reference.Forward(ids);
         HookPoint[] sites = [HookPoint.AttnZ(0), HookPoint.AttnZ(5), HookPoint.AttnZ(6), HookPoint.MlpIn(5), HookPoint.ResidPost(6)];
         var run = model.Run(ids, capture: sites);
@@ -94,11 +94,12 @@ public class Gemma3Tests
         TestData.AssertClose(run.Logits(), expected.Logits, Tol, $"window + {extra}: logits");
     }
 
-    [Fact]
-    public void TheImageTextLayoutGivesTheSameOutputsAsTheTextOne()
+    [Theory]
+    [OnEngines]
+    public void TheImageTextLayoutGivesTheSameOutputsAsTheTextOne(GemmaEngineKind engine)
     {
-        using var text = GemmaModel.FromPretrained(Dir("text"));
-        using var mm = GemmaModel.FromPretrained(Dir("multimodal"));
+        using var text = GemmaModel.FromPretrained(Dir("text"), EngineData.Options(engine));
+        using var mm = GemmaModel.FromPretrained(Dir("multimodal"), EngineData.Options(engine));
         var ids = TestData.RandomIds(12, seed: 5);
         var sites = TestData.AllSites(7, withLn2: true).ToArray();
         var a = text.Run(ids, capture: sites);
@@ -111,8 +112,9 @@ public class Gemma3Tests
         Assert.Equal(a.Logits().ToArray(), b.Logits().ToArray());
     }
 
-    [Fact]
-    public void TheNewerModelLanguageModelNamingGivesTheSameOutputs()
+    [Theory]
+    [OnEngines]
+    public void TheNewerModelLanguageModelNamingGivesTheSameOutputs(GemmaEngineKind engine)
     {
         // transformers ≥ 4.52 saves Gemma3ForConditionalGeneration as model.language_model.* / model.vision_tower.*
         using var dir = new TempCheckpoint(Dir("multimodal"));
@@ -120,8 +122,8 @@ public class Gemma3Tests
         RenameTensors(file, n => n.StartsWith("language_model.model.", StringComparison.Ordinal)
             ? "model.language_model." + n["language_model.model.".Length..]
             : "model." + n);
-        using var text = GemmaModel.FromPretrained(Dir("text"));
-        using var renamed = GemmaModel.FromPretrained(dir.Path);
+        using var text = GemmaModel.FromPretrained(Dir("text"), EngineData.Options(engine));
+        using var renamed = GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine));
         var ids = TestData.RandomIds(9, seed: 66);
         var sites = TestData.AllSites(7, withLn2: true).ToArray();
         var a = text.Run(ids, capture: sites);
@@ -134,8 +136,9 @@ public class Gemma3Tests
         Assert.Equal(a.Logits().ToArray(), b.Logits().ToArray());
     }
 
-    [Fact]
-    public void ABf16CheckpointEqualsTheReferenceOnTheRoundedWeights()
+    [Theory]
+    [OnEngines]
+    public void ABf16CheckpointEqualsTheReferenceOnTheRoundedWeights(GemmaEngineKind engine)
     {
         // released Gemma 3 checkpoints are bf16: widened to float32 once, then the same forward
         using var dir = new TempCheckpoint(Dir("text"));
@@ -143,7 +146,7 @@ public class Gemma3Tests
         var reference = Gemma2Reference.FromCheckpoint(dir.Path); // reads the BF16 values
         var ids = TestData.RandomIds(12, seed: 68);
         var expected = reference.Forward(ids);
-        using var model = GemmaModel.FromPretrained(dir.Path);
+        using var model = GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine));
         var sites = TestData.AllSites(7, withLn2: true).ToArray();
         var run = model.Run(ids, capture: sites);
         foreach (var site in sites)
@@ -217,10 +220,11 @@ public class Gemma3Tests
         f.Write(bytes.AsSpan(8 + (int)n));
     }
 
-    [Fact]
-    public void GenerationWithTheKvCacheEqualsRecomputingThePrefix()
+    [Theory]
+    [OnEngines]
+    public void GenerationWithTheKvCacheEqualsRecomputingThePrefix(GemmaEngineKind engine)
     {
-        using var model = GemmaModel.FromPretrained(Dir("text"));
+        using var model = GemmaModel.FromPretrained(Dir("text"), EngineData.Options(engine));
         var prompt = TestData.RandomIds(5, seed: 60);
         // 16 new tokens after 5: the cache crosses the window (4) on the sliding layers while layer 5 attends to all of it.
         // A high temperature makes equal sequences need equal logits at every step.
@@ -238,10 +242,11 @@ public class Gemma3Tests
         }
     }
 
-    [Fact]
-    public void GreedyGenerationWithTheCacheFollowsTheReferenceArgmax()
+    [Theory]
+    [OnEngines]
+    public void GreedyGenerationWithTheCacheFollowsTheReferenceArgmax(GemmaEngineKind engine)
     {
-        using var model = GemmaModel.FromPretrained(Dir("text"));
+        using var model = GemmaModel.FromPretrained(Dir("text"), EngineData.Options(engine));
         var prompt = TestData.RandomIds(3, seed: 62);
         var result = model.Generate(prompt, new GenerationOptions { MaxNewTokens = 10, EosId = null });
         Assert.True(result.UsedKvCache);
@@ -265,7 +270,7 @@ public class Gemma3Tests
     [Fact]
     public void StopAtLayerEqualsTheFullRunAndSkipsLaterLayersAndTheLmHead()
     {
-        using var model = GemmaModel.FromPretrained(Dir("multimodal"));
+        using var model = GemmaModel.FromPretrained(Dir("multimodal"), EngineData.Options(GemmaEngineKind.OnnxRuntime));
         var ids = TestData.RandomIds(10, seed: 63);
         HookPoint[] sites = [HookPoint.MlpIn(2), HookPoint.Ln2Normalized(2), HookPoint.AttnZ(1), HookPoint.Embed];
         var full = model.Run(ids, capture: sites);
@@ -282,38 +287,40 @@ public class Gemma3Tests
         Assert.Contains(nodes, n => n.StartsWith("/model/layers.2/", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public void SlidingWindowPatternWithoutLayerTypesGivesTheSameModel()
+    [Theory]
+    [OnEngines]
+    public void SlidingWindowPatternWithoutLayerTypesGivesTheSameModel(GemmaEngineKind engine)
     {
         // older Gemma 3 configs have no layer_types: layer i is global when (i + 1) % sliding_window_pattern == 0
         using var dir = new TempCheckpoint(Dir("text"));
         dir.EditConfig(c => { c.Remove("layer_types"); c["sliding_window_pattern"] = 6; });
-        using var a = GemmaModel.FromPretrained(Dir("text"));
-        using var b = GemmaModel.FromPretrained(dir.Path);
+        using var a = GemmaModel.FromPretrained(Dir("text"), EngineData.Options(engine));
+        using var b = GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine));
         var ids = TestData.RandomIds(11, seed: 64);
         Assert.Equal(a.Run(ids).Logits().ToArray(), b.Run(ids).Logits().ToArray());
 
         dir.EditConfig(c => c["sliding_window_pattern"] = 2); // layers 1, 3, 5 global: a different model
-        using var other = GemmaModel.FromPretrained(dir.Path);
+        using var other = GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine));
         Assert.NotEqual(a.Run(ids).Logits().ToArray(), other.Run(ids).Logits().ToArray());
     }
 
     [Theory]
-    [InlineData("{\"rope_type\": \"yarn\", \"factor\": 8.0}", "rope_scaling.rope_type", "\"yarn\"")]
-    [InlineData("{\"type\": \"dynamic\", \"factor\": 2.0}", "rope_scaling.rope_type", "\"dynamic\"")]
-    [InlineData("{\"rope_type\": \"linear\"}", "rope_scaling.factor", "missing")]
-    public void UnsupportedRopeScalingIsRefusedNamingTheField(string scaling, string field, string actual)
+    [OnEngines("{\"rope_type\": \"yarn\", \"factor\": 8.0}", "rope_scaling.rope_type", "\"yarn\"")]
+    [OnEngines("{\"type\": \"dynamic\", \"factor\": 2.0}", "rope_scaling.rope_type", "\"dynamic\"")]
+    [OnEngines("{\"rope_type\": \"linear\"}", "rope_scaling.factor", "missing")]
+    public void UnsupportedRopeScalingIsRefusedNamingTheField(string scaling, string field, string actual, GemmaEngineKind engine)
     {
         using var dir = new TempCheckpoint(Dir("text"));
         dir.EditConfig(c => c["rope_scaling"] = System.Text.Json.Nodes.JsonNode.Parse(scaling));
-        var e = Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir.Path));
+        var e = Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine)));
         Assert.Contains(field, e.Message, StringComparison.Ordinal);
         Assert.Contains(actual, e.Message, StringComparison.Ordinal);
         Assert.Contains("config.json", e.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void FieldsAGemma3ConfigOmitsTakeGemma3TextConfigsDefaults()
+    [Theory]
+    [OnEngines]
+    public void FieldsAGemma3ConfigOmitsTakeGemma3TextConfigsDefaults(GemmaEngineKind engine)
     {
         // image-text configs write only what differs from Gemma3TextConfig's defaults; the fixture's values equal these three
         using var dir = new TempCheckpoint(Dir("multimodal"));
@@ -324,39 +331,41 @@ public class Gemma3Tests
             t.Remove("rope_local_base_freq");
             t.Remove("rms_norm_eps");
         });
-        using var a = GemmaModel.FromPretrained(Dir("multimodal"));
-        using var b = GemmaModel.FromPretrained(dir.Path);
+        using var a = GemmaModel.FromPretrained(Dir("multimodal"), EngineData.Options(engine));
+        using var b = GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine));
         var ids = TestData.RandomIds(8, seed: 67);
         Assert.Equal(a.Run(ids).Logits().ToArray(), b.Run(ids).Logits().ToArray());
 
         dir.EditConfig(c => c["text_config"]!.AsObject().Remove("vocab_size")); // default 262,208: disagrees with the weights
-        var e = Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir.Path));
+        var e = Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine)));
         Assert.Contains("model.embed_tokens.weight", e.Message, StringComparison.Ordinal);
         Assert.Contains("262208", e.Message, StringComparison.Ordinal);
     }
 
     [Theory]
-    [InlineData("use_bidirectional_attention")] // EmbeddingGemma
-    [InlineData("attention_bias")]
-    public void OtherGemma3ForwardsAreRefusedNamingTheField(string field)
+    [OnEngines("use_bidirectional_attention")] // EmbeddingGemma
+    [OnEngines("attention_bias")]
+    public void OtherGemma3ForwardsAreRefusedNamingTheField(string field, GemmaEngineKind engine)
     {
         using var dir = new TempCheckpoint(Dir("text"));
         dir.EditConfig(c => c[field] = true);
-        var e = Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir.Path));
+        var e = Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine)));
         Assert.Contains(field, e.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void AnImageTextConfigWithoutTextConfigIsRefused()
+    [Theory]
+    [OnEngines]
+    public void AnImageTextConfigWithoutTextConfigIsRefused(GemmaEngineKind engine)
     {
         using var dir = new TempCheckpoint(Dir("multimodal"));
         dir.EditConfig(c => c.Remove("text_config"));
-        var e = Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir.Path));
+        var e = Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine)));
         Assert.Contains("text_config", e.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void AMissingQkNormTensorIsNamed()
+    [Theory]
+    [OnEngines]
+    public void AMissingQkNormTensorIsNamed(GemmaEngineKind engine)
     {
         // the text weights of the image-text layout are read under language_model.model.*; q_norm is required for Gemma 3
         using var dir = new TempCheckpoint(Dir("text"));
@@ -373,12 +382,13 @@ public class Gemma3Tests
 
             c.Remove("layer_types");
         });
-        var e = Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir.Path));
+        var e = Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine)));
         Assert.Contains("model.layers.0.self_attn.q_norm.weight", e.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void Gemma3sTokenizerJsonBesideTheCheckpointIsPickedUp()
+    [Theory]
+    [OnEngines]
+    public void Gemma3sTokenizerJsonBesideTheCheckpointIsPickedUp(GemmaEngineKind engine)
     {
         using var dir = new TempCheckpoint(Dir("text"));
         File.Delete(Path.Combine(dir.Path, "tokenizer.model"));
@@ -389,7 +399,7 @@ public class Gemma3Tests
         }
 
         File.WriteAllText(Path.Combine(dir.Path, "tokenizer_config.json"), "{\"add_bos_token\": false}");
-        using var model = GemmaModel.FromPretrained(dir.Path);
+        using var model = GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine));
         var tokenizer = Assert.IsType<GemmaScope.Tokenizers.GemmaTokenizer>(model.Tokenizer);
         Assert.Contains("tokenizer.json", tokenizer.ToString(), StringComparison.Ordinal);
         Assert.False(tokenizer.IsSentencePieceModel);
@@ -402,7 +412,7 @@ public class Gemma3Tests
     [InlineData("built")]
     public void HookEmbedIsTheFirstBlocksInputOnExportsAndBuiltGraphs(string kind)
     {
-        using var model = kind == "torch" ? GemmaModel.Load(TestData.ModelPath("torch")) : GemmaModel.FromPretrained(Dir("text"));
+        using var model = kind == "torch" ? GemmaModel.Load(TestData.ModelPath("torch")) : GemmaModel.FromPretrained(Dir("text"), EngineData.Options(GemmaEngineKind.OnnxRuntime));
         var run = model.Run(TestData.RandomIds(6, seed: 65), capture: [HookPoint.Embed, HookPoint.ResidPre(0), HookPoint.ResidPre(1)]);
         Assert.Equal(run.Activations(HookPoint.ResidPre(0)).ToArray(), run.Activations(HookPoint.Embed).ToArray());
         Assert.NotEqual(run.Activations(HookPoint.ResidPre(1)).ToArray(), run.Activations(HookPoint.Embed).ToArray());

@@ -18,9 +18,8 @@ public class InterventionSemanticsTests
         t.EncoderWeights.Span, t.DecoderWeights.Span, t.EncoderBias.Span, t.DecoderBias.Span, t.Threshold.Span, t.InputSize,
         new SaeLoadOptions { Config = new SaeConfig { HookName = hookName } });
 
-    // "built": the graph GemmaModel.FromPretrained builds from the same weights (safetensors checkpoint).
-    private static GemmaModel Open(string layout) =>
-        layout == "built" ? GemmaModel.FromPretrained(TestData.CheckpointDir("single")) : GemmaModel.Load(TestData.ModelPath(layout));
+    // "built": the graph GemmaModel.FromPretrained builds from the same weights (safetensors checkpoint); "native": the native engine.
+    private static GemmaModel Open(string layout) => TestData.Open(layout);
 
     private static double[] D(ReadOnlySpan<float> x) => x.ToArray().Select(v => (double)v).ToArray();
 
@@ -28,6 +27,7 @@ public class InterventionSemanticsTests
     [InlineData("torch")]
     [InlineData("genai")]
     [InlineData("built")]
+    [NativeData]
     public void NegativeThresholdsSpliceAndCaptureTheCoresFeatures(string layout)
     {
         var site = HookPoint.ResidPost(1);
@@ -94,6 +94,7 @@ public class InterventionSemanticsTests
     [InlineData("torch")]
     [InlineData("genai")]
     [InlineData("built")]
+    [NativeData]
     public void ASiteDownstreamOfASteerOnTheSameTensorShowsTheSteeredValue(string layout)
     {
         var steered = HookPoint.ResidPost(1);
@@ -128,6 +129,7 @@ public class InterventionSemanticsTests
     [InlineData("torch")]
     [InlineData("genai")]
     [InlineData("built")]
+    [NativeData]
     public void EditsOnOneTensorApplyInForwardOrderAcrossSites(string layout)
     {
         // Steer at resid_post(1) (earlier) and splice at resid_pre(2) (later, same tensor): the splice encodes the steered stream.
@@ -170,6 +172,7 @@ public class InterventionSemanticsTests
     [InlineData("torch")]
     [InlineData("genai")]
     [InlineData("built")]
+    [NativeData]
     public void CallbacksOnTwoSitesOfOneTensorChainAndTheirOutputsAreCaptured(string layout)
     {
         var first = HookPoint.ResidPost(0);
@@ -227,12 +230,14 @@ public class InterventionSemanticsTests
         TestData.AssertClose(run.Activations(downstream), expected.Hooks[downstream.Name], Tol, "a later site");
     }
 
-    [Fact]
-    public void SpliceOutputIsCapturedAsEditedActivations()
+    [Theory]
+    [InlineData("genai")]
+    [NativeData]
+    public void SpliceOutputIsCapturedAsEditedActivations(string layout)
     {
         var site = HookPoint.MlpOut(2);
         var ids = TestData.RandomIds(7, seed: 47);
-        using var model = GemmaModel.Load(TestData.ModelPath("genai"));
+        using var model = TestData.Open(layout);
         var sae = InterventionTests.RandomSae(model.Width(site), 24, seed: 48);
         var run = model.Run(ids, capture: [site], interventions: new Interventions { Splice = [new SaeSplice(site, sae)] });
         var x = D(run.Activations(site));
@@ -241,10 +246,12 @@ public class InterventionSemanticsTests
         Assert.Contains("before and after edits", run.ToString(), StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void WidthMismatchIsRefusedForSpliceSteerAndEncodeWithBothNames()
+    [Theory]
+    [InlineData("torch")]
+    [NativeData]
+    public void WidthMismatchIsRefusedForSpliceSteerAndEncodeWithBothNames(string layout)
     {
-        using var model = GemmaModel.Load(TestData.ModelPath("torch"));
+        using var model = TestData.Open(layout);
         var resid = HookPoint.ResidPost(1); // 48 wide
         var z = HookPoint.AttnZ(1);         // 64 wide
         var ids = TestData.RandomIds(4, seed: 49);

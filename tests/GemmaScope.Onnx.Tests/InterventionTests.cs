@@ -92,12 +92,17 @@ public class InterventionTests
     [InlineData("torch", "blocks.2.attn.hook_z")]
     [InlineData("genai", "blocks.0.hook_mlp_out")]
     [InlineData("genai", "blocks.2.hook_resid_mid")]
+    [NativeData("blocks.1.hook_resid_post")]
+    [NativeData("blocks.3.hook_resid_post")]
+    [NativeData("blocks.2.attn.hook_z")]
+    [NativeData("blocks.0.hook_mlp_out")]
+    [NativeData("blocks.2.hook_resid_mid")]
     public void SpliceEqualsTheReferenceWithTheReconstructionSubstituted(string layout, string siteName)
     {
         var site = HookPoint.Parse(siteName);
         var reference = TestData.Reference;
         var ids = TestData.RandomIds(10, seed: 21);
-        using var model = GemmaModel.Load(TestData.ModelPath(layout));
+        using var model = TestData.Open(layout);
         var sae = RandomSae(model.Width(site), 40, seed: 5);
 
         var run = model.Run(ids, capture: [site], interventions: new Interventions { Splice = [new SaeSplice(site, sae) { CaptureFeatures = true }] });
@@ -121,11 +126,12 @@ public class InterventionTests
     [Theory]
     [InlineData("torch")]
     [InlineData("genai")]
+    [NativeData]
     public void SpliceWithErrorTermLeavesLogitsUnchanged(string layout)
     {
         var site = HookPoint.ResidPost(2);
         var ids = TestData.RandomIds(9, seed: 4);
-        using var model = GemmaModel.Load(TestData.ModelPath(layout));
+        using var model = TestData.Open(layout);
         var sae = RandomSae(model.Width(site), 33, seed: 6);
         var clean = model.Run(ids);
         var withError = model.Run(ids, interventions: new Interventions { Splice = [new SaeSplice(site, sae) { UseErrorTerm = true }] });
@@ -136,12 +142,14 @@ public class InterventionTests
         Assert.Equal(without.MeanLoss() - clean.MeanLoss(), delta, 1e-9);
     }
 
-    [Fact]
-    public void ClampEqualsTheReferenceWithTheClampedReconstruction()
+    [Theory]
+    [InlineData("torch")]
+    [NativeData]
+    public void ClampEqualsTheReferenceWithTheClampedReconstruction(string layout)
     {
         var site = HookPoint.ResidPost(1);
         var ids = TestData.RandomIds(10, seed: 8);
-        using var model = GemmaModel.Load(TestData.ModelPath("torch"));
+        using var model = TestData.Open(layout);
         var sae = RandomSae(model.Width(site), 40, seed: 9);
         FeatureClamp[] clamp = [new(3, 0f), new(17, 6.5f)];
         foreach (bool err in new[] { false, true })
@@ -161,11 +169,12 @@ public class InterventionTests
     [Theory]
     [InlineData("torch")]
     [InlineData("genai")]
+    [NativeData]
     public void SteeringEqualsTheReferenceWithTheDecoderRowAdded(string layout)
     {
         var site = HookPoint.ResidPost(1);
         var ids = TestData.RandomIds(10, seed: 12);
-        using var model = GemmaModel.Load(TestData.ModelPath(layout));
+        using var model = TestData.Open(layout);
         var sae = RandomSae(model.Width(site), 40, seed: 13);
         var run = model.Run(ids, interventions: new Interventions { Steer = [Steering.Feature(site, sae, 7, 8f)] });
         var row = SaeTensors.DecoderRow(sae, 7).ToArray();
@@ -185,12 +194,13 @@ public class InterventionTests
     [Theory]
     [InlineData("torch")]
     [InlineData("genai")]
+    [NativeData]
     public void CallbackPathEqualsInGraphPathAndTwoSitesAtOnce(string layout)
     {
         var a = HookPoint.ResidPost(0);
         var b = HookPoint.MlpOut(2);
         int[][] batch = [TestData.RandomIds(10, seed: 30), TestData.RandomIds(6, seed: 31)];
-        using var model = GemmaModel.Load(TestData.ModelPath(layout));
+        using var model = TestData.Open(layout);
         var sae = RandomSae(model.Width(a), 40, seed: 14);
         var steerSae = RandomSae(model.Width(b), 24, seed: 15);
         var steer = Steering.Feature(b, steerSae, 2, -5f);
@@ -248,10 +258,12 @@ public class InterventionTests
         }
     }
 
-    [Fact]
-    public void SaeWhoseInputSizeDoesNotMatchTheSiteIsRefused()
+    [Theory]
+    [InlineData("torch")]
+    [NativeData]
+    public void SaeWhoseInputSizeDoesNotMatchTheSiteIsRefused(string layout)
     {
-        using var model = GemmaModel.Load(TestData.ModelPath("torch"));
+        using var model = TestData.Open(layout);
         var sae = RandomSae(48, 16, seed: 1); // d_model, but hook_z is heads × head_dim = 64
         var e = Assert.Throws<ArgumentException>(() =>
             model.Run(TestData.RandomIds(5, 1), interventions: new Interventions { Splice = [new SaeSplice(HookPoint.AttnZ(1), sae)] }));

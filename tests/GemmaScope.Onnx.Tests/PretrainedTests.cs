@@ -11,17 +11,17 @@ public class PretrainedTests
     private static Gemma2Reference ReferenceFor(string layout) => layout == "bf16" ? TestData.Bf16Reference : TestData.Reference;
 
     [Theory]
-    [InlineData("single")]
-    [InlineData("sharded")]
-    [InlineData("bf16")]
-    public void EveryHookOfEveryLayerAndTheLogitsEqualTheFloat64Reference(string layout)
+    [OnEngines("single")]
+    [OnEngines("sharded")]
+    [OnEngines("bf16")]
+    public void EveryHookOfEveryLayerAndTheLogitsEqualTheFloat64Reference(string layout, GemmaEngineKind engine)
     {
         var reference = ReferenceFor(layout);
         var ids = TestData.RandomIds(11, seed: 7); // longer than the sliding window (4)
         var expected = reference.Forward(ids);
-        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir(layout));
+        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir(layout), EngineData.Options(engine));
         Assert.Equal(reference.Layers, model.LayerCount);
-        var sites = TestData.AllSites(model.LayerCount, withLn2: true).ToArray();
+        var sites = TestData.AllSites(model.LayerCount, withLn2: true).Append(HookPoint.LnFinalNormalized).ToArray();
 
         var run = model.Run(ids, capture: sites);
 
@@ -35,13 +35,14 @@ public class PretrainedTests
         TestData.AssertClose(run.Logits(), expected.Logits, Tol, $"{layout} logits");
     }
 
-    [Fact]
-    public void TheBf16CheckpointDiffersFromTheFloat32OneByTheRounding()
+    [Theory]
+    [OnEngines]
+    public void TheBf16CheckpointDiffersFromTheFloat32OneByTheRounding(GemmaEngineKind engine)
     {
         // guards the bf16 test above: the rounded reference must differ measurably from the float32 one
         var ids = TestData.RandomIds(11, seed: 7);
         var f32 = TestData.Reference.Forward(ids).Logits;
-        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("bf16"));
+        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("bf16"), EngineData.Options(engine));
         var logits = model.Run(ids).Logits().ToArray();
         double worst = 0;
         for (int i = 0; i < f32.Length; i++)
@@ -53,13 +54,13 @@ public class PretrainedTests
     }
 
     [Theory]
-    [InlineData("single")]
-    [InlineData("sharded")]
-    public void TheBuiltGraphAndTheTorchOnnxExportAgreeOnEveryHook(string layout)
+    [OnEngines("single")]
+    [OnEngines("sharded")]
+    public void TheBuiltGraphAndTheTorchOnnxExportAgreeOnEveryHook(string layout, GemmaEngineKind engine)
     {
         // two independent paths from the same weights: our builder and torch.onnx's export of the PyTorch module
         var ids = TestData.RandomIds(13, seed: 17);
-        using var built = GemmaModel.FromPretrained(TestData.CheckpointDir(layout));
+        using var built = GemmaModel.FromPretrained(TestData.CheckpointDir(layout), EngineData.Options(engine));
         using var exported = GemmaModel.Load(TestData.ModelPath("torch"));
         var sites = TestData.AllSites(built.LayerCount).ToArray();
         var a = built.Run(ids, capture: sites);
@@ -73,12 +74,13 @@ public class PretrainedTests
         TestData.AssertClose(a.Logits(), b.Logits().ToArray().Select(v => (double)v).ToArray(), Tol, $"{layout} vs torch.onnx logits");
     }
 
-    [Fact]
-    public void PaddedBatchGivesEachSequenceItsUnpaddedResult()
+    [Theory]
+    [OnEngines]
+    public void PaddedBatchGivesEachSequenceItsUnpaddedResult(GemmaEngineKind engine)
     {
         var reference = TestData.Reference;
         int[][] seqs = [TestData.RandomIds(12, seed: 1), TestData.RandomIds(5, seed: 2), TestData.RandomIds(9, seed: 3)];
-        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"));
+        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"), EngineData.Options(engine));
         var site = HookPoint.ResidPost(2);
         var run = model.RunBatch(seqs, capture: [site, HookPoint.AttnZ(1)]);
         for (int b = 0; b < seqs.Length; b++)
@@ -93,14 +95,14 @@ public class PretrainedTests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(3)]
-    [InlineData(40)]
-    public void InputsPastTheSlidingWindowMatchTheReference(int extra)
+    [OnEngines(1)]
+    [OnEngines(3)]
+    [OnEngines(40)]
+    public void InputsPastTheSlidingWindowMatchTheReference(int extra, GemmaEngineKind engine)
     {
         var reference = TestData.Reference;
         var ids = TestData.RandomIds(reference.Window + extra, seed: 100 + extra);
-        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"));
+        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"), EngineData.Options(engine));
         var expected = reference.Forward(ids);
         var run = model.Run(ids, capture: [HookPoint.AttnZ(0), HookPoint.AttnZ(1), HookPoint.ResidPost(3)]);
         foreach (var site in new[] { HookPoint.AttnZ(0), HookPoint.AttnZ(1), HookPoint.ResidPost(3) })
@@ -120,7 +122,7 @@ public class StopAtLayerTests
     [InlineData("torch")] // the same pruning works on a loaded ONNX export
     public void ACaptureWithoutLogitsEqualsTheFullRunAndSkipsLaterLayersAndTheLmHead(string layout)
     {
-        using var model = layout == "torch" ? GemmaModel.Load(TestData.ModelPath("torch")) : GemmaModel.FromPretrained(TestData.CheckpointDir(layout));
+        using var model = layout == "torch" ? GemmaModel.Load(TestData.ModelPath("torch")) : GemmaModel.FromPretrained(TestData.CheckpointDir(layout), EngineData.Options(GemmaEngineKind.OnnxRuntime));
         var ids = TestData.RandomIds(9, seed: 21);
         HookPoint[] sites = [HookPoint.ResidPost(1), HookPoint.AttnZ(1), HookPoint.MlpOut(0)];
         var full = model.Run(ids, capture: sites);
@@ -146,10 +148,11 @@ public class StopAtLayerTests
         Assert.Throws<ArgumentException>(() => model.Run(ids, logits: false));
     }
 
-    [Fact]
-    public void SplicesAndCallbacksWorkWithoutLogits()
+    [Theory]
+    [OnEngines]
+    public void SplicesAndCallbacksWorkWithoutLogits(GemmaEngineKind engine)
     {
-        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"));
+        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"), EngineData.Options(engine));
         var ids = TestData.RandomIds(8, seed: 22);
         var site = HookPoint.ResidPost(1);
         var sae = InterventionTests.RandomSae(model.Width(site), 24, seed: 23);
@@ -167,10 +170,11 @@ public class StopAtLayerTests
 
 public class PretrainedGenerationTests
 {
-    [Fact]
-    public void WithKvCacheEqualsRecomputingThePrefixWithAndWithoutInterventions()
+    [Theory]
+    [OnEngines]
+    public void WithKvCacheEqualsRecomputingThePrefixWithAndWithoutInterventions(GemmaEngineKind engine)
     {
-        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"));
+        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"), EngineData.Options(engine));
         var prompt = TestData.RandomIds(5, seed: 40);
         var site = HookPoint.ResidPost(1);
         var sae = InterventionTests.RandomSae(model.Width(site), 40, seed: 41);
@@ -202,10 +206,11 @@ public class PretrainedGenerationTests
         }
     }
 
-    [Fact]
-    public void GreedyGenerationWithTheCacheFollowsTheReferenceArgmax()
+    [Theory]
+    [OnEngines]
+    public void GreedyGenerationWithTheCacheFollowsTheReferenceArgmax(GemmaEngineKind engine)
     {
-        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"));
+        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"), EngineData.Options(engine));
         var prompt = TestData.RandomIds(4, seed: 42);
         var result = model.Generate(prompt, new GenerationOptions { MaxNewTokens = 8, EosId = null });
         Assert.True(result.UsedKvCache);
@@ -229,10 +234,11 @@ public class PretrainedGenerationTests
         Assert.Equal(ids.Skip(prompt.Length), result.NewIds);
     }
 
-    [Fact]
-    public void TheTokenizerBesideTheCheckpointIsLoaded()
+    [Theory]
+    [OnEngines]
+    public void TheTokenizerBesideTheCheckpointIsLoaded(GemmaEngineKind engine)
     {
-        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"));
+        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"), EngineData.Options(engine));
         Assert.NotNull(model.Tokenizer);
         var run = model.Run("hello world");
         Assert.Equal(2, run.Ids()[0]);
@@ -272,7 +278,7 @@ public sealed class SymlinkedCheckpointTests : IDisposable
 
         var ids = TestData.RandomIds(9, seed: 31);
         var expected = TestData.Reference.Forward(ids);
-        using var model = GemmaModel.FromPretrained(snapshot, new GemmaModelOptions { WeightBinding = binding });
+        using var model = GemmaModel.FromPretrained(snapshot, new GemmaModelOptions { Engine = GemmaEngineKind.OnnxRuntime, WeightBinding = binding });
         var run = model.Run(ids, capture: [HookPoint.AttnZ(2)]);
         TestData.AssertClose(run.Activations(HookPoint.AttnZ(2)), expected.Hooks["blocks.2.attn.hook_z"], 2e-5, $"{binding} z");
         TestData.AssertClose(run.Logits(), expected.Logits, 2e-5, $"{binding} logits");

@@ -11,12 +11,14 @@ public class SaeSiteTests
         t.EncoderWeights.Span, t.DecoderWeights.Span, t.EncoderBias.Span, t.DecoderBias.Span, t.Threshold.Span, t.InputSize,
         new SaeLoadOptions { Config = new SaeConfig { HookName = hookName } });
 
-    [Fact]
-    public void SpliceSteerAndEncodeUseTheSaesOwnHookPoint()
+    [Theory]
+    [InlineData("torch")]
+    [NativeData]
+    public void SpliceSteerAndEncodeUseTheSaesOwnHookPoint(string layout)
     {
         var site = HookPoint.ResidPost(2);
         var ids = TestData.RandomIds(9, seed: 60);
-        using var model = GemmaModel.Load(TestData.ModelPath("torch"));
+        using var model = TestData.Open(layout);
         var tensors = InterventionTests.RandomSae(model.Width(site), 32, seed: 61);
         using var sae = Core(tensors, site.Name);
         Assert.Equal(site, HookPoint.Of(sae));
@@ -42,13 +44,15 @@ public class SaeSiteTests
         Assert.True(features.MeanL0 > 0);
     }
 
-    [Fact]
-    public void AnotherSiteOfTheSameWidthIsRefusedWithBothNamesUnlessAllowed()
+    [Theory]
+    [InlineData("genai")]
+    [NativeData]
+    public void AnotherSiteOfTheSameWidthIsRefusedWithBothNamesUnlessAllowed(string layout)
     {
         var own = HookPoint.ResidPost(2);
         var other = HookPoint.ResidPost(1); // same width (d_model)
         var ids = TestData.RandomIds(8, seed: 62);
-        using var model = GemmaModel.Load(TestData.ModelPath("genai"));
+        using var model = TestData.Open(layout);
         var tensors = InterventionTests.RandomSae(model.Width(own), 32, seed: 63).WithHookName(own.Name);
         using var sae = Core(tensors, own.Name);
 
@@ -98,11 +102,13 @@ public class SaeSiteTests
         Assert.Equal(HookPoint.Embed, HookPoint.Of(embed)); // Gemma Scope's embedding SAEs read hook_embed
     }
 
-    [Fact]
-    public void ResultTypesPrintWhatTheyHold()
+    [Theory]
+    [InlineData("torch")]
+    [NativeData]
+    public void ResultTypesPrintWhatTheyHold(string layout)
     {
         var site = HookPoint.ResidPost(1);
-        using var model = GemmaModel.Load(TestData.ModelPath("torch"));
+        using var model = TestData.Open(layout);
         var tensors = InterventionTests.RandomSae(48, 8, seed: 65).WithHookName(site.Name);
         var splice = new SaeSplice(tensors) { UseErrorTerm = true, Clamp = [new FeatureClamp(3, 0f)] };
         Assert.Equal("SaeSplice(blocks.1.hook_resid_post, SaeTensors(d_in=48, d_sae=8, blocks.1.hook_resid_post), error term, clamp #3=0)", splice.ToString());
@@ -110,8 +116,8 @@ public class SaeSiteTests
         var run = model.Run(TestData.RandomIds(5, seed: 66), capture: [site]);
         Assert.Matches(@"^RunResult\(1 sequence of 5 tokens, vocab 256, mean loss \d+\.\d{4}; captured blocks\.1\.hook_resid_post\)$", run.ToString());
         Assert.Equal("ActivationBatch(5 tokens × 48 at blocks.1.hook_resid_post)", run.GetActivations(site).ToString());
-        Assert.Matches(@"^GemmaModel\(4 layers, .*model\.onnx\)$", model.ToString());
+        Assert.Matches(layout == "native" ? @"^GemmaModel\(4 layers, native engine, .*single\)$" : @"^GemmaModel\(4 layers, ONNX Runtime, .*model\.onnx\)$", model.ToString());
         var g = model.Generate([2, 10, 11], new GenerationOptions { MaxNewTokens = 3, EosId = null });
-        Assert.Matches(@"^GenerationResult\(3 prompt tokens \[2, 10, 11\] \+ 3 new \[\d+, \d+, \d+\], KV cache (on|off)\)$", g.ToString());
+        Assert.Matches(@"^GenerationResult\(3 prompt tokens \[2, 10, 11\] \+ 3 new \[\d+, \d+, \d+\]( "".*"")?, KV cache (on|off)\)$", g.ToString());
     }
 }

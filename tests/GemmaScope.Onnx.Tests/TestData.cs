@@ -12,6 +12,17 @@ internal static class TestData
     /// <summary>The tiny model in Hugging Face's checkpoint layout: single, sharded or bf16.</summary>
     public static string CheckpointDir(string layout) => Path.Combine(AppContext.BaseDirectory, "Fixtures", "tiny-gemma2-hf", layout);
 
+    /// <summary>
+    /// The tiny Gemma 2 by layout: an ONNX export ("torch", "genai", "external") on ONNX Runtime; "built": the checkpoint
+    /// folder on ONNX Runtime (the graph FromPretrained builds); "native": the same checkpoint on the native engine.
+    /// </summary>
+    public static GemmaModel Open(string layout) => layout switch
+    {
+        "built" => GemmaModel.FromPretrained(CheckpointDir("single"), EngineData.Options(GemmaEngineKind.OnnxRuntime)),
+        "native" => GemmaModel.FromPretrained(CheckpointDir("single"), EngineData.Options(GemmaEngineKind.Native)),
+        _ => GemmaModel.Load(ModelPath(layout)),
+    };
+
     private static readonly Lazy<Gemma2Reference> LazyBf16Reference = new(() => new Gemma2Reference(FixtureDir, roundToBFloat16: true));
 
     /// <summary>The reference forward on the weights rounded to bfloat16.</summary>

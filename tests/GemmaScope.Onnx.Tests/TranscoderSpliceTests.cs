@@ -88,12 +88,13 @@ public sealed class TranscoderSpliceTests : IDisposable
         return folder;
     }
 
-    private static GemmaModel Model() => GemmaModel.FromPretrained(TestData.CheckpointDir("single"));
+    private static GemmaModel Model(GemmaEngineKind engine) => GemmaModel.FromPretrained(TestData.CheckpointDir("single"), EngineData.Options(engine));
 
-    [Fact]
-    public void CaptureGivesBothSitesAndTheSpliceReplacesMlpOutByThePrediction()
+    [Theory]
+    [OnEngines]
+    public void CaptureGivesBothSitesAndTheSpliceReplacesMlpOutByThePrediction(GemmaEngineKind engine)
     {
-        using var model = Model();
+        using var model = Model(engine);
         var input = HookPoint.Ln2Normalized(Layer);
         var output = HookPoint.MlpOut(Layer);
         using var tc = Random(model.Width(output), seed: 70, skip: true);
@@ -123,10 +124,11 @@ public sealed class TranscoderSpliceTests : IDisposable
         Assert.Contains(Enumerable.Range(0, cleanLogits.Length), k => Math.Abs(cleanLogits[k] - splicedLogits[k]) > 1e-3);
     }
 
-    [Fact]
-    public void ExcludeBosOffSplicesPositionZeroAndATranscoderIsNeverSplicedAsAnSae()
+    [Theory]
+    [OnEngines]
+    public void ExcludeBosOffSplicesPositionZeroAndATranscoderIsNeverSplicedAsAnSae(GemmaEngineKind engine)
     {
-        using var model = Model();
+        using var model = Model(engine);
         var input = HookPoint.Ln2Normalized(Layer);
         var output = HookPoint.MlpOut(Layer);
         using var tc = Random(model.Width(output), seed: 72, skip: false);
@@ -147,10 +149,11 @@ public sealed class TranscoderSpliceTests : IDisposable
         Assert.Throws<ArgumentException>(() => new SaeSplice(tc));
     }
 
-    [Fact]
-    public void ErrorTermKeepsTheForwardAndClampsMoveAlongTheDecoderDirection()
+    [Theory]
+    [OnEngines]
+    public void ErrorTermKeepsTheForwardAndClampsMoveAlongTheDecoderDirection(GemmaEngineKind engine)
     {
-        using var model = Model();
+        using var model = Model(engine);
         var input = HookPoint.Ln2Normalized(Layer);
         var output = HookPoint.MlpOut(Layer);
         using var tc = Random(model.Width(output), seed: 72, skip: false);
@@ -183,10 +186,11 @@ public sealed class TranscoderSpliceTests : IDisposable
         }
     }
 
-    [Fact]
-    public void SteeringByATranscoderDirectionAddsItAtTheOutputSite()
+    [Theory]
+    [OnEngines]
+    public void SteeringByATranscoderDirectionAddsItAtTheOutputSite(GemmaEngineKind engine)
     {
-        using var model = Model();
+        using var model = Model(engine);
         var output = HookPoint.MlpOut(Layer);
         using var tc = Random(model.Width(output), seed: 74, skip: false);
         var ids = TestData.RandomIds(5, seed: 75);
@@ -206,10 +210,11 @@ public sealed class TranscoderSpliceTests : IDisposable
         Assert.Contains(output.Name, e.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void GemmaScope2FilesSpliceOnTinyGemma3()
+    [Theory]
+    [OnEngines]
+    public void GemmaScope2FilesSpliceOnTinyGemma3(GemmaEngineKind engine)
     {
-        using var model = GemmaModel.FromPretrained(Path.Combine(AppContext.BaseDirectory, "Fixtures", "tiny-gemma3", "text"));
+        using var model = GemmaModel.FromPretrained(Path.Combine(AppContext.BaseDirectory, "Fixtures", "tiny-gemma3", "text"), EngineData.Options(engine));
         var input = HookPoint.MlpIn(Layer);
         var output = HookPoint.MlpOut(Layer);
         int d = model.Width(output);

@@ -79,7 +79,11 @@ internal sealed class GemmaGraphBuilder
             resid = Layer(l, resid, cs, mask);
         }
 
-        string normed = Norm("/model/norm", resid, "model.norm.weight", "ln_final.hook_normalized");
+        // The final norm split in two, as pre_feedforward_layernorm is: x / rms(x) before the (1 + w) gain is
+        // TransformerLens's ln_final.hook_normalized; the gained vector feeds the LM head.
+        string unitFinal = Op("SimplifiedLayerNormalization", "/model/norm/Normalize", [resid, Ones()], "ln_final.hook_normalized", "",
+            ("epsilon", (float)a.RmsNormEps), ("axis", -1L), ("stash_type", 1L));
+        string normed = Op("Mul", "/model/norm/Gain", [unitFinal, Gain("model.norm.weight")], "/model/norm/output_0");
         string raw = Op("FusedMatMul", "/lm_head/FusedMatMul", [normed, embed], "/lm_head/output_0", MsDomain, ("transB", 1L));
         if (a.FinalSoftcap is { } cap)
         {

@@ -48,10 +48,13 @@ public sealed class SaeTensors
     /// </summary>
     public string? HookName { get; }
 
+    /// <summary>The loaded SAE these tensors came from (<see cref="From"/>), whose Core kernels the native engine's splice uses; null for arrays.</summary>
+    internal JumpReLUSae? Source { get; private init; }
+
     /// <summary>The same tensors (no copy) marked as belonging to another hook point; null for none.</summary>
     /// <param name="hookName">A TransformerLens hook name such as <c>blocks.20.hook_resid_post</c>, or null.</param>
     public SaeTensors WithHookName(string? hookName) =>
-        new(InputSize, FeatureCount, EncoderWeights, EncoderBias, Threshold, DecoderWeights, DecoderBias, hookName);
+        new(InputSize, FeatureCount, EncoderWeights, EncoderBias, Threshold, DecoderWeights, DecoderBias, hookName) { Source = Source };
 
     /// <inheritdoc/>
     public override string ToString() =>
@@ -114,8 +117,11 @@ public sealed class SaeTensors
             return wide;
         }
 
-        return Create(sae.InputSize, sae.FeatureCount, Matrix(SaeTensor.EncoderWeights), sae.GetFloat32Memory(SaeTensor.EncoderBias),
+        var tensors = Create(sae.InputSize, sae.FeatureCount, Matrix(SaeTensor.EncoderWeights), sae.GetFloat32Memory(SaeTensor.EncoderBias),
             sae.GetFloat32Memory(SaeTensor.Threshold), Matrix(SaeTensor.DecoderWeights), sae.GetFloat32Memory(SaeTensor.DecoderBias), sae.Config.HookName);
+        return new SaeTensors(tensors.InputSize, tensors.FeatureCount, tensors.EncoderWeights, tensors.EncoderBias, tensors.Threshold,
+            tensors.DecoderWeights, tensors.DecoderBias, tensors.HookName)
+        { Source = sae };
     }
 
     /// <summary>Row <paramref name="feature"/> of W_dec: the feature's direction in activation space.</summary>

@@ -8,5 +8,5 @@ public sealed partial class GemmaModel
 {
     /// <inheritdoc/>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"GemmaModel({LayerCount} layers{(_tokenizer is null ? "" : ", with tokenizer")}{(_disposed ? ", disposed" : "")}, {ModelPath})");
+        $"GemmaModel({LayerCount} layers, {(Engine == GemmaEngineKind.Native ? "native engine" : "ONNX Runtime")}{(_tokenizer is null ? "" : ", with tokenizer")}{(_disposed ? ", disposed" : "")}, {ModelPath})");
 }

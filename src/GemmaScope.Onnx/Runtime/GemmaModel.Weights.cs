@@ -1,4 +1,3 @@
-using GemmaScope.Formats;
 using GemmaScope.Onnx.Building;
 
 namespace GemmaScope.Onnx;
@@ -16,12 +15,9 @@ public sealed partial class GemmaModel
     public UnembeddingWeights ReadUnembedding()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_weights is null)
-        {
-            throw new NotSupportedException($"'{ModelPath}' was loaded from an ONNX file; the logit lens needs a model built from its checkpoint by GemmaModel.FromPretrained.");
-        }
-
-        using var checkpoint = ModelCheckpoint.Open(_weights.Checkpoint.Folder);
+        var folder = _engine.CheckpointFolder ?? throw new NotSupportedException(
+            $"'{ModelPath}' was loaded from an ONNX file; the logit lens needs a model built from its checkpoint by GemmaModel.FromPretrained.");
+        using var checkpoint = GemmaScope.Formats.ModelCheckpoint.Open(folder);
         using var reader = new CheckpointWeights(checkpoint, WeightBinding.Initializers);
         var arch = checkpoint.Architecture;
         return new UnembeddingWeights(reader.Small("model.norm.weight"), reader.Small("model.embed_tokens.weight"), arch.Vocab, arch.DModel, arch.RmsNormEps);

@@ -12,13 +12,35 @@ public enum ExecutionProvider
     Cuda,
 }
 
+/// <summary>Which engine runs a <see cref="GemmaModel"/>.</summary>
+public enum GemmaEngineKind
+{
+    /// <summary>
+    /// The native engine for <see cref="GemmaModel.FromPretrained"/> on the CPU; ONNX Runtime for
+    /// <see cref="GemmaModel.Load"/> (an ONNX graph) and for <see cref="ExecutionProvider.Cuda"/>.
+    /// </summary>
+    Auto,
+
+    /// <summary>
+    /// The native C# CPU engine (GemmaScope.Engine): weights computed from the memory-mapped checkpoint in their own dtype,
+    /// deterministic, every TransformerLens hook point (attention internals and norm scales included). Checkpoint folders only.
+    /// </summary>
+    Native,
+
+    /// <summary>ONNX Runtime over a graph (loaded, or built from the checkpoint by <see cref="GemmaModel.FromPretrained"/>); CPU or CUDA.</summary>
+    OnnxRuntime,
+}
+
 /// <summary>Options for <see cref="GemmaModel.FromPretrained(string, GemmaModelOptions?)"/> and <see cref="GemmaModel.Load(string, Microsoft.ML.Tokenizers.Tokenizer?, GemmaModelOptions?)"/>.</summary>
 public sealed record GemmaModelOptions
 {
-    /// <summary>Threads for one operator; 0 leaves ONNX Runtime's default.</summary>
+    /// <summary>Which engine runs the model; <see cref="GemmaEngineKind.Auto"/> by default.</summary>
+    public GemmaEngineKind Engine { get; init; }
+
+    /// <summary>Threads for one operator (ONNX Runtime) or one forward (native engine); 0 leaves the engine's default (every core).</summary>
     public int IntraOpThreads { get; init; }
 
-    /// <summary>The execution provider; CPU by default.</summary>
+    /// <summary>ONNX Runtime's execution provider; CPU by default. CUDA runs on the ONNX Runtime engine.</summary>
     public ExecutionProvider ExecutionProvider { get; init; } = ExecutionProvider.Cpu;
 
     /// <summary>The CUDA device when <see cref="ExecutionProvider"/> is CUDA.</summary>

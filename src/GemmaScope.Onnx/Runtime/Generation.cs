@@ -18,8 +18,9 @@ public sealed record GenerationOptions
     public int Seed { get; init; }
 
     /// <summary>
-    /// Reuse the graph's key/value cache (past_key_values.* in, present.* out) so each step runs only the new token.
-    /// Graphs without those inputs (e.g. a torch.onnx export without past) always recompute the whole prefix.
+    /// Keep a key/value cache so each step runs only the new token (the native engine's KV cache, with a ring buffer for
+    /// sliding layers; on ONNX Runtime the graph's past_key_values.* in, present.* out). Graphs without those inputs (e.g. a
+    /// torch.onnx export without past) always recompute the whole prefix.
     /// </summary>
     public bool UseKvCache { get; init; } = true;
 
@@ -92,7 +93,7 @@ public sealed partial class GemmaModel
         CancellationToken cancellationToken = default) =>
         GenerateStreaming(Tokenize(prompt), options, interventions, cancellationToken);
 
-    private bool UsesKv(GenerationOptions o) => o.UseKvCache && HasKvCache;
+    private bool UsesKv(GenerationOptions o) => o.UseKvCache && _engine.HasKvCache;
 
     private IEnumerable<int> Steps(int[] prompt, GenerationOptions o, Interventions iv, bool kv)
     {
@@ -108,19 +109,18 @@ public sealed partial class GemmaModel
             throw new ArgumentOutOfRangeException(nameof(o), $"TopP must be in (0, 1] and Temperature ≥ 0 (got {o.TopP}, {o.Temperature}).");
         }
 
+        InterventionChecks.Validate(iv, _engine.Width, ModelPath);
         var rng = new Random(o.Seed);
         var ids = new List<int>(prompt);
-        PastState? past = null;
         float[]? scratch = null, keys = null;
         int[]? order = null;
+        using var decoder = _engine.Decode(iv, kv);
         for (int step = 0; step < o.MaxNewTokens; step++)
         {
-            int[] input = kv && past is not null ? [ids[^1]] : [.. ids];
-            var run = RunCore([input], [], iv, past, out var present, wantPresent: kv);
-            past = present;
-            var logits = run.Logits();
-            int vocab = run.VocabSize;
-            var last = logits.Slice((input.Length - 1) * vocab, vocab);
+            // With the cache, the prompt first and then one new token per step; without, the whole sequence every step.
+            int[] input = kv && step > 0 ? [ids[^1]] : [.. ids];
+            var last = decoder.Step(input);
+            int vocab = last.Length;
             scratch ??= new float[vocab];
             keys ??= new float[vocab];
             order ??= new int[vocab];

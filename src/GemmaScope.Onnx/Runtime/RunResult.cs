@@ -7,8 +7,8 @@ namespace GemmaScope.Onnx;
 
 /// <summary>
 /// The outputs of one <see cref="GemmaModel"/> run over a batch of sequences: captured activations, logits, per-token
-/// loss and (with a tokenizer) token strings. Sequences were right-padded to the batch's longest; every accessor
-/// returns only the real tokens of the sequence asked for. Immutable; safe to read from several threads.
+/// loss and (with a tokenizer) token strings. Every accessor returns only the real tokens of the sequence asked for
+/// (whether the engine padded the batch or packed it). Immutable; the spans are views of its arrays.
 /// </summary>
 [DebuggerDisplay("{ToString(),nq}")]
 public sealed class RunResult
@@ -20,17 +20,19 @@ public sealed class RunResult
     private readonly float[][]? _loss;
     private readonly int[][] _ids;
     private readonly string[][]? _tokens;
-    private readonly int _paddedLength;
+    private readonly int[] _rowStart;
+    private readonly int? _headDim;
 
-    internal RunResult(Dictionary<HookPoint, (float[] Data, int Width)> activations, Dictionary<HookPoint, (float[] Data, int Width)> edited, Dictionary<HookPoint, (float[] Data, int Width)> features, float[]? logits, int vocab, int paddedLength,
-        int[][] ids, float[][]? loss, string[][]? tokens)
+    internal RunResult(Dictionary<HookPoint, (float[] Data, int Width)> activations, Dictionary<HookPoint, (float[] Data, int Width)> edited, Dictionary<HookPoint, (float[] Data, int Width)> features, float[]? logits, int vocab, int[] rowStart,
+        int[][] ids, float[][]? loss, string[][]? tokens, int? headDim)
     {
+        _rowStart = rowStart;
+        _headDim = headDim;
         _activations = activations;
         _edited = edited;
         _features = features;
         _logits = logits;
         VocabSize = vocab;
-        _paddedLength = paddedLength;
         _ids = ids;
         _loss = loss;
         _tokens = tokens;
@@ -70,7 +72,7 @@ public sealed class RunResult
     {
         var (data, width) = Get(site);
         int s = CheckSequence(sequence);
-        return data.AsSpan(s * _paddedLength * width, _ids[s].Length * width);
+        return data.AsSpan(_rowStart[s] * width, _ids[s].Length * width);
     }
 
     /// <summary>
@@ -87,7 +89,42 @@ public sealed class RunResult
         }
 
         int s = CheckSequence(sequence);
-        return data.AsSpan(s * _paddedLength * width, _ids[s].Length * width);
+        return data.AsSpan(_rowStart[s] * width, _ids[s].Length * width);
+    }
+
+    /// <summary>
+    /// One head of a per-head hook point (<c>attn.hook_z</c>, <c>hook_q</c>, <c>hook_k</c>, <c>hook_v</c>, <c>hook_rot_q</c>,
+    /// <c>hook_rot_k</c>) as a [tokens, head_dim] view of the captured rows (no copy): TransformerLens's
+    /// <c>cache["blocks.3.attn.hook_z"][0, :, head]</c>. Key and value hooks have the KV heads.
+    /// </summary>
+    /// <param name="site">A captured per-head hook point.</param>
+    /// <param name="head">The head, from 0.</param>
+    /// <param name="sequence">Which sequence of the batch.</param>
+    /// <param name="edited">True for the value after the site's own interventions (<see cref="EditedActivations"/>).</param>
+    /// <exception cref="ArgumentException">The site is not per-head, or the engine does not know head_dim (an exported ONNX graph).</exception>
+    public ReadOnlyTensorSpan<float> HeadActivations(HookPoint site, int head, int sequence = 0, bool edited = false)
+    {
+        ArgumentNullException.ThrowIfNull(site);
+        if (site.Kind is not (HookKind.AttnZ or HookKind.AttnQ or HookKind.AttnK or HookKind.AttnV or HookKind.AttnRotQ or HookKind.AttnRotK))
+        {
+            throw new ArgumentException($"{site.Name} has no heads; per-head views exist for attn.hook_z, hook_q, hook_k, hook_v, hook_rot_q and hook_rot_k.", nameof(site));
+        }
+
+        int headDim = _headDim ?? throw new ArgumentException($"head_dim of this model is unknown (an exported ONNX graph); slice {site.Name}'s rows yourself.", nameof(site));
+        var (data, width) = Get(site);
+        if (edited && _edited.TryGetValue(site, out var e))
+        {
+            (data, width) = e;
+        }
+
+        int heads = width / headDim;
+        if ((uint)head >= (uint)heads)
+        {
+            throw new ArgumentOutOfRangeException(nameof(head), head, $"{site.Name} has {heads} heads of {headDim}.");
+        }
+
+        int s = CheckSequence(sequence);
+        return new ReadOnlyTensorSpan<float>(data, (_rowStart[s] * width) + (head * headDim), [_ids[s].Length, headDim], [width, 1]);
     }
 
     /// <summary>A storable copy of <see cref="Activations"/>, with its width, hook name and token strings.</summary>
@@ -124,7 +161,7 @@ public sealed class RunResult
         }
 
         int s = CheckSequence(sequence);
-        return f.Data.AsSpan(s * _paddedLength * f.Width, _ids[s].Length * f.Width);
+        return f.Data.AsSpan(_rowStart[s] * f.Width, _ids[s].Length * f.Width);
     }
 
     /// <summary>
@@ -170,7 +207,7 @@ public sealed class RunResult
     public ReadOnlySpan<float> Logits(int sequence = 0)
     {
         int s = CheckSequence(sequence);
-        return NeedLogits(_logits).AsSpan(s * _paddedLength * VocabSize, _ids[s].Length * VocabSize);
+        return NeedLogits(_logits).AsSpan(_rowStart[s] * VocabSize, _ids[s].Length * VocabSize);
     }
 
     /// <summary>Next-token cross-entropy (nats) at each position but the last: loss[t] = −log p(ids[t+1] | ids[..t]).</summary>

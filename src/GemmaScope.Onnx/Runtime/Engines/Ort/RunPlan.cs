@@ -1,7 +1,7 @@
 using System.Text;
 using GemmaScope.Onnx.Graph;
 
-namespace GemmaScope.Onnx.Runtime;
+namespace GemmaScope.Onnx.Runtime.Engines.Ort;
 
 /// <summary>
 /// How one run executes: the edited graphs (segments, cut at callback sites) and how to feed/fetch them. Built from the
