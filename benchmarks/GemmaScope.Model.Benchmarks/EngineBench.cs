@@ -43,7 +43,7 @@ internal static class EngineBench
             for (int i = 0; i < 2; i++)
             {
                 string folder = Bench.Checkpoint(bf16);
-                var r = SpawnProbe(folder, out string? error);
+                var r = LoadProbe.Spawn("engineprobe", folder, binding: null, out string? error);
                 long bytes = CheckpointBytes(folder);
                 sb.AppendLine(r is null
                     ? $"| {(bf16 ? "bf16" : "fp32")} | failed: {error} | | | | | |"
@@ -214,31 +214,5 @@ internal static class EngineBench
         _ = engine.Forward(new ForwardRequest { Sequences = [[2]] }).LastLogits(0)[0];
         double first = sw.Elapsed.TotalMilliseconds;
         Console.WriteLine(FormattableString.Invariant($"RESULT {load:F0} {first:F0} {RssWatchdog.StatusKb("VmHWM")} {RssWatchdog.StatusKb("RssAnon")} {RssWatchdog.StatusKb("RssFile")}"));
-    }
-
-    private static LoadProbe.Result? SpawnProbe(string folder, out string? error)
-    {
-        string self = Environment.ProcessPath!;
-        var psi = Path.GetFileNameWithoutExtension(self) == "dotnet"
-            ? new ProcessStartInfo(self, [typeof(EngineBench).Assembly.Location, "engineprobe", folder])
-            : new ProcessStartInfo(self, ["engineprobe", folder]);
-        psi.RedirectStandardOutput = true;
-        psi.RedirectStandardError = true;
-        using var p = Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        string stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        var line = stdout.Split('\n').FirstOrDefault(l => l.StartsWith("RESULT ", StringComparison.Ordinal));
-        if (line is null)
-        {
-            string all = (stdout + stderr.Result).Trim();
-            error = all[..Math.Min(300, all.Length)];
-            return null;
-        }
-
-        error = null;
-        var f = line.Split(' ');
-        return new LoadProbe.Result(double.Parse(f[1], CultureInfo.InvariantCulture), double.Parse(f[2], CultureInfo.InvariantCulture),
-            long.Parse(f[3], CultureInfo.InvariantCulture), long.Parse(f[4], CultureInfo.InvariantCulture), long.Parse(f[5], CultureInfo.InvariantCulture));
     }
 }

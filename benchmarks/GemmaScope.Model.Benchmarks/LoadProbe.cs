@@ -24,12 +24,15 @@ internal static class LoadProbe
         Console.WriteLine(FormattableString.Invariant($"RESULT {load:F0} {first:F0} {status["VmHWM"]} {status["RssAnon"]} {status["RssFile"]}"));
     }
 
-    public static Result? Spawn(string folder, string? binding, out string? error)
+    public static Result? Spawn(string folder, string? binding, out string? error) => Spawn("loadprobe", folder, binding, out error);
+
+    /// <summary>Runs this program again as <c>{mode} {folder}</c> (a fresh process, so peaks are its own) and parses its RESULT line.</summary>
+    public static Result? Spawn(string mode, string folder, string? binding, out string? error)
     {
         string self = Environment.ProcessPath!;
         var psi = Path.GetFileNameWithoutExtension(self) == "dotnet"
-            ? new ProcessStartInfo(self, [typeof(LoadProbe).Assembly.Location, "loadprobe", folder])
-            : new ProcessStartInfo(self, ["loadprobe", folder]);
+            ? new ProcessStartInfo(self, [typeof(LoadProbe).Assembly.Location, mode, folder])
+            : new ProcessStartInfo(self, [mode, folder]);
         psi.RedirectStandardOutput = true;
         psi.Environment["GEMMASCOPE_BENCH_BINDING"] = binding ?? "";
         psi.RedirectStandardError = true;
