@@ -1,4 +1,3 @@
-using GemmaScope.Tests.Reference;
 
 namespace GemmaScope.Engine.Tests;
 
@@ -53,7 +52,7 @@ public class ReferenceTests
         // PyTorch's float64 forward on the probe ids, for the hooks it recorded
         using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(TestSupport.Fixtures, "tiny-gemma3", "probe.json")));
         int[] probe = [.. doc.RootElement.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32())];
-        var torch = Npz.ReadFloat64(Path.Combine(TestSupport.Fixtures, "tiny-gemma3", "reference.npz"));
+        var torch = TestNpz.ReadFloat64(Path.Combine(TestSupport.Fixtures, "tiny-gemma3", "reference.npz"));
         var hooks = RecordingHooks.All();
         var result = engine.Forward(new ForwardRequest { Sequences = [probe], Logits = LogitsMode.AllRows, Hooks = hooks });
         int compared = 0;

@@ -1,4 +1,3 @@
-using GemmaScope.Tests.Reference;
 
 namespace GemmaScope.Engine.Tests;
 

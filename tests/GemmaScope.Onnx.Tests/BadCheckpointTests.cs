@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using GemmaScope.Formats;
 using GemmaScope.Onnx;
 
-namespace GemmaScope.Tests;
+namespace GemmaScope.Onnx.Tests;
 
 /// <summary>Broken checkpoints fail at load with an exception naming the file, the tensor, expected and actual.</summary>
 public sealed class BadCheckpointTests : IDisposable

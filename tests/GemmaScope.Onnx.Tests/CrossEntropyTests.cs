@@ -1,6 +1,6 @@
 using GemmaScope.Onnx.Runtime;
 
-namespace GemmaScope.Tests;
+namespace GemmaScope.Onnx.Tests;
 
 public class CrossEntropyTests
 {

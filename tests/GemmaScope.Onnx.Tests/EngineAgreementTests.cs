@@ -1,7 +1,7 @@
 using GemmaScope.Onnx;
 using GemmaScope.Onnx.Runtime.Engines.Native;
 
-namespace GemmaScope.Tests;
+namespace GemmaScope.Onnx.Tests;
 
 /// <summary>
 /// The ONNX Runtime engine and the native engine on the same checkpoint: every hook both have, at every layer, and the

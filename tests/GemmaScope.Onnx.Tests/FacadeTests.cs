@@ -1,6 +1,6 @@
 using GemmaScope.Onnx;
 
-namespace GemmaScope.Tests;
+namespace GemmaScope.Onnx.Tests;
 
 /// <summary>The facade's own surface: which engine runs, run_with_cache, per-head views, and what ONNX Runtime refuses.</summary>
 public class FacadeTests

@@ -1,8 +1,7 @@
 using GemmaScope.Hf;
-using GemmaScope.Hf.Tests;
 using GemmaScope.Onnx;
 
-namespace GemmaScope.Tests;
+namespace GemmaScope.Onnx.Tests;
 
 /// <summary>GemmaModel.FromPretrainedAsync on the tiny Gemma 3 (text-only and image-text) served by the fake hub (127.0.0.1).</summary>
 public sealed class Gemma3HubTests : IAsyncLifetime

@@ -2,9 +2,8 @@ using System.Text.Json;
 using GemmaScope.Formats;
 using GemmaScope.Hf;
 using GemmaScope.Onnx;
-using GemmaScope.Tests.Reference;
 
-namespace GemmaScope.Tests;
+namespace GemmaScope.Onnx.Tests;
 
 /// <summary>
 /// GemmaModel.FromPretrained on the tiny Gemma 3 (tools/onnx-fixtures/make_tiny_gemma3.py): 7 layers, 5 sliding, 1 full,
@@ -18,7 +17,7 @@ public class Gemma3Tests
     internal static string Dir(string layout) => Path.Combine(AppContext.BaseDirectory, "Fixtures", "tiny-gemma3", layout);
 
     private static readonly Lazy<Dictionary<string, (int[] Shape, double[] Data)>> PyTorch =
-        new(() => Npz.ReadFloat64(Path.Combine(AppContext.BaseDirectory, "Fixtures", "tiny-gemma3", "reference.npz")));
+        new(() => TestNpz.ReadFloat64(Path.Combine(AppContext.BaseDirectory, "Fixtures", "tiny-gemma3", "reference.npz")));
 
     private static readonly Lazy<Gemma2Reference> CSharp = new(() => Gemma2Reference.FromCheckpoint(Dir("text")));
 

@@ -1,7 +1,7 @@
 using GemmaScope.Onnx;
 using GemmaScope.Onnx.Graph;
 
-namespace GemmaScope.Tests;
+namespace GemmaScope.Onnx.Tests;
 
 public class GraphEditingTests
 {

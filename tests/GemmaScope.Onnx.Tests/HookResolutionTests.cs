@@ -2,7 +2,7 @@ using GemmaScope.Onnx;
 using Google.Protobuf;
 using Onnx;
 
-namespace GemmaScope.Tests;
+namespace GemmaScope.Onnx.Tests;
 
 public sealed class HookResolutionTests : IDisposable
 {

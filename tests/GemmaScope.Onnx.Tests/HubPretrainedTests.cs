@@ -1,9 +1,8 @@
 using System.Net;
 using GemmaScope.Hf;
-using GemmaScope.Hf.Tests;
 using GemmaScope.Onnx;
 
-namespace GemmaScope.Tests;
+namespace GemmaScope.Onnx.Tests;
 
 /// <summary>GemmaModel.FromPretrainedAsync end to end: the tiny sharded checkpoint served by the fake hub (127.0.0.1), gated.</summary>
 public sealed class HubPretrainedTests : IAsyncLifetime

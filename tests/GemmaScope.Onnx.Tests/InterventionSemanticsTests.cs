@@ -1,6 +1,6 @@
 using GemmaScope.Onnx;
 
-namespace GemmaScope.Tests;
+namespace GemmaScope.Onnx.Tests;
 
 /// <summary>
 /// Issue 13's intervention semantics: the in-graph JumpReLU is the core's (pre &gt; θ and pre &gt; 0) also for negative

@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 using GemmaScope.Onnx;
 using GemmaScope.Tokenizers;
 
-namespace GemmaScope.Tests;
+namespace GemmaScope.Onnx.Tests;
 
 /// <summary>Issue 20, new-user findings 4, 6 and 8, on the tiny Gemma 2 checkpoint.</summary>
 public class NewUserFindingsTests

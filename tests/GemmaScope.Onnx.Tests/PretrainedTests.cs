@@ -1,7 +1,6 @@
 using GemmaScope.Onnx;
-using GemmaScope.Tests.Reference;
 
-namespace GemmaScope.Tests;
+namespace GemmaScope.Onnx.Tests;
 
 /// <summary>GemmaModel.FromPretrained on the tiny Gemma 2 in Hugging Face's layout (tools/onnx-fixtures/make_tiny_hf_checkpoints.py).</summary>
 public class PretrainedTests

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace GemmaScope.Tests;
+namespace GemmaScope.Onnx.Tests;
 
 public class ReferenceTests
 {

@@ -1,6 +1,6 @@
 using GemmaScope.Onnx;
 
-namespace GemmaScope.Tests;
+namespace GemmaScope.Onnx.Tests;
 
 /// <summary>Issue 14: an SAE knows its hook point; splices, steering and capture-then-encode use it and refuse other sites unless asked.</summary>
 public class SaeSiteTests

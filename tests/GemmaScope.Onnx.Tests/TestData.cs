@@ -1,7 +1,6 @@
 using GemmaScope.Onnx;
-using GemmaScope.Tests.Reference;
 
-namespace GemmaScope.Tests;
+namespace GemmaScope.Onnx.Tests;
 
 internal static class TestData
 {

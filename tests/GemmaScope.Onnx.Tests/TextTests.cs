@@ -2,7 +2,7 @@ using GemmaScope.Onnx;
 using GemmaScope.Tokenizers;
 using Microsoft.ML.Tokenizers;
 
-namespace GemmaScope.Tests;
+namespace GemmaScope.Onnx.Tests;
 
 public class TextTests
 {

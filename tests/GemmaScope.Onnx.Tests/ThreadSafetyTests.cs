@@ -1,6 +1,6 @@
 using GemmaScope.Onnx;
 
-namespace GemmaScope.Tests;
+namespace GemmaScope.Onnx.Tests;
 
 /// <summary>What the README states about threads: one model serves concurrent runs, each giving what it gives alone.</summary>
 public class ThreadSafetyTests

@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using GemmaScope.Onnx;
 
-namespace GemmaScope.Tests;
+namespace GemmaScope.Onnx.Tests;
 
 /// <summary>
 /// Transcoders on the tiny Gemma 2 built from its Hugging Face checkpoint (which has <c>blocks.{l}.ln2.hook_normalized</c>):

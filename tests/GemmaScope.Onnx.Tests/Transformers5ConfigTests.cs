@@ -1,9 +1,8 @@
 using System.Text.Json.Nodes;
 using GemmaScope.Formats;
 using GemmaScope.Onnx;
-using GemmaScope.Tests.Reference;
 
-namespace GemmaScope.Tests;
+namespace GemmaScope.Onnx.Tests;
 
 /// <summary>
 /// config.json as transformers 5 writes it (tools/onnx-fixtures/make_transformers5_configs.py: RoPE only in rope_parameters,
@@ -31,7 +30,7 @@ public class Transformers5ConfigTests
     public void Gemma3InTheTransformers5SpellingEqualsThePyTorchReference(string layout)
     {
         // the PyTorch forward used linear ×8 on the full-attention layer: reading only the 4.x fields loses it
-        var reference = Npz.ReadFloat64(Fixture("tiny-gemma3", "reference.npz"));
+        var reference = TestNpz.ReadFloat64(Fixture("tiny-gemma3", "reference.npz"));
         using var dir = With(Gemma3Tests.Dir(layout), "gemma3-" + layout);
         using var model = GemmaModel.FromPretrained(dir.Path);
         var sites = TestData.AllSites(model.LayerCount, withLn2: true).ToArray();

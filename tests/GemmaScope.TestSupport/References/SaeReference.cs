@@ -1,7 +1,7 @@
-namespace GemmaScope.Tests.Support;
+namespace GemmaScope.TestSupport;
 
 /// <summary>Plain float64 JumpReLU SAE, written from the definition, for checking the library.</summary>
-internal sealed class Reference
+public sealed class SaeReference
 {
     public required int DIn { get; init; }
 
@@ -72,7 +72,7 @@ internal sealed class Reference
     }
 
     /// <summary>A random SAE whose thresholds put roughly a third of pre-activations above them for unit-scale inputs.</summary>
-    public static (Reference Ref, float[] WEnc, float[] WDec, float[] BEnc, float[] BDec, float[] Thr) Random(int dIn, int dSae, int seed)
+    public static (SaeReference Ref, float[] WEnc, float[] WDec, float[] BEnc, float[] BDec, float[] Thr) Random(int dIn, int dSae, int seed)
     {
         var rng = new Random(seed);
         float G(double s) => (float)(s * Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
@@ -98,7 +98,7 @@ internal sealed class Reference
             bDec[i] = G(0.1);
         }
 
-        var r = new Reference
+        var r = new SaeReference
         {
             DIn = dIn,
             DSae = dSae,
