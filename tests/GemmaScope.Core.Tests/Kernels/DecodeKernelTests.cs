@@ -31,8 +31,8 @@ public sealed class DecodeKernelTests
         const int tokens = 7;
         using var data = new KernelTestData(33, 1000, bf16, threads, seed: 21);
         var f = data.SparseFeatures(tokens, 40, seed: 22);
-        var dense = KernelTestData.Poisoned(tokens * data.DIn);
-        var fromSparse = KernelTestData.Poisoned(tokens * data.DIn);
+        var dense = SaeReference.Poisoned(tokens * data.DIn);
+        var fromSparse = SaeReference.Poisoned(tokens * data.DIn);
         var batch = SparseFromDense(f, tokens, data.DSae);
         using (new ForcedIsa(Enum.Parse<KernelIsa>(isa)))
         {
@@ -40,13 +40,12 @@ public sealed class DecodeKernelTests
             data.Sae.DecodeSparse(batch, fromSparse);
         }
 
-        var reference = data.ReferenceDecode(f, tokens, data.UsedWDec);
-        Check(data, f, tokens, dense, reference, data.UsedWDec, 1e-5);
-        Check(data, f, tokens, fromSparse, reference, data.UsedWDec, 1e-5);
+        var reference = data.ReferenceDecode(f, data.UsedWDec);
+        Check(data, dense, reference, 1e-5);
+        Check(data, fromSparse, reference, 1e-5);
         if (bf16)
         {
-            var wide = Array.ConvertAll(data.WDec, v => (double)v);
-            Check(data, f, tokens, fromSparse, data.ReferenceDecode(f, tokens, wide), wide, 1.0 / 256);
+            Check(data, fromSparse, data.ReferenceDecode(f, Approx.Widen(data.WDec)), 1.0 / 256);
         }
     }
 
@@ -72,22 +71,14 @@ public sealed class DecodeKernelTests
         return new SparseFeatureBatch(dSae, offsets, [.. idx], [.. val]);
     }
 
-    private static void Check(KernelTestData data, float[] f, int tokens, float[] got, double[] want, double[] weights, double rel)
+    private static void Check(KernelTestData data, float[] got, (double[] XHat, double[] Magnitude) want, double rel)
     {
-        for (int t = 0; t < tokens; t++)
+        Assert.Equal(want.XHat.Length, got.Length);
+        for (int k = 0; k < got.Length; k++)
         {
-            for (int i = 0; i < data.DIn; i++)
-            {
-                double mag = Math.Abs(data.BDec[i]);
-                for (int j = 0; j < data.DSae; j++)
-                {
-                    mag += Math.Abs(f[(t * data.DSae) + j] * weights[((long)j * data.DIn) + i]);
-                }
-
-                double w = want[(t * data.DIn) + i];
-                float g = got[(t * data.DIn) + i];
-                Assert.True(Math.Abs(g - w) <= (rel * mag) + 1e-7, $"token {t} input {i}: got {g}, want {w}");
-            }
+            double w = want.XHat[k];
+            float g = got[k];
+            Assert.True(Math.Abs(g - w) <= (rel * want.Magnitude[k]) + 1e-7, $"token {k / data.DIn} input {k % data.DIn}: got {g}, want {w}");
         }
     }
 }

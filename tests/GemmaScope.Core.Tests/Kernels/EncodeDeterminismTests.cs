@@ -134,7 +134,7 @@ public sealed class EncodeDeterminismTests
         {
             // Before: nothing built or started; this first call starts the build and must not wait for it.
             Assert.Equal(0, sae.PackedEncoderBytes);
-            var f = KernelTestData.Poisoned(DSae);
+            var f = SaeReference.Poisoned(DSae);
             sae.Encode(_x.AsSpan(0, DIn), f);
             CheckRows(f, 1, 0, want, $"threads {threads}, first call, before the pack");
             Assert.True(entered.Wait(TimeSpan.FromMinutes(5)), "the background pack never started");
@@ -143,7 +143,7 @@ public sealed class EncodeDeterminismTests
             CheckAlone(sae, want, $"threads {threads}, during the pack");
             Assert.Equal(0, sae.PackedEncoderBytes);
             var batch = _x.AsSpan(0, 7 * DIn).ToArray();
-            var fb = KernelTestData.Poisoned(7 * DSae);
+            var fb = SaeReference.Poisoned(7 * DSae);
             var waiting = Task.Run(() => sae.Encode(batch, fb));
             release.Set();
             await waiting.WaitAsync(TimeSpan.FromMinutes(5));

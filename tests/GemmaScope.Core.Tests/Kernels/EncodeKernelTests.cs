@@ -41,7 +41,7 @@ public sealed class EncodeKernelTests
     {
         using var data = new KernelTestData(33, 1000, bf16, threads, seed: tokens + (threads * 100), pack);
         var x = KernelTestData.Fill(new Random(tokens), tokens * data.DIn, 1f);
-        var f = KernelTestData.Poisoned(tokens * data.DSae);
+        var f = SaeReference.Poisoned(tokens * data.DSae);
         using (new ForcedIsa(Enum.Parse<KernelIsa>(isa)))
         {
             data.Sae.Encode(x, f);
@@ -50,7 +50,7 @@ public sealed class EncodeKernelTests
         data.CheckEncode(x, tokens, f, data.UsedWEnc, 1e-5);
         if (bf16)
         {
-            data.CheckEncode(x, tokens, f, Array.ConvertAll(data.WEnc, v => (double)v), 1.0 / 256);
+            data.CheckEncode(x, tokens, f, Approx.Widen(data.WEnc), 1.0 / 256);
         }
     }
 
@@ -81,7 +81,7 @@ public sealed class EncodeKernelTests
             }
         }
 
-        var dense = KernelTestData.Poisoned(tokens * data.DSae);
+        var dense = SaeReference.Poisoned(tokens * data.DSae);
         sparse.ToDense(dense);
         data.CheckEncode(x, tokens, dense, data.UsedWEnc, 1e-5);
     }
@@ -95,7 +95,7 @@ public sealed class EncodeKernelTests
         using var data = new KernelTestData(33, 1000, bf16: false, threads, seed: 3);
         var x = KernelTestData.Fill(new Random(5), data.DIn, 1f);
         var idx = new int[data.DSae];
-        var val = KernelTestData.Poisoned(data.DSae);
+        var val = SaeReference.Poisoned(data.DSae);
         int n;
         using (new ForcedIsa(Enum.Parse<KernelIsa>(isa)))
         {
@@ -129,7 +129,7 @@ public sealed class EncodeKernelTests
         {
             using var data = new KernelTestData(33, 1000, bf16, threads: 2, seed: 40 + tokens, pack);
             var x = KernelTestData.Fill(new Random(tokens), tokens * data.DIn, 1f);
-            var f = KernelTestData.Poisoned(tokens * data.DSae);
+            var f = SaeReference.Poisoned(tokens * data.DSae);
             data.Sae.Encode(x, f);
             data.CheckEncode(x, tokens, f, data.UsedWEnc, 1e-5);
         }
@@ -169,7 +169,7 @@ public sealed class EncodeKernelTests
         {
             using var data = new KernelTestData(301, 2085, bf16, threads, seed: 70 + tokens);
             var x = KernelTestData.Fill(new Random(71 + tokens), tokens * data.DIn, 1f);
-            var f = KernelTestData.Poisoned(tokens * data.DSae);
+            var f = SaeReference.Poisoned(tokens * data.DSae);
             SparseFeatureBatch sparse;
             using (new ForcedIsa(Enum.Parse<KernelIsa>(isa)))
             {
@@ -178,7 +178,7 @@ public sealed class EncodeKernelTests
             }
 
             data.CheckEncode(x, tokens, f, data.UsedWEnc, 1e-5);
-            var dense = KernelTestData.Poisoned(tokens * data.DSae);
+            var dense = SaeReference.Poisoned(tokens * data.DSae);
             sparse.ToDense(dense);
             data.CheckEncode(x, tokens, dense, data.UsedWEnc, 1e-5);
             Assert.True(data.Sae.PackedEncoderBytes >= (long)data.DIn * data.DSae * (bf16 ? 2 : 4), "the packed copy was not built");
@@ -209,7 +209,7 @@ public sealed class EncodeKernelTests
 
             Assert.Equal(tokens, buffer.TokenCount);
             Assert.Equal(buffer.Offsets[tokens], buffer.Indices.Length);
-            var dense = KernelTestData.Poisoned(tokens * data.DSae);
+            var dense = SaeReference.Poisoned(tokens * data.DSae);
             buffer.ToBatch().ToDense(dense);
             data.CheckEncode(x, tokens, dense, data.UsedWEnc, 1e-5);
             for (int t = 0; t < tokens; t++)
@@ -237,7 +237,7 @@ public sealed class EncodeKernelTests
             while (!built && sw.Elapsed < TimeSpan.FromSeconds(20))
             {
                 built = data.Sae.PackedEncoderBytes > 0;
-                var f = KernelTestData.Poisoned(data.DSae);
+                var f = SaeReference.Poisoned(data.DSae);
                 data.Sae.Encode(x, f);
                 data.CheckEncode(x, 1, f, data.UsedWEnc, 1e-5);
             }
@@ -269,7 +269,7 @@ public sealed class EncodeKernelTests
         {
             using var data = new KernelTestData(301, 2085, bf16: false, threads: 2, seed: 11, pack);
             var x = KernelTestData.Fill(new Random(12), 13 * data.DIn, 1f);
-            var f = KernelTestData.Poisoned(13 * data.DSae);
+            var f = SaeReference.Poisoned(13 * data.DSae);
             data.Sae.Encode(x, f);
             data.CheckEncode(x, 13, f, data.UsedWEnc, 1e-5);
         }

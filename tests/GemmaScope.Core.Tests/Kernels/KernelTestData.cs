@@ -76,34 +76,22 @@ internal sealed unsafe class KernelTestData : IDisposable
         return a;
     }
 
-    public static float[] Poisoned(int n)
-    {
-        var a = new float[n];
-        a.AsSpan().Fill(float.NaN);
-        return a;
-    }
-
     /// <summary>
-    /// Checks encoder output against float64: pre = b + Σ x·W over <paramref name="weights"/>, and the JumpReLU of it.
-    /// The allowed error is rel · (|b| + Σ|x·W|) + 1e-7; a latent whose reference pre-activation lies within that bound of
-    /// its threshold (or of 0) may go either way, but must then be 0 or the pre-activation.
+    /// Checks encoder output against float64: pre = b + Σ x·W over <paramref name="weights"/> (<see cref="SaeReference.Affine"/>),
+    /// and the JumpReLU of it. The allowed error is rel · (|b| + Σ|x·W|) + 1e-7; a latent whose reference pre-activation lies
+    /// within that bound of its threshold (or of 0) may go either way, but must then be 0 or the pre-activation.
     /// </summary>
     public void CheckEncode(float[] x, int tokens, ReadOnlySpan<float> got, double[] weights, double rel)
     {
+        var mags = new double[tokens * DSae];
+        var pres = SaeReference.Affine(Approx.Widen(x.AsSpan(0, tokens * DIn)), weights, Approx.Widen(BEnc), mags);
         int decided = 0, active = 0;
         for (int t = 0; t < tokens; t++)
         {
             for (int j = 0; j < DSae; j++)
             {
-                double pre = BEnc[j], mag = Math.Abs(BEnc[j]);
-                for (int i = 0; i < DIn; i++)
-                {
-                    double p = x[(t * DIn) + i] * weights[((long)i * DSae) + j];
-                    pre += p;
-                    mag += Math.Abs(p);
-                }
-
-                double tol = (rel * mag) + 1e-7;
+                double pre = pres[(t * DSae) + j];
+                double tol = (rel * mags[(t * DSae) + j]) + 1e-7;
                 float g = got[(t * DSae) + j];
                 Assert.False(float.IsNaN(g), $"token {t} latent {j}: NaN (output not written)");
                 double thr = Math.Max(Threshold[j], 0.0);
@@ -124,25 +112,14 @@ internal sealed unsafe class KernelTestData : IDisposable
         Assert.InRange(active, decided / 20, decided - (decided / 20));
     }
 
-    /// <summary>float64 decode of dense features with the given decoder weights.</summary>
-    public double[] ReferenceDecode(float[] f, int tokens, double[] weights)
+    /// <summary>
+    /// float64 decode of dense features with the given decoder weights (<see cref="SaeReference.Affine"/> over W_dec, b_dec),
+    /// and per output |b| + Σ|f·W|, the scale of the error a float32 kernel may make.
+    /// </summary>
+    public (double[] XHat, double[] Magnitude) ReferenceDecode(float[] f, double[] weights)
     {
-        var xhat = new double[tokens * DIn];
-        for (int t = 0; t < tokens; t++)
-        {
-            for (int i = 0; i < DIn; i++)
-            {
-                double s = BDec[i];
-                for (int j = 0; j < DSae; j++)
-                {
-                    s += f[(t * DSae) + j] * weights[((long)j * DIn) + i];
-                }
-
-                xhat[(t * DIn) + i] = s;
-            }
-        }
-
-        return xhat;
+        var mags = new double[f.Length / DSae * DIn];
+        return (SaeReference.Affine(Approx.Widen(f), weights, Approx.Widen(BDec), mags), mags);
     }
 
     /// <summary>Random sparse features: about <paramref name="l0"/> positive values per token, rest exactly 0.</summary>

@@ -42,7 +42,7 @@ public sealed class MatMulTests
     {
         using var w = new MatMulTestData(Out, In, Enum.Parse<TensorDType>(dtype), seed: 11);
         var x = MatMulTestData.Activations(12 + tokens, tokens * In);
-        var y = Poisoned(tokens * Out);
+        var y = SaeReference.Poisoned(tokens * Out);
         MatMul.Multiply(x, tokens, w.Matrix, y, threads: 2, Enum.Parse<KernelIsa>(isa));
         w.AssertMatches(x, tokens, y, 1e-5);
     }
@@ -64,7 +64,7 @@ public sealed class MatMulTests
             var x = MatMulTestData.Activations(cols + tokens, tokens * cols);
             foreach (var isa in Isas)
             {
-                var y = Poisoned(tokens * 9);
+                var y = SaeReference.Poisoned(tokens * 9);
                 MatMul.Multiply(x, tokens, w.Matrix, y, threads: 3, isa);
                 w.AssertMatches(x, tokens, y, 1e-5);
             }
@@ -76,7 +76,7 @@ public sealed class MatMulTests
     {
         using var w = new MatMulTestData(Out, In, TensorDType.BFloat16, seed: 3);
         var x = MatMulTestData.Activations(4, 5 * In);
-        var y = Poisoned(5 * Out);
+        var y = SaeReference.Poisoned(5 * Out);
         MatMul.Multiply(x, 5, w.Matrix, y);
         w.AssertMatches(x, 5, y, 1e-5);
     }
@@ -108,7 +108,7 @@ public sealed class MatMulTests
         const int rows = 203;
         using var w = new MatMulTestData(rows, In, Enum.Parse<TensorDType>(dtype), seed: 21);
         var row = MatMulTestData.Activations(22, In);
-        var alone = Poisoned(rows);
+        var alone = SaeReference.Poisoned(rows);
         MatMul.Multiply(row, 1, w.Matrix, alone, threads: 1, isa);
         foreach (int batch in new[] { 2, 7, 64 })
         {
@@ -136,8 +136,8 @@ public sealed class MatMulTests
         const int rows = 1000;
         using var w = new MatMulTestData(rows, In, TensorDType.Float32, seed: 31);
         var x = MatMulTestData.Activations(32, In);
-        var one = Poisoned(rows);
-        var three = Poisoned(rows);
+        var one = SaeReference.Poisoned(rows);
+        var three = SaeReference.Poisoned(rows);
         MatMul.Multiply(x, 1, w.Matrix, one, threads: 1, KernelIsa.Vector512);
         MatMul.Multiply(x, 1, w.Matrix, three, threads: 3, KernelIsa.Vector512);
         AssertBitsEqual(one, three, "1 vs 3 threads");
@@ -154,11 +154,11 @@ public sealed class MatMulTests
     {
         using var w = new MatMulTestData(Out, In, Enum.Parse<TensorDType>(dtype), seed: 41);
         var x = MatMulTestData.Activations(42, tokens * In);
-        var reference = Poisoned(tokens * Out);
+        var reference = SaeReference.Poisoned(tokens * Out);
         MatMul.Multiply(x, tokens, w.Matrix, reference, threads: 1, KernelIsa.Scalar);
         foreach (var isa in new[] { KernelIsa.Vector512, KernelIsa.Vector256, KernelIsa.Vector128 })
         {
-            var y = Poisoned(tokens * Out);
+            var y = SaeReference.Poisoned(tokens * Out);
             MatMul.Multiply(x, tokens, w.Matrix, y, threads: 2, isa);
             AssertBitsEqual(reference, y, $"{isa} vs scalar");
         }
@@ -171,7 +171,7 @@ public sealed class MatMulTests
         var x = MatMulTestData.Activations(6, 2 * 40);
         x[3] = float.PositiveInfinity; // token 0, a vector lane
         x[40 + 38] = float.NaN;       // token 1, the scalar tail
-        var y = Poisoned(2 * 5);
+        var y = SaeReference.Poisoned(2 * 5);
         MatMul.Multiply(x, 2, w.Matrix, y, threads: 1, KernelIsa.Vector512);
         for (int o = 0; o < 5; o++)
         {
@@ -278,13 +278,6 @@ public sealed class MatMulTests
         }
 
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
-    }
-
-    private static float[] Poisoned(int n)
-    {
-        var y = new float[n];
-        y.AsSpan().Fill(float.NaN);
-        return y;
     }
 
     private static void AssertBitsEqual(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, string what)

@@ -257,8 +257,8 @@ public sealed class ScreenedEncodeTests
             using var screened = Make(true);
             Theta = keep;
             var bad = new List<string>();
-            var fd = Poisoned(tokens * _m);
-            var fs = Poisoned(tokens * _m);
+            var fd = SaeReference.Poisoned(tokens * _m);
+            var fs = SaeReference.Poisoned(tokens * _m);
             dense.Encode(x, fd);
             screened.Encode(x, fs);
             var sparse = screened.EncodeSparse(x);
@@ -321,13 +321,6 @@ public sealed class ScreenedEncodeTests
             }
 
             return bad;
-        }
-
-        private static float[] Poisoned(int n)
-        {
-            var a = new float[n];
-            a.AsSpan().Fill(float.NaN);
-            return a;
         }
     }
 }

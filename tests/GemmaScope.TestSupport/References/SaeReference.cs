@@ -1,7 +1,7 @@
 namespace GemmaScope.TestSupport;
 
 /// <summary>Plain float64 JumpReLU SAE, written from the definition, for checking the library.</summary>
-public sealed class SaeReference
+public sealed partial class SaeReference
 {
     public required int DIn { get; init; }
 
@@ -50,26 +50,7 @@ public sealed class SaeReference
         return pre;
     }
 
-    public double[] Decode(ReadOnlySpan<double> f)
-    {
-        int tokens = f.Length / DSae;
-        var x = new double[tokens * DIn];
-        for (int t = 0; t < tokens; t++)
-        {
-            for (int i = 0; i < DIn; i++)
-            {
-                double s = BDec[i];
-                for (int j = 0; j < DSae; j++)
-                {
-                    s += f[(t * DSae) + j] * WDec[((long)j * DIn) + i];
-                }
-
-                x[(t * DIn) + i] = s;
-            }
-        }
-
-        return x;
-    }
+    public double[] Decode(ReadOnlySpan<double> f) => Decode(f, WDec, BDec);
 
     /// <summary>A random SAE whose thresholds put roughly a third of pre-activations above them for unit-scale inputs.</summary>
     public static (SaeReference Ref, float[] WEnc, float[] WDec, float[] BEnc, float[] BDec, float[] Thr) Random(int dIn, int dSae, int seed)

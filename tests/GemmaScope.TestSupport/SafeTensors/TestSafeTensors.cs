@@ -10,7 +10,7 @@ namespace GemmaScope.TestSupport;
 /// Test-side safetensors files, independent of the library: an 8-byte little-endian header length, the JSON header
 /// (padded with spaces to a multiple of 8), then the tensors' bytes at the offsets the header gives.
 /// </summary>
-public static class TestSafeTensors
+public static partial class TestSafeTensors
 {
     /// <summary>One tensor as the header describes it; <see cref="Bytes"/> is its slice of the file.</summary>
     public sealed record Tensor(string Name, string DType, long[] Shape, byte[] Bytes)
