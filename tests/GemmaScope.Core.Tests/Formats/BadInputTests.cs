@@ -174,14 +174,13 @@ public class BadInputTests : IDisposable
         var st = _dir.File("ok.safetensors");
         sae.Save(st);
         var bytes = File.ReadAllBytes(st);
-        int n = (int)BinaryPrimitives.ReadUInt64LittleEndian(bytes);
-        var header = Encoding.UTF8.GetString(bytes, 8, n);
+        var (header, data) = TestSafeTensors.Parts(bytes);
 
         // b_dec ends where threshold begins; claim one float more and the span disagrees with the shape.
         var lie = System.Text.RegularExpressions.Regex.Replace(header, "(\"b_dec\":\\{[^}]*\"data_offsets\":\\[)(\\d+),(\\d+)", m =>
             $"{m.Groups[1].Value}{m.Groups[2].Value},{long.Parse(m.Groups[3].Value) + 4}");
         Assert.NotEqual(header, lie);
-        var p = Write("lie.safetensors", [.. bytes[..8], .. Encoding.UTF8.GetBytes(lie.PadRight(n)), .. bytes[(8 + n)..]]);
+        var p = Write("lie.safetensors", TestSafeTensors.Build(lie, data));
         var e = Fails(p);
         Assert.Equal("b_dec", e.Tensor);
 
@@ -206,17 +205,22 @@ public class BadInputTests : IDisposable
         Assert.Contains("params.npz", e.Message);
     }
 
+    /// <summary>Loads a folder of the valid params.npz and this cfg.json, which must be refused.</summary>
+    private SaeFormatException ConfigRefused(string name, string cfgJson)
+    {
+        var folder = Directory.CreateDirectory(_dir.File(name)).FullName;
+        File.WriteAllBytes(Path.Combine(folder, "params.npz"), TestNpz.Zip(Members()));
+        File.WriteAllText(Path.Combine(folder, "cfg.json"), cfgJson);
+        return Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(folder));
+    }
+
     [Fact]
     public void ConfigThatDisagreesWithWeights()
     {
-        var folder = Directory.CreateDirectory(_dir.File("cfg")).FullName;
-        File.WriteAllBytes(Path.Combine(folder, "params.npz"), TestNpz.Zip(Members()));
-        File.WriteAllText(Path.Combine(folder, "cfg.json"), $"{{\"d_in\": {DIn + 1}, \"d_sae\": {DSae}, \"architecture\": \"jumprelu\"}}");
-        var e = Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(folder));
+        var e = ConfigRefused("cfg", $"{{\"d_in\": {DIn + 1}, \"d_sae\": {DSae}, \"architecture\": \"jumprelu\"}}");
         Assert.Equal($"{DIn}", e.Expected);
         Assert.Equal($"{DIn + 1}", e.Actual);
-        File.WriteAllText(Path.Combine(folder, "cfg.json"), $"{{\"d_in\": {DIn}, \"d_sae\": {DSae}, \"architecture\": \"topk\"}}");
-        Assert.Contains("jumprelu", Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(folder)).Message);
+        Assert.Contains("jumprelu", ConfigRefused("cfgarch", $"{{\"d_in\": {DIn}, \"d_sae\": {DSae}, \"architecture\": \"topk\"}}").Message);
     }
 
     /// <summary>A deflated npz made by System.IO.Compression, with the central directory entry of <paramref name="member"/> patched.</summary>
@@ -281,12 +285,8 @@ public class BadInputTests : IDisposable
     [Fact]
     public void SafeTensorsNamingATensorTwice()
     {
-        var data = new byte[8];
         var header = "{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}";
-        var h = Encoding.UTF8.GetBytes(header);
-        var len = new byte[8];
-        BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)h.Length);
-        var e = Fails(Write("dup.safetensors", [.. len, .. h, .. data]));
+        var e = Fails(Write("dup.safetensors", TestSafeTensors.Build(header, new byte[8])));
         Assert.Equal("b", e.Tensor);
         Assert.Contains("twice", e.Message);
     }
@@ -294,13 +294,8 @@ public class BadInputTests : IDisposable
     [Fact]
     public void ConfigValuesOfTheWrongTypeOrDuplicatedAreRefused()
     {
-        var folder = Directory.CreateDirectory(_dir.File("cfgtype")).FullName;
-        File.WriteAllBytes(Path.Combine(folder, "params.npz"), TestNpz.Zip(Members()));
-        File.WriteAllText(Path.Combine(folder, "cfg.json"), $"{{\"d_in\": \"{DIn}\"}}");
-        var e = Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(folder));
-        Assert.Equal("cfg.json d_in", e.Tensor);
-        File.WriteAllText(Path.Combine(folder, "cfg.json"), $"{{\"d_in\": {DIn}, \"d_in\": {DIn}}}");
-        Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(folder));
+        Assert.Equal("cfg.json d_in", ConfigRefused("cfgtype", $"{{\"d_in\": \"{DIn}\"}}").Tensor);
+        ConfigRefused("cfgdup", $"{{\"d_in\": {DIn}, \"d_in\": {DIn}}}");
     }
 
     [Fact]

@@ -28,28 +28,16 @@ internal static class FormatCorpus
         ("threshold.npy", TestNpz.Npy(Threshold, [DSae])),
     ];
 
-    /// <summary>The five tensors as a safetensors header (offsets optionally disturbed by <paramref name="gapAfter"/> bytes after b_enc) and data.</summary>
-    public static (string Header, byte[] Data) SafeTensorsParts(int gapAfterBEnc = 0, string metadata = "{\"format\":\"pt\"}")
-    {
-        var parts = new (string Name, float[] Values, int[] Shape)[]
-        {
-            ("w_enc", WEnc, [DIn, DSae]), ("w_dec", WDec, [DSae, DIn]), ("b_enc", BEnc, [DSae]), ("b_dec", BDec, [DIn]), ("threshold", Threshold, [DSae]),
-        };
-        var sb = new StringBuilder("{\"__metadata__\":" + metadata);
-        var data = new MemoryStream();
-        foreach (var (name, values, shape) in parts)
-        {
-            long begin = data.Length;
-            data.Write(TestNpz.F32(values));
-            sb.Append($",\"{name}\":{{\"dtype\":\"F32\",\"shape\":[{string.Join(",", shape)}],\"data_offsets\":[{begin},{data.Length}]}}");
-            if (name == "b_enc" && gapAfterBEnc > 0)
-            {
-                data.Write(new byte[gapAfterBEnc]);
-            }
-        }
+    /// <summary>The five tensors by their Gemma Scope 2 (lowercase) names, in the order the files hold them.</summary>
+    public static (string Name, int[] Shape, float[] Data)[] Tensors() =>
+        [("w_enc", [DIn, DSae], WEnc), ("w_dec", [DSae, DIn], WDec), ("b_enc", [DSae], BEnc), ("b_dec", [DIn], BDec), ("threshold", [DSae], Threshold)];
 
-        return (sb.Append('}').ToString(), data.ToArray());
-    }
+    /// <summary>The <c>__metadata__</c> of the valid safetensors file.</summary>
+    public static readonly IReadOnlyDictionary<string, string> Pt = new Dictionary<string, string> { ["format"] = "pt" };
+
+    /// <summary>The valid safetensors file (<c>__metadata__</c> <see cref="Pt"/> unless given) as header text and data, for a case to edit.</summary>
+    public static (string Header, byte[] Data) SafeTensorsParts(IReadOnlyDictionary<string, string>? metadata = null) =>
+        TestSafeTensors.Parts(TestSafeTensors.F32(Tensors(), metadata ?? Pt));
 
     /// <summary>Reads every weight of a loaded SAE and says whether it equals the originals bit for bit.</summary>
     public static unsafe bool HoldsOriginals(JumpReLUSae sae)

@@ -67,8 +67,7 @@ public class FormatCorpusTests : IDisposable
             Assert.True(HoldsOriginals(sae));
         }
 
-        var (h, d) = SafeTensorsParts();
-        using (var sae = JumpReLUSae.Load(Write("ok.safetensors", TestSafeTensors.Build(h, d))))
+        using (var sae = JumpReLUSae.Load(Write("ok.safetensors", TestSafeTensors.F32(Tensors(), Pt))))
         {
             Assert.True(HoldsOriginals(sae));
         }
@@ -301,7 +300,7 @@ public class FormatCorpusTests : IDisposable
     [Fact]
     public void SafeTensors_InvalidUtf8InTheHeader()
     {
-        var (h, d) = SafeTensorsParts(metadata: "{\"format\":\"pt\",\"note\":\"XX\"}");
+        var (h, d) = SafeTensorsParts(new Dictionary<string, string> { ["format"] = "pt", ["note"] = "XX" });
         var header = Encoding.UTF8.GetBytes(h);
         int at = h.IndexOf("XX", StringComparison.Ordinal);
         header[at] = 0xC3;
@@ -322,14 +321,16 @@ public class FormatCorpusTests : IDisposable
         Refused("stroff.safetensors", TestSafeTensors.Build(h.Replace("\"data_offsets\":[0,", "\"data_offsets\":[\"0\",", StringComparison.Ordinal), d), "data_offsets");
         Refused("strshape.safetensors", TestSafeTensors.Build(h.Replace("\"shape\":[5,7]", "\"shape\":[\"5\",7]", StringComparison.Ordinal), d), "shape");
         Refused("floatoff.safetensors", TestSafeTensors.Build(h.Replace("\"data_offsets\":[0,", "\"data_offsets\":[0.0,", StringComparison.Ordinal), d), "data_offsets");
-        Refused("meta.safetensors", TestSafeTensors.Build(SafeTensorsParts(metadata: "{\"format\":5}").Header, d), "__metadata__");
+        Refused("meta.safetensors", TestSafeTensors.Build(h.Replace("\"format\":\"pt\"", "\"format\":5", StringComparison.Ordinal), d), "__metadata__");
     }
 
     [Fact]
     public void SafeTensors_HolesAndUnindexedTrailingBytes()
     {
-        var (h, d) = SafeTensorsParts(gapAfterBEnc: 8);
-        Assert.Equal("b_dec", Refused("hole.safetensors", TestSafeTensors.Build(h, d), "hole").Tensor);
+        // b_enc written with 8 bytes more than its 28, then its entry shrunk back to [280, 308]: bytes 308..316 belong to no tensor.
+        var padded = Tensors().Select(t => (t.Name, "F32", t.Shape, t.Name == "b_enc" ? [.. TestNpz.F32(t.Data), .. new byte[8]] : TestNpz.F32(t.Data))).ToList();
+        var (h, d) = TestSafeTensors.Parts(TestSafeTensors.Of(padded, Pt));
+        Assert.Equal("b_dec", Refused("hole.safetensors", TestSafeTensors.Build(h.Replace("\"data_offsets\":[280,316]", "\"data_offsets\":[280,308]", StringComparison.Ordinal), d), "hole").Tensor);
 
         var (h2, d2) = SafeTensorsParts();
         Refused("trail.safetensors", TestSafeTensors.Build(h2, [.. d2, 0, 0, 0, 0, 0, 0, 0, 0]), "after its last tensor");

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
 using GemmaScope.Core.Tests.Support;
@@ -306,21 +305,18 @@ public sealed class ModelCheckpointTests : IDisposable
         // A sparse file whose one tensor is 2 GiB + 4 bytes: the header is valid, no data page is ever touched.
         var path = _dir.File("big.safetensors");
         long elements = (1L << 29) + 1;
-        var header = Encoding.UTF8.GetBytes($"{{\"__metadata__\": {{\"format\": \"pt\"}}, \"w\": {{\"dtype\": \"F32\", \"shape\": [{elements}], \"data_offsets\": [0, {elements * 4}]}}}}");
+        var head = TestSafeTensors.Build($"{{\"__metadata__\": {{\"format\": \"pt\"}}, \"w\": {{\"dtype\": \"F32\", \"shape\": [{elements}], \"data_offsets\": [0, {elements * 4}]}}}}", []);
         using (var fs = new FileStream(path, FileMode.CreateNew))
         {
-            var len = new byte[8];
-            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)header.Length);
-            fs.Write(len);
-            fs.Write(header);
-            fs.SetLength(8 + header.Length + (elements * 4));
+            fs.Write(head);
+            fs.SetLength(head.Length + (elements * 4));
         }
 
         using var file = SafeTensorsFile.Open(path);
 
         Assert.Equal("pt", file.Metadata["format"]);
         var info = file.Tensors["w"];
-        Assert.Equal(8 + header.Length, info.DataOffset);
+        Assert.Equal(head.Length, info.DataOffset);
         Assert.Equal(elements * 4, info.ByteCount);
         Assert.Equal(elements, info.ElementCount);
         Assert.Throws<NotSupportedException>(() => file.Bytes("w"));
@@ -330,13 +326,9 @@ public sealed class ModelCheckpointTests : IDisposable
     [Fact]
     public void One_safetensors_parser_reports_a_checkpoint_shard_as_a_checkpoint_and_an_sae_file_as_an_sae()
     {
-        // A file whose header promises more data than it holds.
+        // A file whose header promises more data than it holds: a valid one cut 4 bytes short.
         var path = _dir.File("params.safetensors");
-        var header = Encoding.UTF8.GetBytes("{\"w_enc\": {\"dtype\": \"F32\", \"shape\": [4, 4], \"data_offsets\": [0, 64]}}");
-        var bytes = new byte[8 + header.Length + 60];
-        BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)header.Length);
-        header.CopyTo(bytes, 8);
-        File.WriteAllBytes(path, bytes);
+        File.WriteAllBytes(path, TestSafeTensors.F32([("w_enc", [4, 4], new float[16])])[..^4]);
 
         var asCheckpoint = Assert.Throws<CheckpointFormatException>(() => SafeTensorsFile.Open(path));
         var asSae = Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(path));

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Text;
 using System.Text.Json;
 using GemmaScope.Core.Tests.Support;
 
@@ -39,35 +38,23 @@ public class SafeTensorsTests : IDisposable
         var file = _dir.File("w.safetensors");
         npz.Save(file);
         var bytes = File.ReadAllBytes(file);
-        long n = (long)BinaryPrimitives.ReadUInt64LittleEndian(bytes);
-        Assert.Equal(0, (8 + n) % 8);
-        using var h = JsonDocument.Parse(Encoding.UTF8.GetString(bytes, 8, (int)n));
-        var wEnc = h.RootElement.GetProperty("W_enc");
-        Assert.Equal("F32", wEnc.GetProperty("dtype").GetString());
-        Assert.Equal([33, 100], wEnc.GetProperty("shape").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal(0UL, (8 + BinaryPrimitives.ReadUInt64LittleEndian(bytes)) % 8); // the data starts 8-byte aligned
+        var wEnc = TestSafeTensors.Read(bytes)["W_enc"];
+        Assert.Equal("F32", wEnc.DType);
+        Assert.Equal([33L, 100L], wEnc.Shape);
 
-        // Read W_enc[3, 17] straight from the bytes and compare with numpy's value.
-        var off = wEnc.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()).ToArray();
-        float v = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan((int)(8 + n + off[0] + ((3 * 100 + 17) * 4))));
+        // W_enc[3, 17] straight from the file's bytes, compared with numpy's value.
         var reference = TestNpz.Read(Fixtures.Numpy("params.npz"));
-        Assert.Equal((float)reference["W_enc"].Data[(3 * 100) + 17], v);
-        Assert.Contains("\"cfg\"", Encoding.UTF8.GetString(bytes, 8, (int)n));
+        Assert.Equal((float)reference["W_enc"].Data[(3 * 100) + 17], wEnc.F32[(3 * 100) + 17]);
+        Assert.Contains("cfg", TestSafeTensors.Metadata(bytes).Keys);
     }
 
     [Fact]
     public void GemmaScope2LowercaseSafeTensorsLoad()
     {
-        var r = TestNpz.Read(Fixtures.Numpy("params.npz"));
-        byte[] F32(string k) => [.. r[k].Data.SelectMany(d => BitConverter.GetBytes((float)d))];
+        var r = TestNpz.ReadFloat32(Fixtures.Numpy("params.npz"));
         var file = _dir.File("params.safetensors");
-        GemmaScope.Formats.SafeTensors.Write(file,
-        [
-            new("w_enc", GemmaScope.Formats.TensorDType.Float32, [33, 100], F32("W_enc")),
-            new("w_dec", GemmaScope.Formats.TensorDType.Float32, [100, 33], F32("W_dec")),
-            new("b_enc", GemmaScope.Formats.TensorDType.Float32, [100], F32("b_enc")),
-            new("b_dec", GemmaScope.Formats.TensorDType.Float32, [33], F32("b_dec")),
-            new("threshold", GemmaScope.Formats.TensorDType.Float32, [100], F32("threshold")),
-        ]);
+        TestSafeTensors.WriteF32(file, new[] { "W_enc", "W_dec", "b_enc", "b_dec", "threshold" }.Select(k => (k.ToLowerInvariant(), r[k].Shape, r[k].Data)));
         using var a = JumpReLUSae.Load(file);
         using var b = JumpReLUSae.Load(Fixtures.Numpy("params.npz"));
         AssertSameWeights(a, b);

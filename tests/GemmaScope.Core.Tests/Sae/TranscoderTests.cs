@@ -301,9 +301,7 @@ public sealed class TranscoderTests : IDisposable
     [InlineData("architecture")]
     public void MissingConfigFieldIsNamed(string field)
     {
-        var folder = Copy("gs2-transcoder");
-        EditConfig(folder, o => o.Remove(field));
-        var e = Assert.Throws<SaeFormatException>(() => JumpReLUTranscoder.Load(folder));
+        var (folder, e) = RefusedWithConfig(o => o.Remove(field));
         Assert.Equal("config.json " + field, e.Tensor);
         Assert.Equal(Path.Combine(folder, "config.json"), e.FilePath);
         Assert.Contains("missing", e.Message, StringComparison.Ordinal);
@@ -316,9 +314,7 @@ public sealed class TranscoderTests : IDisposable
     [InlineData("type", "crosscoder")]
     public void BadConfigValuesAreRefused(string field, string value)
     {
-        var folder = Copy("gs2-transcoder");
-        EditConfig(folder, o => o[field] = value);
-        var e = Assert.Throws<SaeFormatException>(() => JumpReLUTranscoder.Load(folder));
+        var (_, e) = RefusedWithConfig(o => o[field] = value);
         Assert.Equal("config.json " + field, e.Tensor);
         Assert.Contains(value, e.Actual, StringComparison.Ordinal);
     }
@@ -326,9 +322,7 @@ public sealed class TranscoderTests : IDisposable
     [Fact]
     public void WidthDisagreeingWithConfigIsRefused()
     {
-        var folder = Copy("gs2-transcoder");
-        EditConfig(folder, o => o["width"] = 45);
-        var e = Assert.Throws<SaeFormatException>(() => JumpReLUTranscoder.Load(folder));
+        var (_, e) = RefusedWithConfig(o => o["width"] = 45);
         Assert.Equal("w_enc", e.Tensor);
         Assert.Equal("[d_in, 45]", e.Expected);
         Assert.Equal("[21, 44]", e.Actual);
@@ -337,9 +331,7 @@ public sealed class TranscoderTests : IDisposable
     [Fact]
     public void AffineFlagWithoutSkipTensorIsRefused()
     {
-        var folder = Copy("gs2-transcoder");
-        EditConfig(folder, o => o["affine_connection"] = true);
-        var e = Assert.Throws<SaeFormatException>(() => JumpReLUTranscoder.Load(folder));
+        var (_, e) = RefusedWithConfig(o => o["affine_connection"] = true);
         Assert.Equal("affine_skip_connection", e.Tensor);
         Assert.Equal(("present", "absent"), (e.Expected, e.Actual));
     }
@@ -353,24 +345,17 @@ public sealed class TranscoderTests : IDisposable
         var folder = _dir.File("bad");
         Directory.CreateDirectory(folder);
         var rng = new Random(5);
-        SafeTensors.TensorToWrite T(string name, params long[] s)
+        (string, int[], float[]) T(string name, params int[] s)
         {
             if (name == tensor)
             {
-                s = shape;
+                s = [.. shape.Select(d => (int)d)];
             }
 
-            var n = s.Aggregate(1L, (a, b) => a * b);
-            var bytes = new byte[n * 4];
-            for (long i = 0; i < n; i++)
-            {
-                BitConverter.TryWriteBytes(bytes.AsSpan((int)(i * 4)), (float)(rng.NextDouble() - 0.5));
-            }
-
-            return new(name, TensorDType.Float32, s, bytes);
+            return (name, s, [.. Enumerable.Range(0, s.Aggregate(1, (a, b) => a * b)).Select(_ => (float)(rng.NextDouble() - 0.5))]);
         }
 
-        var tensors = new List<SafeTensors.TensorToWrite>
+        var tensors = new List<(string, int[], float[])>
         {
             T("w_enc", 21, 44), T("w_dec", 44, 23), T("b_enc", 44), T("b_dec", 23), T("threshold", 44),
         };
@@ -379,7 +364,7 @@ public sealed class TranscoderTests : IDisposable
             tensors.Add(T("affine_skip_connection", 21, 23));
         }
 
-        SafeTensors.Write(Path.Combine(folder, "params.safetensors"), tensors);
+        TestSafeTensors.WriteF32(Path.Combine(folder, "params.safetensors"), tensors);
         File.Copy(Path.Combine(Dir("gs2-transcoder"), "config.json"), Path.Combine(folder, "config.json"));
         EditConfig(folder, o => o["affine_connection"] = tensor == "affine_skip_connection");
         var e = Assert.Throws<SaeFormatException>(() => JumpReLUTranscoder.Load(folder));
@@ -404,6 +389,14 @@ public sealed class TranscoderTests : IDisposable
     {
         // Only transcoders are known to read it; an SAE claiming it is refused rather than guessed.
         Assert.Throws<SaeFormatException>(() => Scope2Config.MapHook("f", "hf_hook_point_in", "model.layers.7.pre_feedforward_layernorm.output", false, true));
+    }
+
+    /// <summary>A copy of gs2-transcoder with its config.json edited, and the exception loading it raises.</summary>
+    private (string Folder, SaeFormatException Error) RefusedWithConfig(Action<JsonObject> edit)
+    {
+        var folder = Copy("gs2-transcoder");
+        EditConfig(folder, edit);
+        return (folder, Assert.Throws<SaeFormatException>(() => JumpReLUTranscoder.Load(folder)));
     }
 
     private string Copy(string name)
