@@ -4,14 +4,7 @@ namespace GemmaScope.Tokenizers.Tests;
 
 public class BadInputTests
 {
-    private static string TempFile(string name, byte[] content)
-    {
-        string dir = Path.Combine(Path.GetTempPath(), $"gemmascope-tok-bad-{Environment.ProcessId}");
-        Directory.CreateDirectory(dir);
-        string path = Path.Combine(dir, name);
-        File.WriteAllBytes(path, content);
-        return path;
-    }
+    private static string TempFile(string name, byte[] content) => TestFixtures.WriteScratch(Path.Combine("bad", name), content);
 
     private static TokenizerFormatException JsonFails(string name, string json, string expected)
     {
@@ -32,8 +25,7 @@ public class BadInputTests
         Assert.Contains(path, e.Message, StringComparison.Ordinal);
         Assert.Throws<FileNotFoundException>(() => GemmaTokenizer.FromSentencePieceModel(path));
         Assert.Throws<FileNotFoundException>(() => GemmaTokenizer.Load(path));
-        string emptyDir = Path.Combine(Path.GetTempPath(), $"gemmascope-tok-empty-{Environment.ProcessId}");
-        Directory.CreateDirectory(emptyDir);
+        string emptyDir = Directory.CreateDirectory(Path.Combine(TestFixtures.Scratch, "empty")).FullName;
         Assert.Contains("neither tokenizer.json nor tokenizer.model", Assert.Throws<FileNotFoundException>(() => GemmaTokenizer.Load(emptyDir)).Message, StringComparison.Ordinal);
     }
 
@@ -51,14 +43,19 @@ public class BadInputTests
         Assert.Throws<TokenizerFormatException>(() => GemmaTokenizer.Load(png));
     }
 
+    /// <summary>The first half of <paramref name="full"/> must be refused as truncated, naming the file.</summary>
+    private static void TruncatedIsReported(string name, byte[] full, Func<string, GemmaTokenizer> load)
+    {
+        string path = TempFile(name, full[..(full.Length / 2)]);
+        var e = Assert.Throws<TokenizerFormatException>(() => load(path));
+        Assert.Contains("truncated", e.Message, StringComparison.Ordinal);
+        Assert.Contains(path, e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Truncated_or_malformed_json_is_reported_with_the_position()
     {
-        byte[] full = TestFixtures.JsonBytes;
-        string path = TempFile("truncated.json", full[..(full.Length / 2)]);
-        var e = Assert.Throws<TokenizerFormatException>(() => GemmaTokenizer.FromTokenizerJson(path));
-        Assert.Contains("truncated", e.Message, StringComparison.Ordinal);
-        Assert.Contains(path, e.Message, StringComparison.Ordinal);
+        TruncatedIsReported("truncated.json", TestFixtures.JsonBytes, p => GemmaTokenizer.FromTokenizerJson(p));
         JsonFails("malformed.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0,, }}}", "malformed");
         JsonFails("badid.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": \"zero\"}, \"merges\": []}}", "non-negative integer id");
         JsonFails("badmerge.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": [\"a b\"]}}", "merged token 'ab' is not in the vocabulary");
@@ -86,13 +83,9 @@ public class BadInputTests
     [Fact]
     public void Truncated_protobuf_is_reported()
     {
-        byte[] full = TestFixtures.ModelBytes;
-        string path = TempFile("truncated.model", full[..(full.Length / 2)]);
-        var e = Assert.Throws<TokenizerFormatException>(() => GemmaTokenizer.FromSentencePieceModel(path));
-        Assert.Contains("truncated", e.Message, StringComparison.Ordinal);
-        Assert.Contains(path, e.Message, StringComparison.Ordinal);
+        TruncatedIsReported("truncated.model", TestFixtures.ModelBytes, p => GemmaTokenizer.FromSentencePieceModel(p));
 
-        var s = Assert.Throws<TokenizerFormatException>(() => GemmaTokenizer.FromSentencePieceModel(new MemoryStream(full[..7]), sourceName: "cut.model"));
+        var s = Assert.Throws<TokenizerFormatException>(() => GemmaTokenizer.FromSentencePieceModel(new MemoryStream(TestFixtures.ModelBytes[..7]), sourceName: "cut.model"));
         Assert.StartsWith("cut.model: ", s.Message, StringComparison.Ordinal);
     }
 }

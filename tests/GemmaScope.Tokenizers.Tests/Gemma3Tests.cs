@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using System.Text.Json;
 
 namespace GemmaScope.Tokenizers.Tests;
@@ -10,23 +9,11 @@ namespace GemmaScope.Tokenizers.Tests;
 public sealed class Gemma3Tests
 {
     private static readonly string Dir = Path.Combine(AppContext.BaseDirectory, "Fixtures", "gemma3");
-    private static readonly Lazy<byte[]> Bytes = new(() =>
-    {
-        using var gz = new GZipStream(File.OpenRead(Path.Combine(Dir, "tokenizer.json.gz")), CompressionMode.Decompress);
-        using var ms = new MemoryStream();
-        gz.CopyTo(ms);
-        return ms.ToArray();
-    });
+    private static readonly Lazy<byte[]> Bytes = new(() => TestFixtures.Gunzip(Path.Combine("gemma3", "tokenizer.json.gz")));
 
     private static readonly Lazy<GemmaTokenizer> Ours = new(() => GemmaTokenizer.FromTokenizerJson(new MemoryStream(Bytes.Value), sourceName: "gemma3/tokenizer.json"));
 
-    private static readonly Lazy<string> JsonPath = new(() =>
-    {
-        var path = Path.Combine(Path.GetTempPath(), $"gemmascope-tok3-{Environment.ProcessId}", "tokenizer.json");
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.WriteAllBytes(path, Bytes.Value);
-        return path;
-    });
+    private static readonly Lazy<string> JsonPath = new(() => TestFixtures.WriteScratch(Path.Combine("gemma3", "tokenizer.json"), Bytes.Value));
 
     private static readonly Lazy<global::Tokenizers.DotNet.Tokenizer> Rust = new(() => new global::Tokenizers.DotNet.Tokenizer(JsonPath.Value));
 

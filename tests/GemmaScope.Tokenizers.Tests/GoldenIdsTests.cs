@@ -104,9 +104,7 @@ public class GoldenIdsTests
     [Fact]
     public void Load_of_a_folder_applies_tokenizer_config_flags()
     {
-        string dir = Path.Combine(Path.GetTempPath(), $"gemmascope-tok-config-{Environment.ProcessId}");
-        Directory.CreateDirectory(dir);
-        File.WriteAllBytes(Path.Combine(dir, "tokenizer.json"), TestFixtures.JsonBytes);
+        string dir = Path.GetDirectoryName(TestFixtures.WriteScratch(Path.Combine("config", "tokenizer.json"), TestFixtures.JsonBytes))!;
         var (text, ids) = TestFixtures.Golden[1];
         File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), "{\"add_bos_token\": false, \"add_eos_token\": true}");
         Assert.Equal([.. ids[1..], 1], GemmaTokenizer.Load(dir).EncodeToIdArray(text));
@@ -125,10 +123,8 @@ public class GoldenIdsTests
         Assert.False(fromPath.IsSentencePieceModel);
         Assert.Equal(TestFixtures.Golden[1].Ids, fromPath.EncodeToIdArray(TestFixtures.Golden[1].Text));
 
-        string dir = Path.Combine(Path.GetTempPath(), $"gemmascope-tok-model-{Environment.ProcessId}");
-        Directory.CreateDirectory(dir);
-        string model = Path.Combine(dir, "tokenizer.model");
-        File.WriteAllBytes(model, TestFixtures.ModelBytes);
+        string model = TestFixtures.WriteScratch(Path.Combine("model", "tokenizer.model"), TestFixtures.ModelBytes);
+        string dir = Path.GetDirectoryName(model)!;
         Assert.True(GemmaTokenizer.Load(model).IsSentencePieceModel);
         var fromFolder = GemmaTokenizer.Load(dir);
         Assert.True(fromFolder.IsSentencePieceModel);

@@ -12,13 +12,10 @@ internal static class TestFixtures
     private static readonly Lazy<byte[]> s_modelBytes = new(() => Gunzip("tokenizer.rebuilt.model.gz"));
     private static readonly Lazy<GemmaTokenizer> s_json = new(() => GemmaTokenizer.FromTokenizerJson(new MemoryStream(JsonBytes), sourceName: "tokenizer.json"));
     private static readonly Lazy<GemmaTokenizer> s_model = new(() => GemmaTokenizer.FromSentencePieceModel(new MemoryStream(ModelBytes), sourceName: "tokenizer.rebuilt.model"));
-    private static readonly Lazy<string> s_jsonPath = new(() =>
-    {
-        string path = Path.Combine(Path.GetTempPath(), $"gemmascope-tok-{Environment.ProcessId}", "tokenizer.json");
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.WriteAllBytes(path, JsonBytes);
-        return path;
-    });
+    private static readonly Lazy<string> s_jsonPath = new(() => WriteScratch("tokenizer.json", JsonBytes));
+
+    /// <summary>This test run's scratch folder: one per process, left in place so that a failing case's file can be looked at.</summary>
+    public static string Scratch { get; } = Path.Combine(Path.GetTempPath(), $"gemmascope-tok-{Environment.ProcessId}");
 
     public static byte[] JsonBytes => s_jsonBytes.Value;
 
@@ -38,7 +35,17 @@ internal static class TestFixtures
 
     public static IEnumerable<object[]> GoldenIndices() => Enumerable.Range(0, Golden.Count).Select(i => new object[] { i });
 
-    private static byte[] Gunzip(string name)
+    /// <summary>Writes <paramref name="bytes"/> to <paramref name="relativePath"/> under <see cref="Scratch"/> (making its folders); returns the full path.</summary>
+    public static string WriteScratch(string relativePath, byte[] bytes)
+    {
+        string path = Path.Combine(Scratch, relativePath);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    /// <summary>A gzipped fixture, unpacked; <paramref name="name"/> is relative to <see cref="Dir"/>.</summary>
+    public static byte[] Gunzip(string name)
     {
         using var gz = new GZipStream(File.OpenRead(Path.Combine(Dir, name)), CompressionMode.Decompress);
         using var ms = new MemoryStream();

@@ -70,12 +70,5 @@ internal static class TokenizerCorpus
 
     public static string Write(string name, string json) => Write(name, Encoding.UTF8.GetBytes(json));
 
-    public static string Write(string name, byte[] bytes)
-    {
-        string dir = Path.Combine(Path.GetTempPath(), $"gemmascope-tok-corpus-{Environment.ProcessId}");
-        Directory.CreateDirectory(dir);
-        string path = Path.Combine(dir, name);
-        File.WriteAllBytes(path, bytes);
-        return path;
-    }
+    public static string Write(string name, byte[] bytes) => TestFixtures.WriteScratch(Path.Combine("corpus", name), bytes);
 }

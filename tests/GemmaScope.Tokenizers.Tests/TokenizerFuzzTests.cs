@@ -16,76 +16,48 @@ public class TokenizerFuzzTests(ITestOutputHelper output)
     private const long AllocationBound = 4 << 20;
 
     /// <summary>1 to 3 edits, biased to JSON's structure: bit flips, structural characters, digits, insertions, deletions, copied spans, truncation.</summary>
-    private static byte[] Mutate(byte[] src, Random rng)
+    private static byte[] Mutate(byte[] src, Random rng) => ByteMutations.Mutate(src, rng, Edits);
+
+    private static readonly ByteMutations.Edit[] Edits =
+    [
+        ByteMutations.FlipBit,
+        ByteMutations.SetFrom("\",{}[]:0159-.eEtfn \\u"u8.ToArray()),
+        (b, at, rng) => b.InsertRange(at, rng.Next(4) switch { 0 => "\"x\":1,"u8.ToArray(), 1 => "[]"u8.ToArray(), 2 => "null"u8.ToArray(), _ => [(byte)rng.Next(256)] }),
+        ByteMutations.Delete,
+        CopySpanElsewhere,
+        BoundaryNumber,
+        ByteMutations.TruncateOr(ByteMutations.SetRandom),
+        SwapQuotedStarts,
+    ];
+
+    private static void CopySpanElsewhere(List<byte> b, int at, Random rng)
     {
-        var b = new List<byte>(src);
-        int ops = 1 + rng.Next(3);
-        for (int o = 0; o < ops && b.Count > 0; o++)
+        int len = Math.Min(rng.Next(1, 65), b.Count - at);
+        var span = b.GetRange(at, len);
+        b.InsertRange(rng.Next(b.Count), span);
+    }
+
+    private static void BoundaryNumber(List<byte> b, int at, Random rng)
+    {
+        // Numbers carry ids: replace one with a boundary value.
+        int d = b.FindIndex(at, x => x is >= (byte)'0' and <= (byte)'9');
+        if (d >= 0)
         {
-            int at = rng.Next(b.Count);
-            switch (rng.Next(8))
-            {
-                case 0:
-                    b[at] ^= (byte)(1 << rng.Next(8));
-                    break;
-                case 1:
-                    b[at] = "\",{}[]:0159-.eEtfn \\u"u8[rng.Next(21)];
-                    break;
-                case 2:
-                    b.InsertRange(at, rng.Next(4) switch { 0 => "\"x\":1,"u8.ToArray(), 1 => "[]"u8.ToArray(), 2 => "null"u8.ToArray(), _ => [(byte)rng.Next(256)] });
-                    break;
-                case 3:
-                    b.RemoveRange(at, Math.Min(b.Count - at, rng.Next(1, 17)));
-                    break;
-                case 4:
-                    {
-                        int len = Math.Min(rng.Next(1, 65), b.Count - at);
-                        var span = b.GetRange(at, len);
-                        b.InsertRange(rng.Next(b.Count), span);
-                        break;
-                    }
-
-                case 5:
-                    {
-                        // Numbers carry ids: replace one with a boundary value.
-                        int d = b.FindIndex(at, x => x is >= (byte)'0' and <= (byte)'9');
-                        if (d >= 0)
-                        {
-                            string[] values = ["0", "1", "2147483647", "2147483648", "-1", "300000000", "99", "1e3", "2.0", "\"2\""];
-                            b.RemoveAt(d);
-                            b.InsertRange(d, Encoding.ASCII.GetBytes(values[rng.Next(values.Length)]));
-                        }
-
-                        break;
-                    }
-
-                case 6:
-                    if (rng.Next(4) == 0)
-                    {
-                        b.RemoveRange(at, b.Count - at);
-                    }
-                    else
-                    {
-                        b[at] = (byte)rng.Next(256);
-                    }
-
-                    break;
-                default:
-                    {
-                        // Swap two quoted strings' first characters: pieces and keys trade places.
-                        int q = b.IndexOf((byte)'"', at);
-                        int r = q >= 0 ? b.IndexOf((byte)'"', rng.Next(b.Count)) : -1;
-                        if (q >= 0 && r >= 0 && q + 1 < b.Count && r + 1 < b.Count)
-                        {
-                            (b[q + 1], b[r + 1]) = (b[r + 1], b[q + 1]);
-                        }
-
-                        break;
-                    }
-            }
+            string[] values = ["0", "1", "2147483647", "2147483648", "-1", "300000000", "99", "1e3", "2.0", "\"2\""];
+            b.RemoveAt(d);
+            b.InsertRange(d, Encoding.ASCII.GetBytes(values[rng.Next(values.Length)]));
         }
+    }
 
-        return [.. b];
+    private static void SwapQuotedStarts(List<byte> b, int at, Random rng)
+    {
+        // Swap two quoted strings' first characters: pieces and keys trade places.
+        int q = b.IndexOf((byte)'"', at);
+        int r = q >= 0 ? b.IndexOf((byte)'"', rng.Next(b.Count)) : -1;
+        if (q >= 0 && r >= 0 && q + 1 < b.Count && r + 1 < b.Count)
+        {
+            (b[q + 1], b[r + 1]) = (b[r + 1], b[q + 1]);
+        }
     }
 
     private static int[][] EncodeProbes(Func<string, int[]> encode) => [.. Probes.Select(encode)];
@@ -192,10 +164,7 @@ public class TokenizerFuzzTests(ITestOutputHelper output)
 
         output.WriteLine($"tokenizer.json: {Mutations} mutations (seed 13004): {refused} refused with TokenizerFormatException, {unchanged} loaded encoding the probes as the original, " +
             $"{changedAsHf} loaded a changed tokenizer that encodes as Hugging Face's does, {unknownCharacter} loaded without byte fallback or <unk> (encoding an unknown probe character raises the documented error), {failures.Count} failures; largest allocation {maxAllocated} bytes");
-        output.WriteLine("  failures by kind: " + string.Join(", ", failures
-            .Select(f => f[(f.IndexOf("): ", StringComparison.Ordinal) + 3)..])
-            .Select(o => o.Split(':', ' ')[0])
-            .GroupBy(k => k).OrderByDescending(g => g.Count()).Select(g => $"{g.Count()} {g.Key}")));
+        output.WriteLine("  failures by kind: " + ByteMutations.Kinds(failures.Select(f => f[(f.IndexOf("): ", StringComparison.Ordinal) + 3)..])));
         Assert.True(failures.Count == 0, $"{failures.Count} of {Mutations} mutations ended badly:\n{string.Join('\n', failures.Take(15))}");
         Assert.True(refused > Mutations / 2 && unchanged > 0);
     }

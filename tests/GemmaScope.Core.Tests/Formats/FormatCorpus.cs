@@ -1,9 +1,3 @@
-using System.Buffers.Binary;
-using System.IO.Compression;
-using System.Runtime.InteropServices;
-using System.Text;
-using GemmaScope.Core.Tests.Support;
-
 namespace GemmaScope.Core.Tests.Formats;
 
 /// <summary>

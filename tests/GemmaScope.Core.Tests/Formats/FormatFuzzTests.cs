@@ -21,85 +21,60 @@ public class FormatFuzzTests(ITestOutputHelper output) : IDisposable
     public void Dispose() => _dir.Dispose();
 
     /// <summary>1 to 3 edits: bit flips, random or boundary bytes and 32-bit values, insertions, deletions, copied spans, truncation.</summary>
-    internal static byte[] Mutate(byte[] src, Random rng)
+    internal static byte[] Mutate(byte[] src, Random rng) => ByteMutations.Mutate(src, rng, Edits(src.Length));
+
+    private static ByteMutations.Edit[] Edits(int srcLength) =>
+    [
+        ByteMutations.FlipBit,
+        ByteMutations.SetRandom,
+        // Structural and boundary bytes: the first 22 of this literal's 23 UTF-8 bytes ("\xff" and "\x80" take two each).
+        ByteMutations.SetFrom("\0\xff\x7f\x80 \",{}[]:0159-.eE\\"u8[..22].ToArray()),
+        InsertRandom,
+        ByteMutations.Delete,
+        CopySpanOver,
+        WriteBoundaryUInt32(srcLength),
+        ByteMutations.TruncateOr((b, at, rng) => b[at] = (byte)(b[at] + (rng.Next(2) == 0 ? 1 : -1))),
+        NudgeDigit,
+    ];
+
+    private static void InsertRandom(List<byte> b, int at, Random rng)
     {
-        var b = new List<byte>(src);
-        int ops = 1 + rng.Next(3);
-        for (int o = 0; o < ops && b.Count > 0; o++)
+        for (int k = rng.Next(1, 5); k > 0; k--)
         {
-            int at = rng.Next(b.Count);
-            switch (rng.Next(9))
-            {
-                case 0:
-                    b[at] ^= (byte)(1 << rng.Next(8));
-                    break;
-                case 1:
-                    b[at] = (byte)rng.Next(256);
-                    break;
-                case 2:
-                    b[at] = "\0\xff\x7f\x80 \",{}[]:0159-.eE\\"u8[rng.Next(22)];
-                    break;
-                case 3:
-                    for (int k = rng.Next(1, 5); k > 0; k--)
-                    {
-                        b.Insert(at, (byte)rng.Next(256));
-                    }
-
-                    break;
-                case 4:
-                    b.RemoveRange(at, Math.Min(b.Count - at, rng.Next(1, 17)));
-                    break;
-                case 5:
-                    {
-                        int len = Math.Min(rng.Next(1, 33), b.Count - at);
-                        int to = rng.Next(b.Count - len + 1);
-                        var span = b.GetRange(at, len);
-                        for (int k = 0; k < len; k++)
-                        {
-                            b[to + k] = span[k];
-                        }
-
-                        break;
-                    }
-
-                case 6:
-                    {
-                        uint[] values = [0, 0xFFFFFFFF, 0x7FFFFFFF, 0x80000000, (uint)src.Length, (uint)rng.Next(), 0xFFFF, 1];
-                        uint v = values[rng.Next(values.Length)];
-                        for (int k = 0; k < 4 && at + k < b.Count; k++)
-                        {
-                            b[at + k] = (byte)(v >> (8 * k));
-                        }
-
-                        break;
-                    }
-
-                case 7:
-                    if (rng.Next(4) == 0)
-                    {
-                        b.RemoveRange(at, b.Count - at);
-                    }
-                    else
-                    {
-                        b[at] = (byte)(b[at] + (rng.Next(2) == 0 ? 1 : -1));
-                    }
-
-                    break;
-                default:
-                    {
-                        // Digits are where the structure lives in JSON and npy headers: nudge one.
-                        int d = b.FindIndex(at, x => x is >= (byte)'0' and <= (byte)'9');
-                        if (d >= 0)
-                        {
-                            b[d] = (byte)('0' + rng.Next(10));
-                        }
-
-                        break;
-                    }
-            }
+            b.Insert(at, (byte)rng.Next(256));
         }
+    }
 
-        return [.. b];
+    private static void CopySpanOver(List<byte> b, int at, Random rng)
+    {
+        int len = Math.Min(rng.Next(1, 33), b.Count - at);
+        int to = rng.Next(b.Count - len + 1);
+        var span = b.GetRange(at, len);
+        for (int k = 0; k < len; k++)
+        {
+            b[to + k] = span[k];
+        }
+    }
+
+    /// <summary>Overwrites 4 bytes with a boundary value, little-endian (among them the valid file's length).</summary>
+    private static ByteMutations.Edit WriteBoundaryUInt32(int srcLength) => (b, at, rng) =>
+    {
+        uint[] values = [0, 0xFFFFFFFF, 0x7FFFFFFF, 0x80000000, (uint)srcLength, (uint)rng.Next(), 0xFFFF, 1];
+        uint v = values[rng.Next(values.Length)];
+        for (int k = 0; k < 4 && at + k < b.Count; k++)
+        {
+            b[at + k] = (byte)(v >> (8 * k));
+        }
+    };
+
+    private static void NudgeDigit(List<byte> b, int at, Random rng)
+    {
+        // Digits are where the structure lives in JSON and npy headers: nudge one.
+        int d = b.FindIndex(at, x => x is >= (byte)'0' and <= (byte)'9');
+        if (d >= 0)
+        {
+            b[d] = (byte)('0' + rng.Next(10));
+        }
     }
 
     private sealed class Tally
@@ -170,16 +145,10 @@ public class FormatFuzzTests(ITestOutputHelper output) : IDisposable
         Assert.True(work.Wait(TimeSpan.FromMinutes(3)), "the mutations did not finish: a load hangs");
         output.WriteLine($"{ext}: {Mutations} mutations (seed {seed}): {tally.Refused} refused with SaeFormatException, {tally.LoadedUnchanged} loaded equal to the original, " +
             $"{tally.LoadedChanged} loaded changed values matching an independent reading, {tally.Failures.Count} failures; largest allocation {tally.MaxAllocated} bytes");
-        output.WriteLine("  failures by kind: " + Kinds(tally.Failures));
+        output.WriteLine("  failures by kind: " + ByteMutations.Kinds(tally.Failures.Select(f => f[(f.IndexOf(": ", StringComparison.Ordinal) + 2)..])));
         Assert.True(tally.Failures.Count == 0, $"{tally.Failures.Count} of {Mutations} mutations ended badly:\n{string.Join('\n', tally.Failures.Take(15))}");
         return tally;
     }
-
-    /// <summary>Failures counted by kind: the exception type, or MISREAD / ALLOCATED.</summary>
-    internal static string Kinds(List<string> failures) => string.Join(", ", failures
-        .Select(f => f[(f.IndexOf(": ", StringComparison.Ordinal) + 2)..])
-        .Select(o => o.StartsWith("ALLOCATED", StringComparison.Ordinal) ? "ALLOCATED" : o.Split(':', ' ')[0])
-        .GroupBy(k => k).OrderByDescending(g => g.Count()).Select(g => $"{g.Count()} {g.Key}"));
 
     [Fact]
     public void Npz_StoredMutations()
