@@ -17,9 +17,7 @@ public class Decode16k : IDisposable
     private JumpReLUSae _fp32 = null!;
     private JumpReLUSae _bf16 = null!;
     private InferenceSession _ort = null!;
-    private OrtValue _fOrt = null!;
-    private OrtValue _yOrt = null!;
-    private RunOptions _run = null!;
+    private OrtBuffers _buffers = null!;
 
     [Params(1, 2)]
     public int Threads { get; set; }
@@ -47,16 +45,14 @@ public class Decode16k : IDisposable
         _fp32 = Workloads.Sae(DSae, bf16: false, Threads);
         _bf16 = Workloads.Sae(DSae, bf16: true, Threads);
         _ort = Workloads.Ort("decode", DSae, Threads);
-        _fOrt = OrtValue.CreateTensorValueFromMemory(_f, [1, DSae]);
-        _yOrt = OrtValue.CreateTensorValueFromMemory(_xhat, [1, Workloads.DIn]);
-        _run = new RunOptions();
+        _buffers = new OrtBuffers(_f, [1, DSae], _xhat, [1, Workloads.DIn]);
     }
 
     [GlobalCleanup]
     public void Cleanup() => Dispose();
 
     [Benchmark(Baseline = true, Description = "ORT dense MatMul f·W_dec")]
-    public void OrtDense() => _ort.Run(_run, ["x"], [_fOrt], ["y"], [_yOrt]);
+    public void OrtDense() => _buffers.Run(_ort, ["x"], ["y"]);
 
     [Benchmark(Description = "GemmaScope Decode (dense f, zeros skipped)")]
     public void DenseInput() => _fp32.Decode(_f, _xhat);
@@ -69,9 +65,7 @@ public class Decode16k : IDisposable
 
     public void Dispose()
     {
-        _fOrt?.Dispose();
-        _yOrt?.Dispose();
-        _run?.Dispose();
+        _buffers?.Dispose();
         GC.SuppressFinalize(this);
     }
 }

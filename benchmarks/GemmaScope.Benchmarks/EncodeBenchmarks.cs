@@ -15,29 +15,24 @@ public abstract class EncodeBenchmarksBase : IDisposable
     private JumpReLUSae _fp32 = null!;
     private JumpReLUSae _bf16 = null!;
     private InferenceSession _ortMatMul = null!;
-    private OrtValue _xOrt = null!;
-    private OrtValue _fOrt = null!;
-    private RunOptions _run = null!;
+    private OrtBuffers _buffers = null!;
     private readonly SparseFeatureBuffer _sparse = new();
     private string[] _in = ["x"];
     private string[] _outY = ["y"];
 
-    /// <summary>Tokens per call.</summary>
-    public abstract int Tokens { get; set; }
+    /// <summary>Tokens per call: the same sweep at every width.</summary>
+    [Params(1, 4, 8, 16, 32, 64, 128, 256, 1024)]
+    public int Tokens { get; set; }
 
     /// <summary>Threads for us (MaxDegreeOfParallelism) and ORT (IntraOpNumThreads).</summary>
-    public abstract int Threads { get; set; }
+    [Params(2)]
+    public int Threads { get; set; }
 
-    /// <summary>SAE width.</summary>
+    /// <summary>SAE width (each width's [Params] has Priority 1: its column follows Tokens and Threads).</summary>
     public abstract int DSae { get; set; }
 
-    protected float[] X => _x;
-
-    protected OrtValue XOrt => _xOrt;
-
-    protected OrtValue FOrt => _fOrt;
-
-    protected RunOptions RunOpts => _run;
+    /// <summary>x and f, bound for ORT.</summary>
+    internal OrtBuffers Buffers => _buffers;
 
     [GlobalSetup]
     public virtual void Setup()
@@ -48,9 +43,7 @@ public abstract class EncodeBenchmarksBase : IDisposable
         _fp32 = Workloads.Sae(DSae, bf16: false, Threads);
         _bf16 = Workloads.Sae(DSae, bf16: true, Threads);
         _ortMatMul = Workloads.Ort("matmul", DSae, Threads);
-        _xOrt = OrtValue.CreateTensorValueFromMemory(_x, [Tokens, dIn]);
-        _fOrt = OrtValue.CreateTensorValueFromMemory(_f, [Tokens, DSae]);
-        _run = new RunOptions();
+        _buffers = new OrtBuffers(_x, [Tokens, dIn], _f, [Tokens, DSae]);
 
         // Build the one-time panel copies outside the timed region (their cost is stated in the README). A 2-token
         // call builds synchronously; a 1-token call would only start a background build.
@@ -67,7 +60,7 @@ public abstract class EncodeBenchmarksBase : IDisposable
     public void Cleanup() => Dispose();
 
     [Benchmark(Baseline = true, Description = "ORT MatMul only")]
-    public void OrtMatMul() => _ortMatMul.Run(_run, _in, [_xOrt], _outY, [_fOrt]);
+    public void OrtMatMul() => _buffers.Run(_ortMatMul, _in, _outY);
 
     [Benchmark(Description = "GemmaScope fp32")]
     public void Fp32() => _fp32.Encode(_x, _f);
@@ -84,9 +77,7 @@ public abstract class EncodeBenchmarksBase : IDisposable
 
     public void Dispose()
     {
-        _xOrt?.Dispose();
-        _fOrt?.Dispose();
-        _run?.Dispose();
+        _buffers?.Dispose();
         GC.SuppressFinalize(this);
     }
 }
@@ -98,13 +89,7 @@ public class Encode16k : EncodeBenchmarksBase
     private string[] _in = ["x"];
     private string[] _outF = ["f"];
 
-    [Params(1, 4, 8, 16, 32, 64, 128, 256, 1024)]
-    public override int Tokens { get; set; }
-
-    [Params(2)]
-    public override int Threads { get; set; }
-
-    [Params(16384)]
+    [Params(16384, Priority = 1)]
     public override int DSae { get; set; }
 
     public override void Setup()
@@ -114,7 +99,7 @@ public class Encode16k : EncodeBenchmarksBase
     }
 
     [Benchmark(Description = "ORT JumpReLU graph")]
-    public void OrtGraph() => _ortGraph.Run(RunOpts, _in, [XOrt], _outF, [FOrt]);
+    public void OrtGraph() => Buffers.Run(_ortGraph, _in, _outF);
 }
 
 /// <summary>
@@ -126,12 +111,6 @@ public class Encode16k : EncodeBenchmarksBase
 [IterationCount(3)]
 public class Encode131k : EncodeBenchmarksBase
 {
-    [Params(1, 4, 8, 16, 32, 64, 128, 256, 1024)]
-    public override int Tokens { get; set; }
-
-    [Params(2)]
-    public override int Threads { get; set; }
-
-    [Params(131072)]
+    [Params(131072, Priority = 1)]
     public override int DSae { get; set; }
 }

@@ -23,9 +23,7 @@ public class Screened16k : IDisposable
     private JumpReLUSae _screened = null!;
     private InferenceSession _ortGraph = null!;
     private InferenceSession _ortMatMul = null!;
-    private OrtValue _xOrt = null!;
-    private OrtValue _fOrt = null!;
-    private RunOptions _run = null!;
+    private OrtBuffers _buffers = null!;
     private string[] _in = ["x"];
     private string[] _outF = ["f"];
     private string[] _outY = ["y"];
@@ -137,19 +135,17 @@ public class Screened16k : IDisposable
         _screened = Sae(Activations, true, Threads);
         _ortGraph = Ort(Activations, "jumprelu", Threads);
         _ortMatMul = Ort(Activations, "matmul", Threads);
-        _xOrt = OrtValue.CreateTensorValueFromMemory(_x, [Tokens, Workloads.DIn]);
-        _fOrt = OrtValue.CreateTensorValueFromMemory(_f, [Tokens, 16384]);
-        _run = new RunOptions();
+        _buffers = new OrtBuffers(_x, [Tokens, Workloads.DIn], _f, [Tokens, 16384]);
     }
 
     [GlobalCleanup]
     public void Cleanup() => Dispose();
 
     [Benchmark(Baseline = true, Description = "ORT MatMul only")]
-    public void OrtMatMul() => _ortMatMul.Run(_run, _in, [_xOrt], _outY, [_fOrt]);
+    public void OrtMatMul() => _buffers.Run(_ortMatMul, _in, _outY);
 
     [Benchmark(Description = "ORT JumpReLU graph")]
-    public void OrtGraph() => _ortGraph.Run(_run, _in, [_xOrt], _outF, [_fOrt]);
+    public void OrtGraph() => _buffers.Run(_ortGraph, _in, _outF);
 
     [Benchmark(Description = "GemmaScope fp32 dense")]
     public void Fp32() => _dense.Encode(_x, _f);
@@ -162,9 +158,7 @@ public class Screened16k : IDisposable
 
     public void Dispose()
     {
-        _xOrt?.Dispose();
-        _fOrt?.Dispose();
-        _run?.Dispose();
+        _buffers?.Dispose();
         GC.SuppressFinalize(this);
     }
 
