@@ -2,27 +2,16 @@ using System.Buffers.Binary;
 using System.Text;
 using GemmaScope.Core.Tests.Support;
 using GemmaScope.Formats;
+using static GemmaScope.Core.Tests.Formats.FormatCorpus;
 
 namespace GemmaScope.Core.Tests.Formats;
 
 /// <summary>Every malformed input gets an exception that names the file, the tensor, what was expected and what was found.</summary>
 public class BadInputTests : IDisposable
 {
-    private const int DIn = 5, DSae = 7;
     private readonly TempDir _dir = new();
 
     public void Dispose() => _dir.Dispose();
-
-    private static float[] Seq(int n, float start = 0.1f) => [.. Enumerable.Range(0, n).Select(i => start + (i * 0.01f))];
-
-    private static List<(string, byte[])> Members(int dIn = DIn, int dSae = DSae, int thrLen = DSae, string wEncName = "W_enc") =>
-    [
-        (wEncName + ".npy", TestNpz.Npy(Seq(dIn * dSae), [dIn, dSae])),
-        ("W_dec.npy", TestNpz.Npy(Seq(dSae * dIn), [dSae, dIn])),
-        ("b_enc.npy", TestNpz.Npy(Seq(dSae), [dSae])),
-        ("b_dec.npy", TestNpz.Npy(Seq(dIn), [dIn])),
-        ("threshold.npy", TestNpz.Npy(Seq(thrLen), [thrLen])),
-    ];
 
     private string Write(string name, byte[] bytes)
     {
@@ -58,38 +47,31 @@ public class BadInputTests : IDisposable
         Assert.Contains("W_enc", e.Actual);
     }
 
-    [Fact]
-    public void ThresholdOfWrongLength()
-    {
-        var e = Fails(Write("t.npz", TestNpz.Zip(Members(thrLen: DSae - 1))));
-        Assert.Equal("threshold", e.Tensor);
-        Assert.Equal($"[{DSae}]", e.Expected);
-        Assert.Equal($"[{DSae - 1}]", e.Actual);
-    }
-
-    [Fact]
-    public void DecoderShapeDisagrees()
+    [Theory]
+    [InlineData("threshold", new[] { DSae - 1 }, new[] { DSae })] // one threshold short
+    [InlineData("W_dec", new[] { DIn, DSae }, new[] { DSae, DIn })] // the decoder transposed
+    public void TensorOfTheWrongShapeIsNamedWithBothShapes(string tensor, int[] shape, int[] expected)
     {
         var m = Members();
-        m[1] = ("W_dec.npy", TestNpz.Npy(Seq(DSae * DIn), [DIn, DSae]));
-        var e = Fails(Write("d.npz", TestNpz.Zip(m)));
-        Assert.Equal("W_dec", e.Tensor);
-        Assert.Equal($"[{DSae}, {DIn}]", e.Expected);
-        Assert.Equal($"[{DIn}, {DSae}]", e.Actual);
+        m[m.FindIndex(x => x.Name == tensor + ".npy")] = (tensor + ".npy", TestNpz.Npy(Seq(shape.Aggregate(1, (a, b) => a * b), 0.1f), shape));
+        var e = Fails(Write(tensor + ".npz", TestNpz.Zip(m)));
+        Assert.Equal(tensor, e.Tensor);
+        Assert.Equal($"[{string.Join(", ", expected)}]", e.Expected);
+        Assert.Equal($"[{string.Join(", ", shape)}]", e.Actual);
     }
 
     [Fact]
     public void BothUpperAndLowerCaseNamesAreAmbiguous()
     {
         var m = Members();
-        m.Add(("w_enc.npy", TestNpz.Npy(Seq(DIn * DSae), [DIn, DSae])));
+        m.Add(("w_enc.npy", TestNpz.Npy(Seq(DIn * DSae, 0.1f), [DIn, DSae])));
         Assert.Contains("ambiguous", Fails(Write("a.npz", TestNpz.Zip(m))).Message);
     }
 
     [Fact]
     public void NaNInWeights()
     {
-        var w = Seq(DIn * DSae);
+        var w = Seq(DIn * DSae, 0.1f);
         w[2 * DSae + 3] = float.NaN;
         var m = Members();
         m[0] = ("W_enc.npy", TestNpz.Npy(w, [DIn, DSae]));
@@ -101,7 +83,7 @@ public class BadInputTests : IDisposable
     [Fact]
     public void InfinityInThresholdIsCaughtEvenWithoutFullValidation()
     {
-        var t = Seq(DSae);
+        var t = Seq(DSae, 0.1f);
         t[6] = float.PositiveInfinity;
         var m = Members();
         m[4] = ("threshold.npy", TestNpz.Npy(t, [DSae]));
@@ -132,7 +114,7 @@ public class BadInputTests : IDisposable
     public void ArrayDataShorterThanHeaderSays()
     {
         var m = Members();
-        var npy = TestNpz.Npy(Seq(DSae), [DSae + 4]);
+        var npy = TestNpz.Npy(Seq(DSae, 0.1f), [DSae + 4]);
         m[2] = ("b_enc.npy", npy);
         var e = Fails(Write("s.npz", TestNpz.Zip(m)));
         Assert.Equal("b_enc", e.Tensor);

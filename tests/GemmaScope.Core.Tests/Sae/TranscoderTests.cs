@@ -399,23 +399,7 @@ public sealed class TranscoderTests : IDisposable
         return (folder, Assert.Throws<SaeFormatException>(() => JumpReLUTranscoder.Load(folder)));
     }
 
-    private string Copy(string name)
-    {
-        var folder = _dir.File(name);
-        Directory.CreateDirectory(folder);
-        foreach (var f in Directory.GetFiles(Dir(name)))
-        {
-            File.Copy(f, Path.Combine(folder, Path.GetFileName(f)));
-        }
+    private string Copy(string name) => TestFiles.CopyFolder(Dir(name), _dir.File(name));
 
-        return folder;
-    }
-
-    private static void EditConfig(string folder, Action<JsonObject> edit)
-    {
-        var path = Path.Combine(folder, "config.json");
-        var o = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
-        edit(o);
-        File.WriteAllText(path, o.ToJsonString());
-    }
+    private static void EditConfig(string folder, Action<JsonObject> edit) => TestFiles.EditJson(Path.Combine(folder, "config.json"), edit);
 }
