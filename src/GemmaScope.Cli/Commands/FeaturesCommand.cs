@@ -57,11 +57,8 @@ internal static class FeaturesCommand
 
         using var sae = await SaeSpec.LoadAsync(a.Sae, null, ct).ConfigureAwait(false);
         var hookName = a.Hook ?? sae.Config.HookName
-            ?? throw new UsageException($"{a.Sae} does not record its hook point: pass --hook, e.g. --hook blocks.{sae.Config.HookLayer ?? 0}.hook_resid_post.");
-        if (!HookPoint.TryParse(hookName, out var site))
-        {
-            throw new UsageException($"'{hookName}' is not a hook point the ONNX model exposes (blocks.{{l}}.hook_resid_post, hook_mlp_out, attn.hook_z, …).");
-        }
+            ?? throw new UsageException($"{a.Sae} does not record its hook point: pass --hook, e.g. --hook {HookPoint.ResidPost(Math.Max(0, sae.Config.HookLayer ?? 0)).Name}.");
+        var site = UsageException.Hook(a.Hook is null ? $"{a.Sae}'s hook name" : "--hook", hookName);
 
         var (gemma, bosId) = await ModelSpec.LoadAsync(a.Model, a.Tokenizer, ct).ConfigureAwait(false);
         using var disposeModel = gemma;
