@@ -49,7 +49,7 @@ public class InterventionSemanticsTests
         Assert.DoesNotContain(features.ToArray(), v => v < 0);
 
         // The storable forms hold the same numbers.
-        var sparse = run.GetFeatures(site);
+        var sparse = run.SparseFeatures(site);
         Assert.Equal((ids.Length, m, 0), (sparse.TokenCount, sparse.FeatureCount, sparse.L0(0)));
         var dense = new float[ids.Length * m];
         sparse.ToDense(dense);
