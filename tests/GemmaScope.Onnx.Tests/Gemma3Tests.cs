@@ -65,26 +65,6 @@ public class Gemma3Tests
     }
 
     [Theory]
-    [OnEngines(1)]
-    [OnEngines(9)]
-    [OnEngines(30)]
-    public void LongInputsPastTheWindowMatchTheCSharpReferenceOnLocalAndGlobalLayers(int extra, GemmaEngineKind engine)
-    {
-        var reference = TinyModels.Gemma3Reference;
-        var ids = TokenIds.Random(reference.Window + extra, seed: 300 + extra);
-        using var model = GemmaModel.FromPretrained(Dir("text"), EngineData.Options(engine));
-        var expected = reference.Forward(ids);
-        HookPoint[] sites = [HookPoint.AttnZ(0), HookPoint.AttnZ(5), HookPoint.AttnZ(6), HookPoint.MlpIn(5), HookPoint.ResidPost(6)];
-        var run = model.Run(ids, capture: sites);
-        foreach (var site in sites)
-        {
-            Approx.Close(run.Activations(site), expected.Hooks[site.Name], Tol, $"window + {extra}: {site.Name}");
-        }
-
-        Approx.Close(run.Logits(), expected.Logits, Tol, $"window + {extra}: logits");
-    }
-
-    [Theory]
     [OnEngines]
     public void TheImageTextLayoutGivesTheSameOutputsAsTheTextOne(GemmaEngineKind engine)
     {
@@ -121,14 +101,7 @@ public class Gemma3Tests
         var ids = TokenIds.Random(12, seed: 68);
         var expected = reference.Forward(ids);
         using var model = GemmaModel.FromPretrained(dir.Path, EngineData.Options(engine));
-        var sites = TestData.AllSites(7, withLn2: true).ToArray();
-        var run = model.Run(ids, capture: sites);
-        foreach (var site in sites)
-        {
-            Approx.Close(run.Activations(site), expected.Hooks[site.Name], Tol, $"bf16 {site.Name}");
-        }
-
-        Approx.Close(run.Logits(), expected.Logits, Tol, "bf16 logits");
+        TestData.AssertRunMatches(model, ids, expected, [.. TestData.AllSites(7, withLn2: true)], Tol, "bf16");
         var f32 = TinyModels.Gemma3Reference.Forward(ids).Logits;
         Assert.True(f32.Zip(expected.Logits).Max(p => Math.Abs(p.First - p.Second)) > 1e-3, "the rounding must matter");
     }

@@ -50,14 +50,7 @@ public sealed class HubPretrainedTests : IAsyncLifetime
         using var model = await GemmaModel.FromPretrainedAsync(Repo, hub: hub, progress: new SyncProgress<ModelDownloadProgress>(reports.Add)).WaitAsync(Bound);
 
         Assert.Equal(Path.Combine(_tmp.Cache, "models--google--gemma-2-tiny", "snapshots", FakeHub.CommitOf(Repo)), model.ModelPath);
-        var sites = TestData.AllSites(model.LayerCount, withLn2: true).ToArray();
-        var run = model.Run(ids, capture: sites);
-        foreach (var site in sites)
-        {
-            Approx.Close(run.Activations(site), expected.Hooks[site.Name], Tol, $"hub {site.Name}");
-        }
-
-        Approx.Close(run.Logits(), expected.Logits, Tol, "hub logits");
+        TestData.AssertRunMatches(model, ids, expected, [.. TestData.AllSites(model.LayerCount, withLn2: true)], Tol, "hub");
         Assert.NotNull(model.Tokenizer); // tokenizer.model came down too
         Assert.Equal((_bytes, (long?)_bytes), (reports[^1].BytesDownloaded, reports[^1].TotalBytes));
         Assert.Equal(4, _hub.Count("GET", "/cdn/")); // 3 shards + tokenizer.model

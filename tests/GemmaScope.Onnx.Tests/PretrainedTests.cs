@@ -21,17 +21,11 @@ public class PretrainedTests
         using var model = GemmaModel.FromPretrained(TinyModels.Gemma2Checkpoint(layout), EngineData.Options(engine));
         Assert.Equal(reference.Layers, model.LayerCount);
         var sites = TestData.AllSites(model.LayerCount, withLn2: true).Append(HookPoint.LnFinalNormalized).ToArray();
+        Assert.All(sites, site => Assert.Equal(site.Name, model.TensorName(site))); // resolved by name, no heuristics
 
-        var run = model.Run(ids, capture: sites);
-
-        foreach (var site in sites)
-        {
-            Assert.Equal(site.Name, model.TensorName(site)); // resolved by name, no heuristics
-            Approx.Close(run.Activations(site), expected.Hooks[site.Name], Tol, $"{layout} {site.Name}");
-        }
+        var run = TestData.AssertRunMatches(model, ids, expected, sites, Tol, layout);
 
         Assert.Equal(reference.Heads * reference.HeadDim, run.Width(HookPoint.AttnZ(0)));
-        Approx.Close(run.Logits(), expected.Logits, Tol, $"{layout} logits");
     }
 
     [Theory]
@@ -85,22 +79,21 @@ public class PretrainedTests
     }
 
     [Theory]
-    [OnEngines(1)]
-    [OnEngines(3)]
-    [OnEngines(40)]
-    public void InputsPastTheSlidingWindowMatchTheReference(int extra, GemmaEngineKind engine)
+    [OnEngines("gemma2", 1)]
+    [OnEngines("gemma2", 3)]
+    [OnEngines("gemma2", 40)]
+    [OnEngines("gemma3", 1)]
+    [OnEngines("gemma3", 9)]
+    [OnEngines("gemma3", 30)]
+    public void InputsPastTheSlidingWindowMatchTheReferenceOnLocalAndGlobalLayers(string checkpoint, int extra, GemmaEngineKind engine)
     {
-        var reference = TinyModels.Gemma2Reference;
-        var ids = TokenIds.Random(reference.Window + extra, seed: 100 + extra);
-        using var model = GemmaModel.FromPretrained(TinyModels.Gemma2Checkpoint("single"), EngineData.Options(engine));
-        var expected = reference.Forward(ids);
-        var run = model.Run(ids, capture: [HookPoint.AttnZ(0), HookPoint.AttnZ(1), HookPoint.ResidPost(3)]);
-        foreach (var site in new[] { HookPoint.AttnZ(0), HookPoint.AttnZ(1), HookPoint.ResidPost(3) })
-        {
-            Approx.Close(run.Activations(site), expected.Hooks[site.Name], Tol, $"window + {extra}: {site.Name}");
-        }
-
-        Approx.Close(run.Logits(), expected.Logits, Tol, $"window + {extra}: logits");
+        // Gemma 2 alternates local and global layers; the tiny Gemma 3 has five local layers, one global (5), one local
+        var (reference, folder, seed, sites) = checkpoint == "gemma2"
+            ? (TinyModels.Gemma2Reference, TinyModels.Gemma2Checkpoint("single"), 100, (HookPoint[])[HookPoint.AttnZ(0), HookPoint.AttnZ(1), HookPoint.ResidPost(3)])
+            : (TinyModels.Gemma3Reference, TinyModels.Gemma3Checkpoint("text"), 300, [HookPoint.AttnZ(0), HookPoint.AttnZ(5), HookPoint.AttnZ(6), HookPoint.MlpIn(5), HookPoint.ResidPost(6)]);
+        var ids = TokenIds.Random(reference.Window + extra, seed: seed + extra);
+        using var model = GemmaModel.FromPretrained(folder, EngineData.Options(engine));
+        TestData.AssertRunMatches(model, ids, reference.Forward(ids), sites, Tol, $"{checkpoint} window + {extra}:");
     }
 }
 

@@ -56,6 +56,23 @@ internal static class TestData
             }
         });
 
+    /// <summary>
+    /// Runs <paramref name="ids"/> capturing <paramref name="sites"/> and asserts every site and the logits equal the float64
+    /// <paramref name="expected"/> within <paramref name="tol"/> (<see cref="Approx.Close(ReadOnlySpan{float}, double[], double, string, int)"/>,
+    /// the whole span one row); a failure names <paramref name="what"/> and the site. Returns the run.
+    /// </summary>
+    public static RunResult AssertRunMatches(GemmaModel model, int[] ids, Gemma2Reference.Output expected, HookPoint[] sites, double tol, string what)
+    {
+        var run = model.Run(ids, capture: sites);
+        foreach (var site in sites)
+        {
+            Approx.Close(run.Activations(site), expected.Hooks[site.Name], tol, $"{what} {site.Name}");
+        }
+
+        Approx.Close(run.Logits(), expected.Logits, tol, $"{what} logits");
+        return run;
+    }
+
     /// <summary>Asserts two models give bit-identical activations at <paramref name="sites"/> and logits on <paramref name="ids"/>.</summary>
     public static void AssertSameOutputs(GemmaModel expected, GemmaModel actual, int[] ids, HookPoint[] sites)
     {

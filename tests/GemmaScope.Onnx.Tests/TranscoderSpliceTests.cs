@@ -1,4 +1,3 @@
-using System.Text.Json;
 using GemmaScope.Onnx;
 
 namespace GemmaScope.Onnx.Tests;
@@ -29,21 +28,7 @@ public sealed class TranscoderSpliceTests : IDisposable
     /// </summary>
     private string Write(int dModel, int seed, bool skip, string type, string? hfIn = null)
     {
-        var rng = new Random(seed);
-        float[] Fill(int n, float scale, float offset = 0) => [.. Enumerable.Range(0, n).Select(_ => offset + (scale * ((float)rng.NextDouble() - 0.5f)))];
-        var tensors = new List<(string Name, int[] Shape, float[] Data)>
-        {
-            ("w_enc", [dModel, DSae], Fill(dModel * DSae, 1.5f)),
-            ("w_dec", [DSae, dModel], Fill(DSae * dModel, 0.8f)),
-            ("b_enc", [DSae], Fill(DSae, 0.2f)),
-            ("b_dec", [dModel], Fill(dModel, 0.2f)),
-            ("threshold", [DSae], Fill(DSae, 0.05f, 0.06f)),
-        };
-        if (skip)
-        {
-            tensors.Add(("affine_skip_connection", [dModel, dModel], Fill(dModel * dModel, 0.3f)));
-        }
-
+        var tensors = GemmaScope2Files.RandomParams(dModel, dModel, DSae, seed, skip, encScale: 1.5f, decScale: 0.8f);
         var folder = Directory.CreateDirectory(_dir.File($"w-{seed}")).FullName;
         var path = Path.Combine(folder, "params.safetensors");
         TestSafeTensors.WriteF32(path, tensors);
@@ -54,29 +39,23 @@ public sealed class TranscoderSpliceTests : IDisposable
         }
 
         var hfOut = type == "sae" ? hfIn : $"model.layers.{Layer}.post_feedforward_layernorm.output";
-        File.WriteAllText(Path.Combine(folder, "config.json"), JsonSerializer.Serialize(new Dictionary<string, object>
-        {
-            ["width"] = DSae,
-            ["model_name"] = "google/gemma-3-tiny",
-            ["architecture"] = "jump_relu",
-            ["l0"] = 10,
-            ["affine_connection"] = skip,
-            ["type"] = type,
-            ["hf_hook_point_in"] = hfIn,
-            ["hf_hook_point_out"] = hfOut,
-        }));
+        File.WriteAllText(Path.Combine(folder, "config.json"), GemmaScope2Files.Config(type, DSae, l0: 10, affine: skip, hfIn, hfOut));
         return folder;
     }
 
-    private static GemmaModel Model(GemmaEngineKind engine) => GemmaModel.FromPretrained(TinyModels.Gemma2Checkpoint("single"), EngineData.Options(engine));
+    /// <summary>The tiny Gemma 2 built on <paramref name="engine"/>, a random transcoder of layer <see cref="Layer"/> and ids (seeded with <paramref name="seed"/> + 1).</summary>
+    private Setup Open(GemmaEngineKind engine, int seed, bool skip, int tokens)
+    {
+        var model = GemmaModel.FromPretrained(TinyModels.Gemma2Checkpoint("single"), EngineData.Options(engine));
+        return new Setup(model, Random(model.Width(Output), seed, skip), TokenIds.Random(tokens, seed + 1));
+    }
 
     [Theory]
     [OnEngines]
     public void CaptureGivesBothSitesAndTheSpliceReplacesMlpOutByThePrediction(GemmaEngineKind engine)
     {
-        using var model = Model(engine);
-        using var tc = Random(model.Width(Output), seed: 70, skip: true);
-        var ids = TokenIds.Random(7, seed: 71);
+        using var setup = Open(engine, seed: 70, skip: true, tokens: 7);
+        var (model, tc, ids) = setup;
         var clean = model.Run(ids, capture: [Input, Output]);
         Assert.Equal((tc.InputSize, tc.OutputSize), (clean.Width(Input), clean.Width(Output)));
 
@@ -106,9 +85,8 @@ public sealed class TranscoderSpliceTests : IDisposable
     [OnEngines]
     public void ExcludeBosOffSplicesPositionZeroAndATranscoderIsNeverSplicedAsAnSae(GemmaEngineKind engine)
     {
-        using var model = Model(engine);
-        using var tc = Random(model.Width(Output), seed: 72, skip: false);
-        var ids = TokenIds.Random(5, seed: 73);
+        using var setup = Open(engine, seed: 72, skip: false, tokens: 5);
+        var (model, tc, ids) = setup;
 
         // The option SaeSplice names ExcludeBos: off, position 0 (BOS) is replaced too.
         var splice = new TranscoderSplice(tc) { ExcludeBos = false };
@@ -129,9 +107,8 @@ public sealed class TranscoderSpliceTests : IDisposable
     [OnEngines]
     public void ErrorTermKeepsTheForwardAndClampsMoveAlongTheDecoderDirection(GemmaEngineKind engine)
     {
-        using var model = Model(engine);
-        using var tc = Random(model.Width(Output), seed: 72, skip: false);
-        var ids = TokenIds.Random(6, seed: 73);
+        using var setup = Open(engine, seed: 72, skip: false, tokens: 6);
+        var (model, tc, ids) = setup;
         var clean = model.Run(ids, capture: [Input, Output]);
 
         var withError = model.Run(ids, capture: [Output], interventions: new TranscoderSplice(tc) { UseErrorTerm = true }.ToInterventions());
@@ -164,9 +141,8 @@ public sealed class TranscoderSpliceTests : IDisposable
     [OnEngines]
     public void SteeringByATranscoderDirectionAddsItAtTheOutputSite(GemmaEngineKind engine)
     {
-        using var model = Model(engine);
-        using var tc = Random(model.Width(Output), seed: 74, skip: false);
-        var ids = TokenIds.Random(5, seed: 75);
+        using var setup = Open(engine, seed: 74, skip: false, tokens: 5);
+        var (model, tc, ids) = setup;
         var steer = Steering.Feature(tc, 9, 3f);
         Assert.Equal(Output, steer.Site);
         var run = model.Run(ids, capture: [Output], interventions: new Interventions { Steer = [steer] });
@@ -218,5 +194,14 @@ public sealed class TranscoderSpliceTests : IDisposable
         Assert.Equal(HookPoint.ResidPost(Layer), HookPoint.Of(sae));
         var spliced = model.Run(ids, interventions: new Interventions { Splice = [new SaeSplice(sae)] }).Logits().ToArray();
         Assert.Contains(Enumerable.Range(0, spliced.Length), k => Math.Abs(spliced[k] - cleanLogits[k]) > 1e-3);
+    }
+
+    private sealed record Setup(GemmaModel Model, JumpReLUTranscoder Transcoder, int[] Ids) : IDisposable
+    {
+        public void Dispose()
+        {
+            Transcoder.Dispose();
+            Model.Dispose();
+        }
     }
 }
