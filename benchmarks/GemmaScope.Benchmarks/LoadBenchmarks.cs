@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using GemmaScope.TestSupport;
 
 namespace GemmaScope.Benchmarks;
 
@@ -49,7 +50,7 @@ public class LoadNpz
 
         Directory.CreateDirectory(Path.GetDirectoryName(NpzPath)!);
         var w = Workloads.Get(16384);
-        NpzWriter.Write(NpzPath,
+        TestNpz.Write(NpzPath,
         [
             ("W_enc", [Workloads.DIn, w.DSae], w.WEnc),
             ("W_dec", [w.DSae, Workloads.DIn], w.WDec),

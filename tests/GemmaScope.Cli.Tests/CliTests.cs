@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
 using System.Text.Json;
-using GemmaScope.Hf.Tests;
 using GemmaScope.Onnx;
 using GemmaScope.Tokenizers;
 

@@ -34,7 +34,7 @@ public sealed class HubLoadTests : IAsyncLifetime
         float[] Fill(int n, float scale, float offset = 0) => Enumerable.Range(0, n).Select(_ => offset + (scale * ((float)rng.NextDouble() - 0.5f))).ToArray();
         var wDec = Fill(DSae * DIn, 0.4f);
         var path = Path.Combine(dir.Path, $"tiny-{seed}.npz");
-        NpzWriter.Write(
+        TestNpz.Write(
             path,
             ("W_enc", [DIn, DSae], Fill(DIn * DSae, 0.4f)),
             ("W_dec", [DSae, DIn], wDec),

@@ -47,7 +47,7 @@ public sealed class HubScope2LoadTests : IAsyncLifetime
         if (npzNames)
         {
             var path = Path.Combine(Path.GetTempPath(), $"gs-npz-{Guid.NewGuid():N}.npz");
-            NpzWriter.Write(path, [.. tensors.Select(t => (t.Item1.Replace("w_", "W_", StringComparison.Ordinal), t.Item2.Select(d => (int)d).ToArray(), t.Item3))]);
+            TestNpz.Write(path, [.. tensors.Select(t => (t.Item1.Replace("w_", "W_", StringComparison.Ordinal), t.Item2.Select(d => (int)d).ToArray(), t.Item3))]);
             var b = File.ReadAllBytes(path);
             File.Delete(path);
             return b;

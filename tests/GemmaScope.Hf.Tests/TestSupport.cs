@@ -1,26 +1,5 @@
 namespace GemmaScope.Hf.Tests;
 
-/// <summary>A fresh folder under the system temp folder, deleted on dispose.</summary>
-internal sealed class TempDir : IDisposable
-{
-    public TempDir() => Directory.CreateDirectory(Path);
-
-    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "gemmascope-hf-tests", Guid.NewGuid().ToString("N"));
-
-    public string Cache => System.IO.Path.Combine(Path, "hub");
-
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(Path, recursive: true);
-        }
-        catch (DirectoryNotFoundException)
-        {
-        }
-    }
-}
-
 internal static class TestSupport
 {
     public const string Repo = "google/gemma-scope-2b-pt-res";
@@ -78,10 +57,4 @@ internal static class TestSupport
         files.Sort(StringComparer.Ordinal);
         return files;
     }
-}
-
-/// <summary>An <see cref="IProgress{T}"/> that runs its callback synchronously on the reporting thread (Progress&lt;T&gt; posts it later).</summary>
-internal sealed class SyncProgress<T>(Action<T> onReport) : IProgress<T>
-{
-    public void Report(T value) => onReport(value);
 }

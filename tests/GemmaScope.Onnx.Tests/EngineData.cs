@@ -2,7 +2,7 @@ using System.Reflection;
 using GemmaScope.Onnx;
 using Xunit.Sdk;
 
-namespace GemmaScope.Tests;
+namespace GemmaScope.Onnx.Tests;
 
 /// <summary>The engines a checkpoint-folder test runs on: every test that takes a <see cref="GemmaEngineKind"/> runs on each.</summary>
 public static class EngineData

@@ -1,6 +1,6 @@
 using GemmaScope.Onnx;
 
-namespace GemmaScope.Tests;
+namespace GemmaScope.Onnx.Tests;
 
 public class SamplingTests
 {

@@ -1,15 +1,15 @@
 using System.Buffers.Binary;
 using System.Text;
+using GemmaScope.Core.Tests.Support;
 using GemmaScope.Formats;
-using GemmaScope.Tests.Support;
 
-namespace GemmaScope.Tests.Formats;
+namespace GemmaScope.Core.Tests.Formats;
 
 /// <summary>Every malformed input gets an exception that names the file, the tensor, what was expected and what was found.</summary>
 public class BadInputTests : IDisposable
 {
     private const int DIn = 5, DSae = 7;
-    private readonly Fixtures.TempDir _dir = new();
+    private readonly TempDir _dir = new();
 
     public void Dispose() => _dir.Dispose();
 

@@ -1,11 +1,11 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
+using GemmaScope.Core.Tests.Support;
 using GemmaScope.Formats;
-using GemmaScope.Tests.Support;
-using static GemmaScope.Tests.Formats.FormatCorpus;
+using static GemmaScope.Core.Tests.Formats.FormatCorpus;
 
-namespace GemmaScope.Tests.Formats;
+namespace GemmaScope.Core.Tests.Formats;
 
 /// <summary>
 /// Issue 13's format cases, each a valid small SAE with one defect, generated in code. Every one ends in a
@@ -14,7 +14,7 @@ namespace GemmaScope.Tests.Formats;
 /// </summary>
 public class FormatCorpusTests : IDisposable
 {
-    private readonly Fixtures.TempDir _dir = new();
+    private readonly TempDir _dir = new();
 
     public void Dispose() => _dir.Dispose();
 
@@ -57,18 +57,18 @@ public class FormatCorpusTests : IDisposable
     public void CorpusBaseFilesLoad()
     {
         // Each writer below makes a valid file when it lies nowhere, so each failure is the one defect's.
-        using (var sae = JumpReLUSae.Load(Write("ok.npz", Zip(Members()))))
+        using (var sae = JumpReLUSae.Load(Write("ok.npz", TestNpz.Zip(Members()))))
         {
             Assert.True(HoldsOriginals(sae));
         }
 
-        using (var sae = JumpReLUSae.Load(Write("okd.npz", Zip(Members(), method: 8))))
+        using (var sae = JumpReLUSae.Load(Write("okd.npz", TestNpz.Zip(Members(), method: 8))))
         {
             Assert.True(HoldsOriginals(sae));
         }
 
         var (h, d) = SafeTensorsParts();
-        using (var sae = JumpReLUSae.Load(Write("ok.safetensors", SafeTensors(h, d))))
+        using (var sae = JumpReLUSae.Load(Write("ok.safetensors", TestSafeTensors.Build(h, d))))
         {
             Assert.True(HoldsOriginals(sae));
         }
@@ -83,10 +83,10 @@ public class FormatCorpusTests : IDisposable
         // size and would see the sixth; a reader going by the count sees the first. Either way the file is ambiguous.
         var members = Members().Select(m => (m.Name, m.Data, 0)).ToList();
         members.Add(("W_enc.npy", TestNpz.Npy(Seq(DIn * DSae, 9f), [DIn, DSae]), 0));
-        Refused("hidden.npz", Zip(members, declaredEntries: 5), "more bytes than the entries");
+        Refused("hidden.npz", TestNpz.Zip(members, declaredEntries: 5), "more bytes than the entries");
 
         // The same with the declared size shrunk to five entries: the sixth sits between directory and end records.
-        Refused("hidden2.npz", Zip(members, declaredEntries: 5, declaredCdSize: size => size - 46 - 9 - 28), "does not end where the end records begin");
+        Refused("hidden2.npz", TestNpz.Zip(members, declaredEntries: 5, declaredCdSize: size => size - 46 - 9 - 28), "does not end where the end records begin");
     }
 
     [Fact]
@@ -94,7 +94,7 @@ public class FormatCorpusTests : IDisposable
     {
         // Local header says b_dec.npy, the directory says b_enc.npy (same length, so offsets stay right).
         var locals = Members().Select(m => (m.Name == "b_enc.npy" ? "b_dec.npy" : m.Name, m.Data, 0)).ToList();
-        var e = Refused("localname.npz", Zip(locals, entries: list => [.. list.Select((x, i) => i == 2 ? x with { Name = "b_enc.npy" } : x)]), "different member");
+        var e = Refused("localname.npz", TestNpz.Zip(locals, entries: list => [.. list.Select((x, i) => i == 2 ? x with { Name = "b_enc.npy" } : x)]), "different member");
         Assert.Equal("b_enc", e.Tensor);
     }
 
@@ -103,15 +103,15 @@ public class FormatCorpusTests : IDisposable
     {
         // "notes.bin" (not an array, so never parsed) holds, inside its data, a complete local record of threshold.npy;
         // the directory points threshold at it. Both members' bytes overlap.
-        var inner = Zip([("threshold.npy", TestNpz.Npy(Threshold, [DSae]), 0)]);
+        var inner = TestNpz.Zip([("threshold.npy", TestNpz.Npy(Threshold, [DSae]), 0)]);
         int innerRecordLength = 30 + 13 + 20 + TestNpz.Npy(Threshold, [DSae]).Length;
         var carrier = TestNpz.Npy("|u1", [innerRecordLength], inner.AsSpan(0, innerRecordLength));
         var locals = Members().Take(4).Select(m => (m.Name, m.Data, 0)).Append(("notes.bin", carrier, 0)).ToList();
-        var bytes = Zip(locals, entries: list =>
+        var bytes = TestNpz.Zip(locals, entries: list =>
         {
             var u = list[4];
             long innerOffset = u.LocalOffset + 30 + 9 + 20 + (carrier.Length - innerRecordLength);
-            return [.. list, new Entry("threshold.npy", innerOffset, TestNpz.Npy(Threshold, [DSae]).Length, TestNpz.Npy(Threshold, [DSae]).Length, System.IO.Hashing.Crc32Compat.Compute(TestNpz.Npy(Threshold, [DSae])), 0)];
+            return [.. list, new TestNpz.Entry("threshold.npy", innerOffset, TestNpz.Npy(Threshold, [DSae]).Length, TestNpz.Npy(Threshold, [DSae]).Length, System.IO.Hashing.Crc32.HashToUInt32(TestNpz.Npy(Threshold, [DSae])), 0)];
         });
         Refused("overlap.npz", bytes, "overlap");
     }
@@ -119,7 +119,7 @@ public class FormatCorpusTests : IDisposable
     [Fact]
     public void Npz_DeflatedMemberWithWrongCrc()
     {
-        var bytes = Zip([.. Members().Select(m => (m.Name, m.Data, 8))], entries: list => [.. list.Select(x => x.Name == "W_dec.npy" ? x with { Crc = x.Crc ^ 1 } : x)]);
+        var bytes = TestNpz.Zip([.. Members().Select(m => (m.Name, m.Data, 8))], entries: list => [.. list.Select(x => x.Name == "W_dec.npy" ? x with { Crc = x.Crc ^ 1 } : x)]);
         var e = Refused("crc.npz", bytes, "CRC-32");
         Assert.Equal("W_dec", e.Tensor);
 
@@ -189,56 +189,56 @@ public class FormatCorpusTests : IDisposable
 
     // ---- npy headers ----
 
-    private static readonly byte[] Three = FormatCorpus.F32([1f, 2f, 3f]);
+    private static readonly byte[] Three = TestNpz.F32([1f, 2f, 3f]);
 
     [Fact]
     public void Npy_TextAfterTheDict()
     {
-        NpyRefused("after.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }x=1", Three), "after the dict");
-        NpyRefused("after2.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }{'descr': '<f8'}", Three), "after the dict");
+        NpyRefused("after.npy", TestNpz.NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }x=1", Three), "after the dict");
+        NpyRefused("after2.npy", TestNpz.NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }{'descr': '<f8'}", Three), "after the dict");
 
         // The same in an npz member.
         var m = Members();
-        m[2] = ("b_enc.npy", NpyWithHeader($"{{'descr': '<f4', 'fortran_order': False, 'shape': ({DSae},), }} # comment", FormatCorpus.F32(BEnc)));
-        Assert.Equal("b_enc", Refused("after.npz", Zip(m), "after the dict").Tensor);
+        m[2] = ("b_enc.npy", TestNpz.NpyWithHeader($"{{'descr': '<f4', 'fortran_order': False, 'shape': ({DSae},), }} # comment", TestNpz.F32(BEnc)));
+        Assert.Equal("b_enc", Refused("after.npz", TestNpz.Zip(m), "after the dict").Tensor);
     }
 
     [Fact]
     public void Npy_ShapeThatIsAnIntNotATuple()
     {
-        NpyRefused("int.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (3), }", Three), "is an int, not a tuple");
-        NpyRefused("bare.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': 3, }", Three), "tuple");
-        NpyRefused("list.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': [3], }", Three), "tuple");
+        NpyRefused("int.npy", TestNpz.NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (3), }", Three), "is an int, not a tuple");
+        NpyRefused("bare.npy", TestNpz.NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': 3, }", Three), "tuple");
+        NpyRefused("list.npy", TestNpz.NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': [3], }", Three), "tuple");
 
         // Valid spellings numpy accepts.
-        Assert.Equal([3], Npy.ReadFloat32(Write("t1.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': ( 3 , ), }", Three))).Shape);
-        Assert.Equal([1, 3], Npy.ReadFloat32(Write("t2.npy", NpyWithHeader("{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (1, 3,)}", Three))).Shape);
-        Assert.Equal([], Npy.ReadFloat32(Write("t0.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", Three[..4]))).Shape);
+        Assert.Equal([3], Npy.ReadFloat32(Write("t1.npy", TestNpz.NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': ( 3 , ), }", Three))).Shape);
+        Assert.Equal([1, 3], Npy.ReadFloat32(Write("t2.npy", TestNpz.NpyWithHeader("{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (1, 3,)}", Three))).Shape);
+        Assert.Equal([], Npy.ReadFloat32(Write("t0.npy", TestNpz.NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", Three[..4]))).Shape);
     }
 
     [Fact]
     public void Npy_OnlyVersions1_2_3()
     {
         string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }";
-        NpyRefused("v15.npy", NpyWithHeader(dict, Three, 1, 5), "version");
-        NpyRefused("v21.npy", NpyWithHeader(dict, Three, 2, 1), "version");
-        NpyRefused("v40.npy", NpyWithHeader(dict, Three, 4, 0), "version");
-        NpyRefused("v0.npy", NpyWithHeader(dict, Three, 0, 0), "version");
+        NpyRefused("v15.npy", TestNpz.NpyWithHeader(dict, Three, 1, 5), "version");
+        NpyRefused("v21.npy", TestNpz.NpyWithHeader(dict, Three, 2, 1), "version");
+        NpyRefused("v40.npy", TestNpz.NpyWithHeader(dict, Three, 4, 0), "version");
+        NpyRefused("v0.npy", TestNpz.NpyWithHeader(dict, Three, 0, 0), "version");
         foreach (int v in new[] { 1, 2, 3 })
         {
-            Assert.Equal([1f, 2f, 3f], Npy.ReadFloat32(Write($"v{v}.npy", NpyWithHeader(dict, Three, v, 0))).Data);
+            Assert.Equal([1f, 2f, 3f], Npy.ReadFloat32(Write($"v{v}.npy", TestNpz.NpyWithHeader(dict, Three, v, 0))).Data);
         }
     }
 
     [Fact]
     public void Npy_DuplicateOrMissingOrExtraKeys()
     {
-        NpyRefused("dup.npy", NpyWithHeader("{'descr': '<f8', 'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", Three), "twice");
-        NpyRefused("miss.npy", NpyWithHeader("{'descr': '<f4', 'shape': (3,), }", Three), "lacks");
-        NpyRefused("extra.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), 'x': 1}", Three), "unexpected key");
-        NpyRefused("truex.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': Truex, 'shape': (3,), }", Three), "True or False");
-        NpyRefused("neg.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (-3,), }", Three), "shape");
-        NpyRefused("esc.npy", NpyWithHeader("{'descr': '<f\\x34', 'fortran_order': False, 'shape': (3,), }", Three), "escape");
+        NpyRefused("dup.npy", TestNpz.NpyWithHeader("{'descr': '<f8', 'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", Three), "twice");
+        NpyRefused("miss.npy", TestNpz.NpyWithHeader("{'descr': '<f4', 'shape': (3,), }", Three), "lacks");
+        NpyRefused("extra.npy", TestNpz.NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), 'x': 1}", Three), "unexpected key");
+        NpyRefused("truex.npy", TestNpz.NpyWithHeader("{'descr': '<f4', 'fortran_order': Truex, 'shape': (3,), }", Three), "True or False");
+        NpyRefused("neg.npy", TestNpz.NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (-3,), }", Three), "shape");
+        NpyRefused("esc.npy", TestNpz.NpyWithHeader("{'descr': '<f\\x34', 'fortran_order': False, 'shape': (3,), }", Three), "escape");
     }
 
     [Fact]
@@ -261,7 +261,7 @@ public class FormatCorpusTests : IDisposable
             }
         }
 
-        var p = Write("f3.npy", NpyWithHeader("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3, 4), }", FormatCorpus.F32(stored)));
+        var p = Write("f3.npy", TestNpz.NpyWithHeader("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3, 4), }", TestNpz.F32(stored)));
         var (data, shape) = Npy.ReadFloat32(p);
         Assert.Equal(dims, shape);
         Assert.Equal(rowMajor, data);
@@ -277,7 +277,7 @@ public class FormatCorpusTests : IDisposable
             expected4[(8 * a) + (4 * b) + (2 * c) + d] = s + 0.25f;
         }
 
-        var (data4, _) = Npy.ReadFloat32(Write("f4.npy", NpyWithHeader("{'descr': '>f8', 'fortran_order': True, 'shape': (2, 2, 2, 2), }", be)));
+        var (data4, _) = Npy.ReadFloat32(Write("f4.npy", TestNpz.NpyWithHeader("{'descr': '>f8', 'fortran_order': True, 'shape': (2, 2, 2, 2), }", be)));
         Assert.Equal(expected4, data4);
     }
 
@@ -285,15 +285,15 @@ public class FormatCorpusTests : IDisposable
     public void Npy_ErrorMessagesQuoteAPrefix()
     {
         string longDescr = new('x', 9_000);
-        var e = NpyRefused("longdescr.npy", NpyWithHeader($"{{'descr': '<{longDescr}', 'fortran_order': False, 'shape': (3,), }}", Three), "unsupported dtype");
+        var e = NpyRefused("longdescr.npy", TestNpz.NpyWithHeader($"{{'descr': '<{longDescr}', 'fortran_order': False, 'shape': (3,), }}", Three), "unsupported dtype");
         Assert.Contains("characters", e.Message);
 
         // 400,000 characters: over numpy's 10,000-character limit, refused by its length.
         string huge = new('y', 400_000);
-        NpyRefused("huge.npy", NpyWithHeader($"{{'descr': '<{huge}', 'fortran_order': False, 'shape': (3,), }}", Three, 2, 0), "numpy reads safely");
+        NpyRefused("huge.npy", TestNpz.NpyWithHeader($"{{'descr': '<{huge}', 'fortran_order': False, 'shape': (3,), }}", Three, 2, 0), "numpy reads safely");
 
         // A malformed header of 9,000 characters is quoted by a prefix too.
-        NpyRefused("longbad.npy", NpyWithHeader($"{{'descr': '<f4', 'fortran_order': False, 'shape': (3,), 'pad': '{new string('z', 9_000)}'}}", Three), "unexpected key");
+        NpyRefused("longbad.npy", TestNpz.NpyWithHeader($"{{'descr': '<f4', 'fortran_order': False, 'shape': (3,), 'pad': '{new string('z', 9_000)}'}}", Three), "unexpected key");
     }
 
     // ---- safetensors ----
@@ -306,42 +306,42 @@ public class FormatCorpusTests : IDisposable
         int at = h.IndexOf("XX", StringComparison.Ordinal);
         header[at] = 0xC3;
         header[at + 1] = 0x28;
-        Refused("utf8.safetensors", SafeTensors(header, d), "UTF-8");
+        Refused("utf8.safetensors", TestSafeTensors.Build(header, d), "UTF-8");
 
         // In a tensor name.
         var h2 = Encoding.UTF8.GetBytes(h.Replace("\"b_dec\"", "\"b_de\u00e9\"", StringComparison.Ordinal));
         int at2 = Array.IndexOf(h2, (byte)0xC3);
         h2[at2 + 1] = 0xFF;
-        Refused("utf8name.safetensors", SafeTensors(h2, d), "UTF-8");
+        Refused("utf8name.safetensors", TestSafeTensors.Build(h2, d), "UTF-8");
     }
 
     [Fact]
     public void SafeTensors_StringsWhereNumbersBelong()
     {
         var (h, d) = SafeTensorsParts();
-        Refused("stroff.safetensors", SafeTensors(h.Replace("\"data_offsets\":[0,", "\"data_offsets\":[\"0\",", StringComparison.Ordinal), d), "data_offsets");
-        Refused("strshape.safetensors", SafeTensors(h.Replace("\"shape\":[5,7]", "\"shape\":[\"5\",7]", StringComparison.Ordinal), d), "shape");
-        Refused("floatoff.safetensors", SafeTensors(h.Replace("\"data_offsets\":[0,", "\"data_offsets\":[0.0,", StringComparison.Ordinal), d), "data_offsets");
-        Refused("meta.safetensors", SafeTensors(SafeTensorsParts(metadata: "{\"format\":5}").Header, d), "__metadata__");
+        Refused("stroff.safetensors", TestSafeTensors.Build(h.Replace("\"data_offsets\":[0,", "\"data_offsets\":[\"0\",", StringComparison.Ordinal), d), "data_offsets");
+        Refused("strshape.safetensors", TestSafeTensors.Build(h.Replace("\"shape\":[5,7]", "\"shape\":[\"5\",7]", StringComparison.Ordinal), d), "shape");
+        Refused("floatoff.safetensors", TestSafeTensors.Build(h.Replace("\"data_offsets\":[0,", "\"data_offsets\":[0.0,", StringComparison.Ordinal), d), "data_offsets");
+        Refused("meta.safetensors", TestSafeTensors.Build(SafeTensorsParts(metadata: "{\"format\":5}").Header, d), "__metadata__");
     }
 
     [Fact]
     public void SafeTensors_HolesAndUnindexedTrailingBytes()
     {
         var (h, d) = SafeTensorsParts(gapAfterBEnc: 8);
-        Assert.Equal("b_dec", Refused("hole.safetensors", SafeTensors(h, d), "hole").Tensor);
+        Assert.Equal("b_dec", Refused("hole.safetensors", TestSafeTensors.Build(h, d), "hole").Tensor);
 
         var (h2, d2) = SafeTensorsParts();
-        Refused("trail.safetensors", SafeTensors(h2, [.. d2, 0, 0, 0, 0, 0, 0, 0, 0]), "after its last tensor");
+        Refused("trail.safetensors", TestSafeTensors.Build(h2, [.. d2, 0, 0, 0, 0, 0, 0, 0, 0]), "after its last tensor");
 
         // A hole before the first tensor.
-        Refused("lead.safetensors", SafeTensors(h2.Replace("[0,140]", "[4,144]", StringComparison.Ordinal).Replace("\"w_dec\":{\"dtype\":\"F32\",\"shape\":[7,5],\"data_offsets\":[140,", "\"w_dec\":{\"dtype\":\"F32\",\"shape\":[7,5],\"data_offsets\":[144,", StringComparison.Ordinal), [.. d2, 0, 0, 0, 0]));
+        Refused("lead.safetensors", TestSafeTensors.Build(h2.Replace("[0,140]", "[4,144]", StringComparison.Ordinal).Replace("\"w_dec\":{\"dtype\":\"F32\",\"shape\":[7,5],\"data_offsets\":[140,", "\"w_dec\":{\"dtype\":\"F32\",\"shape\":[7,5],\"data_offsets\":[144,", StringComparison.Ordinal), [.. d2, 0, 0, 0, 0]));
     }
 
     [Fact]
     public void SafeTensors_RepeatedFieldInAnEntry()
     {
         var (h, d) = SafeTensorsParts();
-        Refused("rep.safetensors", SafeTensors(h.Replace("\"b_dec\":{\"dtype\":\"F32\",", "\"b_dec\":{\"dtype\":\"F64\",\"dtype\":\"F32\",", StringComparison.Ordinal), d), "repeats");
+        Refused("rep.safetensors", TestSafeTensors.Build(h.Replace("\"b_dec\":{\"dtype\":\"F32\",", "\"b_dec\":{\"dtype\":\"F64\",\"dtype\":\"F32\",", StringComparison.Ordinal), d), "repeats");
     }
 }

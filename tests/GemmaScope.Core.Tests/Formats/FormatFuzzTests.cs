@@ -1,11 +1,11 @@
 using System.Buffers.Binary;
 using System.Text;
+using GemmaScope.Core.Tests.Support;
 using GemmaScope.Formats;
-using GemmaScope.Tests.Support;
 using Xunit.Abstractions;
-using static GemmaScope.Tests.Formats.FormatCorpus;
+using static GemmaScope.Core.Tests.Formats.FormatCorpus;
 
-namespace GemmaScope.Tests.Formats;
+namespace GemmaScope.Core.Tests.Formats;
 
 /// <summary>
 /// Seeded byte mutations of valid weight files, bounded by count. Each outcome must be a <see cref="SaeFormatException"/>
@@ -16,7 +16,7 @@ public class FormatFuzzTests(ITestOutputHelper output) : IDisposable
 {
     private const int Mutations = 2000;
     private const long AllocationBound = 4 << 20;
-    private readonly Fixtures.TempDir _dir = new();
+    private readonly TempDir _dir = new();
 
     public void Dispose() => _dir.Dispose();
 
@@ -187,7 +187,7 @@ public class FormatFuzzTests(ITestOutputHelper output) : IDisposable
         // Stored members are not checksummed: a load is right when it holds the original weights, or (the mutation
         // hit array data) the float32 bytes at the original layout's offsets in the mutated file.
         var members = Members();
-        var valid = Zip(members);
+        var valid = TestNpz.Zip(members);
         // Each array's data starts after its npy 1.0 preamble (10 bytes) and header.
         var offsets = members.Select(m => (long)IndexOf(valid, m.Data) + 10 + BinaryPrimitives.ReadUInt16LittleEndian(m.Data.AsSpan(8))).ToArray();
         var t = Run("npz", valid, 13_001, (bytes, sae) =>
@@ -206,7 +206,7 @@ public class FormatFuzzTests(ITestOutputHelper output) : IDisposable
     public void Npz_DeflatedMutations()
     {
         // Deflated members' CRC-32 is always checked, so any load must hold exactly the original weights.
-        var t = Run("npz", Zip(Members(), method: 8), 13_002, (_, sae) => HoldsOriginals(sae) ? true : null);
+        var t = Run("npz", TestNpz.Zip(Members(), method: 8), 13_002, (_, sae) => HoldsOriginals(sae) ? true : null);
         Assert.True(t.Refused > Mutations / 2 && t.LoadedUnchanged > 0);
     }
 
@@ -217,7 +217,7 @@ public class FormatFuzzTests(ITestOutputHelper output) : IDisposable
         // original layout's offsets in the mutated file (the only layout a successful load can have: tensors must tile
         // the data exactly, and a changed header either keeps the offsets or is refused).
         var (h, d) = SafeTensorsParts();
-        var valid = SafeTensors(h, d);
+        var valid = TestSafeTensors.Build(h, d);
         int dataStart = valid.Length - d.Length;
         var t = Run("safetensors", valid, 13_003, (bytes, sae) =>
         {

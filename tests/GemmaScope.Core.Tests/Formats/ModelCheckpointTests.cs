@@ -1,11 +1,11 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
+using GemmaScope.Core.Tests.Support;
 using GemmaScope.Formats;
 using GemmaScope.Models;
-using GemmaScope.Tests.Support;
 
-namespace GemmaScope.Tests.Formats;
+namespace GemmaScope.Core.Tests.Formats;
 
 /// <summary>
 /// The public checkpoint API (ModelCheckpoint, SafeTensorsFile, ShardIndex) on tiny Gemma checkpoints written here: the
@@ -14,7 +14,7 @@ namespace GemmaScope.Tests.Formats;
 public sealed class ModelCheckpointTests : IDisposable
 {
     private const int Vocab = 8, D = 4, Ff = 6, Layers = 2, Heads = 2, KvHeads = 1, HeadDim = 2;
-    private readonly Fixtures.TempDir _dir = new();
+    private readonly TempDir _dir = new();
     private readonly Random _rng = new(1234);
 
     public void Dispose() => _dir.Dispose();

@@ -1,6 +1,6 @@
-using GemmaScope.Tests.Support;
+using GemmaScope.Core.Tests.Support;
 
-namespace GemmaScope.Tests.Formats;
+namespace GemmaScope.Core.Tests.Formats;
 
 /// <summary>Files written by numpy itself (tools/fixtures/make_sae_fixtures.py), expected values computed by numpy in float64.</summary>
 public class NumpyFixtureTests
@@ -14,15 +14,15 @@ public class NumpyFixtureTests
         Assert.Equal(33, sae.InputSize);
         Assert.Equal(100, sae.FeatureCount);
 
-        var f = Reference.Poisoned(7 * 100);
+        var f = SaeReference.Poisoned(7 * 100);
         sae.Encode(x, f);
-        Reference.Close(r["f"].Data, f, 1e-5, "f", 100);
+        SaeReference.Close(r["f"].Data, f, 1e-5, "f", 100);
         int active = f.Count(v => v != 0);
         Assert.InRange(active, 1, f.Length - 1);
 
-        var xhat = Reference.Poisoned(7 * 33);
+        var xhat = SaeReference.Poisoned(7 * 33);
         sae.Decode(f, xhat);
-        Reference.Close(r["xhat"].Data, xhat, 1e-5, "xhat", 33);
+        SaeReference.Close(r["xhat"].Data, xhat, 1e-5, "xhat", 33);
     }
 
     [Theory]
@@ -34,7 +34,7 @@ public class NumpyFixtureTests
     {
         using var baseSae = JumpReLUSae.Load(Fixtures.Numpy("params.npz"));
         using var sae = JumpReLUSae.Load(Fixtures.Numpy(file));
-        var x = Reference.RandomInput(5, 33, 7);
+        var x = SaeReference.RandomInput(5, 33, 7);
         Assert.Equal(baseSae.Encode(x), sae.Encode(x));
         var f = baseSae.Encode(x);
         Assert.Equal(baseSae.Decode(f), sae.Decode(f));
@@ -45,10 +45,10 @@ public class NumpyFixtureTests
     {
         using var sae = JumpReLUSae.Load(Fixtures.Numpy("params_f16.npz"));
         var reference = Fixtures.ReferenceFromNpz(Fixtures.Numpy("params_f16.npz"));
-        var x = Reference.RandomInput(3, 33, 8);
-        var f = Reference.Poisoned(300);
+        var x = SaeReference.RandomInput(3, 33, 8);
+        var f = SaeReference.Poisoned(300);
         sae.Encode(x, f);
-        Reference.Close(reference.Encode(x), f, 1e-5, "f", 100);
+        SaeReference.Close(reference.Encode(x), f, 1e-5, "f", 100);
     }
 
     [Fact]
@@ -65,7 +65,7 @@ public class NumpyFixtureTests
 
 public class SymlinkTests : IDisposable
 {
-    private readonly Fixtures.TempDir _dir = new();
+    private readonly TempDir _dir = new();
 
     public void Dispose() => _dir.Dispose();
 

@@ -1,13 +1,13 @@
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
-using GemmaScope.Tests.Support;
+using GemmaScope.Core.Tests.Support;
 
-namespace GemmaScope.Tests.Formats;
+namespace GemmaScope.Core.Tests.Formats;
 
 public class SafeTensorsTests : IDisposable
 {
-    private readonly Fixtures.TempDir _dir = new();
+    private readonly TempDir _dir = new();
 
     public void Dispose() => _dir.Dispose();
 
@@ -81,7 +81,7 @@ public class SafeTensorsTests : IDisposable
         bf.Save(file);
         using var again = JumpReLUSae.Load(file, new SaeLoadOptions { Precision = SaePrecision.BFloat16 });
         Assert.Equal(0, again.CopiedBytes);
-        var x = Reference.RandomInput(4, 33, 3);
+        var x = SaeReference.RandomInput(4, 33, 3);
         Assert.Equal(bf.Encode(x), again.Encode(x));
         using var widened = JumpReLUSae.Load(file);
         Assert.Equal(bf.Encode(x), widened.Encode(x));
@@ -95,7 +95,7 @@ public class SafeTensorsTests : IDisposable
             Assert.Equal(a.GetDecoderDirection(j), b.GetDecoderDirection(j));
         }
 
-        var x = Reference.RandomInput(6, a.InputSize, 11);
+        var x = SaeReference.RandomInput(6, a.InputSize, 11);
         Assert.Equal(a.Encode(x), b.Encode(x));
         Assert.Equal(a.Decode(a.Encode(x)), b.Decode(b.Encode(x)));
     }

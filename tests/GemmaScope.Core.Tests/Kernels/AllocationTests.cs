@@ -1,4 +1,4 @@
-namespace GemmaScope.Tests.Kernels;
+namespace GemmaScope.Core.Tests.Kernels;
 
 /// <summary>After warm-up, dense encode and decode allocate nothing on the calling thread (scratch is per thread and reused).</summary>
 [Collection(KernelIsaCollection.Name)]

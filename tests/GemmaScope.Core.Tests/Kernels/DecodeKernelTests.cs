@@ -1,6 +1,6 @@
 using GemmaScope.Kernels;
 
-namespace GemmaScope.Tests.Kernels;
+namespace GemmaScope.Core.Tests.Kernels;
 
 /// <summary>
 /// Sparse and dense decode on every SIMD width against float64. Tolerance 1e-5 × (|b| + Σ|f·W|) on the weights the SAE

@@ -1,6 +1,6 @@
 using GemmaScope.Kernels;
 
-namespace GemmaScope.Tests.Kernels;
+namespace GemmaScope.Core.Tests.Kernels;
 
 /// <summary>
 /// Issue 20: the same token must give the same bits on every encode path (dense, sparse, the one-token span overload,

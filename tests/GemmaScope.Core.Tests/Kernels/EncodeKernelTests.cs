@@ -1,6 +1,6 @@
 using GemmaScope.Kernels;
 
-namespace GemmaScope.Tests.Kernels;
+namespace GemmaScope.Core.Tests.Kernels;
 
 /// <summary>
 /// Encode kernels (streaming GEMV in place; GEMM from the one-time panel copy, or packing per call when the SAE keeps

@@ -1,6 +1,6 @@
 using GemmaScope.Kernels;
 
-namespace GemmaScope.Tests.Kernels;
+namespace GemmaScope.Core.Tests.Kernels;
 
 /// <summary>
 /// Random SAEs and float64 references for the kernel tests. Inputs are uniform in [−1, 1), weights scaled by 1/√d_in,

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using GemmaScope.Formats;
 using GemmaScope.Kernels;
 
-namespace GemmaScope.Tests.Kernels;
+namespace GemmaScope.Core.Tests.Kernels;
 
 /// <summary>
 /// A random [out, in] weight matrix in native memory (as a mapped checkpoint would hold it), in f32, bf16 or f16, with

@@ -2,7 +2,7 @@ using System.Runtime.Intrinsics;
 using GemmaScope.Formats;
 using GemmaScope.Kernels;
 
-namespace GemmaScope.Tests.Kernels;
+namespace GemmaScope.Core.Tests.Kernels;
 
 /// <summary>
 /// MatMul (y = x · Wᵀ over [out, in] weights in place) on every SIMD width and dtype against float64 on the stored

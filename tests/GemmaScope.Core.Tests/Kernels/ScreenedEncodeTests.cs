@@ -1,6 +1,6 @@
 using GemmaScope.Kernels;
 
-namespace GemmaScope.Tests.Kernels;
+namespace GemmaScope.Core.Tests.Kernels;
 
 /// <summary>
 /// Exact screened encode (<see cref="SaeLoadOptions.Screening"/>) against (1) an independent scalar reference with the

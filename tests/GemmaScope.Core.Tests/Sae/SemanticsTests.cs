@@ -1,7 +1,7 @@
 using System.Numerics.Tensors;
-using GemmaScope.Tests.Support;
+using GemmaScope.Core.Tests.Support;
 
-namespace GemmaScope.Tests.Sae;
+namespace GemmaScope.Core.Tests.Sae;
 
 /// <summary>JumpReLUSae against a plain float64 reference on random data at sizes that are not multiples of any vector width.</summary>
 public class SemanticsTests
@@ -13,20 +13,20 @@ public class SemanticsTests
     [InlineData(64, 257, 16)]
     public void EncodeDecodeMatchFloat64Reference(int dIn, int dSae, int tokens)
     {
-        var (r, wEnc, wDec, bEnc, bDec, thr) = Reference.Random(dIn, dSae, seed: dIn * 31 + dSae);
+        var (r, wEnc, wDec, bEnc, bDec, thr) = SaeReference.Random(dIn, dSae, seed: dIn * 31 + dSae);
         using var sae = JumpReLUSae.FromArrays(wEnc, wDec, bEnc, bDec, thr, dIn);
-        var x = Reference.RandomInput(tokens, dIn, seed: tokens);
+        var x = SaeReference.RandomInput(tokens, dIn, seed: tokens);
 
-        var f = Reference.Poisoned(tokens * dSae);
+        var f = SaeReference.Poisoned(tokens * dSae);
         sae.Encode(x, f);
         var expectedF = r.Encode(x);
         AssertGated(r.Pre(x), r.Threshold, expectedF, f, dSae);
         int active = f.Count(v => v != 0);
         Assert.InRange(active, 1, f.Length - 1);
 
-        var xhat = Reference.Poisoned(tokens * dIn);
+        var xhat = SaeReference.Poisoned(tokens * dIn);
         sae.Decode(f, xhat);
-        Reference.Close(r.Decode([.. f.Select(v => (double)v)]), xhat, 1e-5, "xhat", dIn);
+        SaeReference.Close(r.Decode([.. f.Select(v => (double)v)]), xhat, 1e-5, "xhat", dIn);
     }
 
     /// <summary>Exact gate decisions, except where the float64 pre-activation is within float32 rounding of the threshold.</summary>
@@ -63,14 +63,14 @@ public class SemanticsTests
     [Fact]
     public void SingleTokenEqualsBatchRow_SparseEqualsDense()
     {
-        var (_, wEnc, wDec, bEnc, bDec, thr) = Reference.Random(29, 301, 5);
+        var (_, wEnc, wDec, bEnc, bDec, thr) = SaeReference.Random(29, 301, 5);
         using var sae = JumpReLUSae.FromArrays(wEnc, wDec, bEnc, bDec, thr, 29);
         const int tokens = 21;
-        var x = Reference.RandomInput(tokens, 29, 9);
+        var x = SaeReference.RandomInput(tokens, 29, 9);
         var dense = sae.Encode(x);
         var sparse = sae.EncodeSparse(x);
         Assert.Equal(tokens, sparse.TokenCount);
-        var fromSparse = Reference.Poisoned(dense.Length);
+        var fromSparse = SaeReference.Poisoned(dense.Length);
         sparse.ToDense(fromSparse);
         Assert.Equal(dense, fromSparse);
 
@@ -91,17 +91,17 @@ public class SemanticsTests
         }
 
         var denseDecode = sae.Decode(dense);
-        var sparseDecode = Reference.Poisoned(denseDecode.Length);
+        var sparseDecode = SaeReference.Poisoned(denseDecode.Length);
         sae.DecodeSparse(sparse, sparseDecode);
-        Reference.Close([.. denseDecode.Select(v => (double)v)], sparseDecode, 1e-5, "sparse decode", 29);
+        SaeReference.Close([.. denseDecode.Select(v => (double)v)], sparseDecode, 1e-5, "sparse decode", 29);
 
-        var recon = Reference.Poisoned(denseDecode.Length);
+        var recon = SaeReference.Poisoned(denseDecode.Length);
         sae.Reconstruct(x, recon);
-        Reference.Close(sparseDecode.Select(v => (double)v).ToArray(), recon, 1e-5, "reconstruct", 29);
-        var r = Reference.Random(29, 301, 5).Ref;
-        Reference.Close(r.Decode(r.Encode(x)), recon, 1e-4, "reconstruct vs float64", 29);
+        SaeReference.Close(sparseDecode.Select(v => (double)v).ToArray(), recon, 1e-5, "reconstruct", 29);
+        var r = SaeReference.Random(29, 301, 5).Ref;
+        SaeReference.Close(r.Decode(r.Encode(x)), recon, 1e-4, "reconstruct vs float64", 29);
         Assert.Throws<ArgumentException>(() => sae.ReconstructionError(x, x));
-        var err = Reference.Poisoned(denseDecode.Length);
+        var err = SaeReference.Poisoned(denseDecode.Length);
         sae.ReconstructionError(x, err);
         for (int k = 0; k < err.Length; k++)
         {
@@ -112,9 +112,9 @@ public class SemanticsTests
     [Fact]
     public void TooSmallSparseDestinationSaysHowManyAreNeeded()
     {
-        var (_, wEnc, wDec, bEnc, bDec, thr) = Reference.Random(8, 50, 2);
+        var (_, wEnc, wDec, bEnc, bDec, thr) = SaeReference.Random(8, 50, 2);
         using var sae = JumpReLUSae.FromArrays(wEnc, wDec, bEnc, bDec, thr, 8);
-        var x = Reference.RandomInput(1, 8, 4, scale: 4);
+        var x = SaeReference.RandomInput(1, 8, 4, scale: 4);
         int l0 = sae.EncodeSparse(x, new int[50], new float[50]);
         Assert.True(l0 >= 2);
         var e = Assert.Throws<ArgumentException>(() => sae.EncodeSparse(x, new int[1], new float[1]));
@@ -145,7 +145,7 @@ public class SemanticsTests
     [Fact]
     public void DecoderDirectionIsTheDecoderRow()
     {
-        var (_, wEnc, wDec, bEnc, bDec, thr) = Reference.Random(13, 40, 8);
+        var (_, wEnc, wDec, bEnc, bDec, thr) = SaeReference.Random(13, 40, 8);
         using var sae = JumpReLUSae.FromArrays(wEnc, wDec, bEnc, bDec, thr, 13);
         Assert.Equal(wDec.AsSpan(17 * 13, 13).ToArray(), sae.GetDecoderDirection(17));
         Assert.Throws<ArgumentOutOfRangeException>(() => sae.GetDecoderDirection(40));
@@ -154,7 +154,7 @@ public class SemanticsTests
     [Fact]
     public void WrongLengthsAreRefused()
     {
-        var (_, wEnc, wDec, bEnc, bDec, thr) = Reference.Random(13, 40, 8);
+        var (_, wEnc, wDec, bEnc, bDec, thr) = SaeReference.Random(13, 40, 8);
         using var sae = JumpReLUSae.FromArrays(wEnc, wDec, bEnc, bDec, thr, 13);
         Assert.Throws<ArgumentException>(() => sae.Encode(new float[14], new float[40]));
         Assert.Throws<ArgumentException>(() => sae.Encode(new float[26], new float[40]));
@@ -165,9 +165,9 @@ public class SemanticsTests
     [Fact]
     public void TensorOverloads()
     {
-        var (r, wEnc, wDec, bEnc, bDec, thr) = Reference.Random(11, 30, 12);
+        var (r, wEnc, wDec, bEnc, bDec, thr) = SaeReference.Random(11, 30, 12);
         using var sae = JumpReLUSae.FromArrays(wEnc, wDec, bEnc, bDec, thr, 11);
-        var x = Reference.RandomInput(3, 11, 1);
+        var x = SaeReference.RandomInput(3, 11, 1);
         var tx = Tensor.Create(x, [3, 11]);
         var tf = sae.Encode(tx);
         Assert.Equal([3, 30], tf.Lengths.ToArray().Select(l => (int)l));
@@ -190,7 +190,7 @@ public class SemanticsTests
     public void ConcurrentCallersGetTheSameResults()
     {
         using var sae = JumpReLUSae.Load(Fixtures.Numpy("params.npz"));
-        var x = Reference.RandomInput(9, 33, 77);
+        var x = SaeReference.RandomInput(9, 33, 77);
         var expected = sae.Encode(x);
         var expectedSparse = sae.EncodeSparse(x);
         Parallel.For(0, 64, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
@@ -205,10 +205,10 @@ public class SemanticsTests
     public void BFloat16PrecisionStaysCloseToFloat32()
     {
         // Against the float64 reference on the bf16-rounded weights (tight), and on the float32 weights (looser, stated).
-        var (r, wEnc, wDec, bEnc, bDec, thr) = Reference.Random(40, 200, 21);
+        var (r, wEnc, wDec, bEnc, bDec, thr) = SaeReference.Random(40, 200, 21);
         using var bf = JumpReLUSae.FromArrays(wEnc, wDec, bEnc, bDec, thr, 40, new SaeLoadOptions { Precision = SaePrecision.BFloat16 });
         Assert.Equal(SaePrecision.BFloat16, bf.Precision);
-        var rounded = new Reference
+        var rounded = new SaeReference
         {
             DIn = 40,
             DSae = 200,
@@ -218,13 +218,13 @@ public class SemanticsTests
             BDec = r.BDec,
             Threshold = r.Threshold,
         };
-        var x = Reference.RandomInput(5, 40, 22);
-        var f = Reference.Poisoned(5 * 200);
+        var x = SaeReference.RandomInput(5, 40, 22);
+        var f = SaeReference.Poisoned(5 * 200);
         bf.Encode(x, f);
         AssertGated(rounded.Pre(x), rounded.Threshold, rounded.Encode(x), f, 200);
-        var xhat = Reference.Poisoned(5 * 40);
+        var xhat = SaeReference.Poisoned(5 * 40);
         bf.Decode(f, xhat);
-        Reference.Close(rounded.Decode([.. f.Select(v => (double)v)]), xhat, 1e-5, "bf16 xhat", 40);
+        SaeReference.Close(rounded.Decode([.. f.Select(v => (double)v)]), xhat, 1e-5, "bf16 xhat", 40);
 
         // Versus float32 weights: bf16 keeps 8 significant bits (relative error ≤ 2^-9 per weight).
         var exact = r.Decode(r.Encode(x));

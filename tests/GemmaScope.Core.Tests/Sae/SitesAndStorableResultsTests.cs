@@ -1,18 +1,18 @@
-using GemmaScope.Tests.Support;
+using GemmaScope.Core.Tests.Support;
 
-namespace GemmaScope.Tests.Sae;
+namespace GemmaScope.Core.Tests.Sae;
 
 /// <summary>Issue 14: SAEs carry their hook name and refuse other sites; results have storable forms and print what they hold.</summary>
 public class SitesAndStorableResultsTests : IDisposable
 {
     private const string Site = "blocks.20.hook_resid_post";
-    private readonly Fixtures.TempDir _dir = new();
+    private readonly TempDir _dir = new();
 
     public void Dispose() => _dir.Dispose();
 
     private static JumpReLUSae Random(int dIn, int dSae, string? hookName, int seed = 1)
     {
-        var (_, wEnc, wDec, bEnc, bDec, thr) = Reference.Random(dIn, dSae, seed);
+        var (_, wEnc, wDec, bEnc, bDec, thr) = SaeReference.Random(dIn, dSae, seed);
         return JumpReLUSae.FromArrays(wEnc, wDec, bEnc, bDec, thr, dIn, new SaeLoadOptions { Config = new SaeConfig { HookName = hookName } });
     }
 
@@ -66,7 +66,7 @@ public class SitesAndStorableResultsTests : IDisposable
     {
         // 14 tokens × 24 = 336 = 12 × 28: the span overload cannot tell; the activation object can.
         using var sae = Random(28, 40, Site);
-        var x = Reference.RandomInput(14, 24, seed: 2);
+        var x = SaeReference.RandomInput(14, 24, seed: 2);
         Assert.Equal(12 * 40, sae.Encode(x).Length);
         var captured = new ActivationBatch(x, 24, "blocks.20.hook_resid_post");
         var e = Assert.Throws<ArgumentException>(() => sae.EncodeSparse(captured));
@@ -87,7 +87,7 @@ public class SitesAndStorableResultsTests : IDisposable
     public void ActivationsFromAnotherHookPointAreRefusedWithBothNamesUnlessAllowed()
     {
         using var sae = Random(28, 40, Site);
-        var x = Reference.RandomInput(5, 28, seed: 3);
+        var x = SaeReference.RandomInput(5, 28, seed: 3);
         var other = new ActivationBatch(x, 28, "blocks.19.hook_resid_post");
         var e = Assert.Throws<ArgumentException>(() => sae.EncodeSparse(other));
         Assert.Contains(Site, e.Message, StringComparison.Ordinal);
@@ -139,7 +139,7 @@ public class SitesAndStorableResultsTests : IDisposable
     public void SparseBatchGivesStorableTokensAndFeatureColumns()
     {
         using var sae = Random(28, 40, Site);
-        var x = Reference.RandomInput(6, 28, seed: 4);
+        var x = SaeReference.RandomInput(6, 28, seed: 4);
         var batch = sae.EncodeSparse(x);
         var dense = sae.Encode(x);
         Assert.True(batch.MeanL0 > 1);

@@ -1,8 +1,8 @@
 using System.Text.Json.Nodes;
+using GemmaScope.Core.Tests.Support;
 using GemmaScope.Formats;
-using GemmaScope.Tests.Support;
 
-namespace GemmaScope.Tests.Sae;
+namespace GemmaScope.Core.Tests.Sae;
 
 /// <summary>
 /// Transcoders (Gemma Scope's params.npz, Gemma Scope 2's params.safetensors + config.json, affine and not) and Gemma Scope 2
@@ -11,7 +11,7 @@ namespace GemmaScope.Tests.Sae;
 public sealed class TranscoderTests : IDisposable
 {
     private const double Rtol = 2e-6;
-    private readonly Fixtures.TempDir _dir = new();
+    private readonly TempDir _dir = new();
 
     public void Dispose() => _dir.Dispose();
 
@@ -30,14 +30,14 @@ public sealed class TranscoderTests : IDisposable
         Assert.Equal(r["f"].Shape[1], tc.FeatureCount);
         Assert.Equal(r["out"].Shape[1], tc.OutputSize);
 
-        var f = Reference.Poisoned(tokens * tc.FeatureCount);
+        var f = SaeReference.Poisoned(tokens * tc.FeatureCount);
         tc.Encode(x, f);
-        Reference.Close(r["f"].Data, f, Rtol, name + " f", tc.FeatureCount);
+        SaeReference.Close(r["f"].Data, f, Rtol, name + " f", tc.FeatureCount);
         Assert.Contains(f, v => v > 0);
 
-        var y = Reference.Poisoned(tokens * tc.OutputSize);
+        var y = SaeReference.Poisoned(tokens * tc.OutputSize);
         tc.Reconstruct(x, y);
-        Reference.Close(r["out"].Data, y, Rtol, name + " out", tc.OutputSize);
+        SaeReference.Close(r["out"].Data, y, Rtol, name + " out", tc.OutputSize);
 
         // Sparse encoding agrees with dense.
         var sparse = tc.EncodeSparse(x);
@@ -76,9 +76,9 @@ public sealed class TranscoderTests : IDisposable
 
         // Without a skip connection, Decode(f) is the whole output.
         var r = Ref("gs2-transcoder");
-        var y = Reference.Poisoned(r["out"].Data.Length);
+        var y = SaeReference.Poisoned(r["out"].Data.Length);
         tc.Decode(tc.Encode(F32(r["x"])), y);
-        Reference.Close(r["out"].Data, y, Rtol, "decode", tc.OutputSize);
+        SaeReference.Close(r["out"].Data, y, Rtol, "decode", tc.OutputSize);
     }
 
     [Fact]
@@ -91,7 +91,7 @@ public sealed class TranscoderTests : IDisposable
         // Decode alone omits x·W_skip, so it differs from the full output by exactly that term.
         var r = Ref("gs2-transcoder-affine");
         var x = F32(r["x"]);
-        var dec = Reference.Poisoned(r["out"].Data.Length);
+        var dec = SaeReference.Poisoned(r["out"].Data.Length);
         tc.Decode(tc.Encode(x), dec);
         Assert.Contains(Enumerable.Range(0, dec.Length), k => Math.Abs(dec[k] - r["out"].Data[k]) > 1e-2);
     }
@@ -112,20 +112,20 @@ public sealed class TranscoderTests : IDisposable
 
         // Encode: ActivationBatch (site checked against the input hook), tensor, reusable buffer, one-token spans.
         var batch = new ActivationBatch(x, tc.InputSize, tc.InputHookName);
-        var dense = Reference.Poisoned(tokens * tc.FeatureCount);
+        var dense = SaeReference.Poisoned(tokens * tc.FeatureCount);
         sae.EncodeSparse(batch).ToDense(dense);
-        Reference.Close(r["f"].Data, dense, Rtol, "EncodeSparse(ActivationBatch)", tc.FeatureCount);
-        Reference.Close(r["f"].Data, sae.Encode(batch), Rtol, "Encode(ActivationBatch)", tc.FeatureCount);
+        SaeReference.Close(r["f"].Data, dense, Rtol, "EncodeSparse(ActivationBatch)", tc.FeatureCount);
+        SaeReference.Close(r["f"].Data, sae.Encode(batch), Rtol, "Encode(ActivationBatch)", tc.FeatureCount);
         var e = Assert.Throws<ArgumentException>(() => sae.Encode(new ActivationBatch(x, tc.InputSize, "blocks.1.hook_mlp_out")));
         Assert.Contains("blocks.1.hook_mlp_in", e.Message, StringComparison.Ordinal);
         var tensor = sae.Encode(System.Numerics.Tensors.Tensor.Create(x, [tokens, tc.InputSize]));
         Assert.Equal([tokens, tc.FeatureCount], tensor.Lengths.ToArray());
-        Reference.Close(r["f"].Data, tensor.ToArray(), Rtol, "Encode(Tensor)", tc.FeatureCount);
+        SaeReference.Close(r["f"].Data, tensor.ToArray(), Rtol, "Encode(Tensor)", tc.FeatureCount);
         var buffer = new SparseFeatureBuffer();
         sae.EncodeSparse(x, buffer);
-        dense = Reference.Poisoned(tokens * tc.FeatureCount);
+        dense = SaeReference.Poisoned(tokens * tc.FeatureCount);
         buffer.ToBatch().ToDense(dense);
-        Reference.Close(r["f"].Data, dense, Rtol, "EncodeSparse(buffer)", tc.FeatureCount);
+        SaeReference.Close(r["f"].Data, dense, Rtol, "EncodeSparse(buffer)", tc.FeatureCount);
         var idx = new int[tc.FeatureCount];
         var val = new float[tc.FeatureCount];
         int n = sae.EncodeSparse(x.AsSpan(0, tc.InputSize), idx, val);
@@ -135,19 +135,19 @@ public sealed class TranscoderTests : IDisposable
             row0[idx[k]] = val[k];
         }
 
-        Reference.Close(r["f"].Data.AsSpan(0, tc.FeatureCount), row0, Rtol, "EncodeSparse(one token)");
+        SaeReference.Close(r["f"].Data.AsSpan(0, tc.FeatureCount), row0, Rtol, "EncodeSparse(one token)");
 
         // Decode side, OutputSize wide (no skip term here, so the decoder is the whole output).
         var f = sae.Encode(x);
-        var y = Reference.Poisoned(tokens * tc.OutputSize);
+        var y = SaeReference.Poisoned(tokens * tc.OutputSize);
         sae.DecodeSparse(sae.EncodeSparse(x), y);
-        Reference.Close(r["out"].Data, y, Rtol, "DecodeSparse", tc.OutputSize);
+        SaeReference.Close(r["out"].Data, y, Rtol, "DecodeSparse", tc.OutputSize);
         var decoded = sae.Decode(System.Numerics.Tensors.Tensor.Create(f, [tokens, tc.FeatureCount]));
         Assert.Equal([tokens, tc.OutputSize], decoded.Lengths.ToArray());
-        Reference.Close(r["out"].Data, decoded.ToArray(), Rtol, "Decode(Tensor)", tc.OutputSize);
+        SaeReference.Close(r["out"].Data, decoded.ToArray(), Rtol, "Decode(Tensor)", tc.OutputSize);
         var predicted = sae.Reconstruct(batch);
         Assert.Equal((tc.OutputSize, tc.OutputHookName), (predicted.Width, predicted.HookName));
-        Reference.Close(r["out"].Data, predicted.Span, Rtol, "Reconstruct(ActivationBatch)", tc.OutputSize);
+        SaeReference.Close(r["out"].Data, predicted.Span, Rtol, "Reconstruct(ActivationBatch)", tc.OutputSize);
         var wDec = new float[tc.FeatureCount * tc.OutputSize];
         sae.CopyDecoderWeights(wDec);
         var direction = new float[tc.OutputSize];
@@ -170,7 +170,7 @@ public sealed class TranscoderTests : IDisposable
         using var screened = JumpReLUTranscoder.Load(Dir("gs2-transcoder-affine"), new SaeLoadOptions { Screening = true });
         Assert.True(screened.Screening);
         Assert.Equal(plain.Encode(x), screened.Encode(x));
-        Reference.Close(r["out"].Data, screened.Reconstruct(x), Rtol, "screened out", screened.OutputSize);
+        SaeReference.Close(r["out"].Data, screened.Reconstruct(x), Rtol, "screened out", screened.OutputSize);
         using (var bf16 = JumpReLUTranscoder.Load(Dir("gs2-transcoder-affine"), new SaeLoadOptions { Precision = SaePrecision.BFloat16 }))
         {
             // bf16 keeps 8 significant bits, and a feature near its threshold may flip: compare in aggregate (1 %).
@@ -221,12 +221,12 @@ public sealed class TranscoderTests : IDisposable
         Assert.Equal(3, sae.Config.HookLayer);
         var r = Ref("gs2-sae");
         var x = F32(r["x"]);
-        var f = Reference.Poisoned(r["f"].Data.Length);
+        var f = SaeReference.Poisoned(r["f"].Data.Length);
         sae.Encode(x, f);
-        Reference.Close(r["f"].Data, f, Rtol, "f", sae.FeatureCount);
-        var xhat = Reference.Poisoned(x.Length);
+        SaeReference.Close(r["f"].Data, f, Rtol, "f", sae.FeatureCount);
+        var xhat = SaeReference.Poisoned(x.Length);
         sae.Reconstruct(x, xhat);
-        Reference.Close(r["out"].Data, xhat, Rtol, "x̂", sae.InputSize);
+        SaeReference.Close(r["out"].Data, xhat, Rtol, "x̂", sae.InputSize);
     }
 
     [Theory]

@@ -1,6 +1,6 @@
 using GemmaScope.Views;
 
-namespace GemmaScope.Tests.Views;
+namespace GemmaScope.Core.Tests.Views;
 
 /// <summary>Issue 20, new-user findings 6 and 8: BOS (shown as &lt;bos&gt;) stays out of the HTML scales by default; a batch enumerates storable tokens.</summary>
 public class BosAndEnumerationTests

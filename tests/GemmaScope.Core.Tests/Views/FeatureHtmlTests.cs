@@ -1,6 +1,6 @@
 using GemmaScope.Views;
 
-namespace GemmaScope.Tests.Views;
+namespace GemmaScope.Core.Tests.Views;
 
 public class FeatureHtmlTests
 {

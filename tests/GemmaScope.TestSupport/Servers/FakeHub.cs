@@ -6,14 +6,14 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 
-namespace GemmaScope.Hf.Tests;
+namespace GemmaScope.TestSupport;
 
 /// <summary>
 /// A Kestrel server on 127.0.0.1 that answers like huggingface.co: <c>/{repo}/resolve/{rev}/{path}</c> (LFS files: 302 to a
 /// CDN URL on another host name, <c>localhost</c>, with X-Linked-Etag/X-Linked-Size/X-Repo-Commit; small files: 200 with ETag),
 /// <c>/api/models/{repo}/tree/{rev}/{path}</c> (paged with Link headers), Range requests, gated repositories, and fault injection.
 /// </summary>
-internal sealed class FakeHub : IAsyncDisposable
+public sealed class FakeHub : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ConcurrentDictionary<string, Repo> _repos = new(StringComparer.Ordinal);
@@ -280,9 +280,9 @@ internal sealed class FakeHub : IAsyncDisposable
         ctx.Response.Headers["X-Error-Message"] = message;
     }
 
-    internal sealed record FileEntry(string Path, byte[] Content, string ETag, bool Lfs);
+    public sealed record FileEntry(string Path, byte[] Content, string ETag, bool Lfs);
 
-    internal sealed record Seen(string Method, string Host, string Path, string Authorization, string Range);
+    public sealed record Seen(string Method, string Host, string Path, string Authorization, string Range);
 
     private sealed class Repo(string commit)
     {

@@ -1,7 +1,7 @@
-namespace GemmaScope.Tests.Support;
+namespace GemmaScope.TestSupport;
 
 /// <summary>Plain float64 JumpReLU SAE, written from the definition, for checking the library.</summary>
-internal sealed class Reference
+public sealed class SaeReference
 {
     public required int DIn { get; init; }
 
@@ -17,7 +17,29 @@ internal sealed class Reference
 
     public required double[] Threshold { get; init; }
 
-    public double[] Pre(ReadOnlySpan<float> x)
+    /// <summary>
+    /// The SAE of the given float32 values (W_enc [d_in, d_sae], W_dec [d_sae, d_in], row-major), widened to float64: the
+    /// reference for an SAE the library holds, built from the same numbers.
+    /// </summary>
+    public static SaeReference Of(int dIn, int dSae, ReadOnlySpan<float> wEnc, ReadOnlySpan<float> bEnc, ReadOnlySpan<float> threshold, ReadOnlySpan<float> wDec, ReadOnlySpan<float> bDec)
+    {
+        Assert.Equal((dIn * dSae, dSae, dSae, dSae * dIn, dIn), (wEnc.Length, bEnc.Length, threshold.Length, wDec.Length, bDec.Length));
+        return new SaeReference
+        {
+            DIn = dIn,
+            DSae = dSae,
+            WEnc = Approx.Widen(wEnc),
+            WDec = Approx.Widen(wDec),
+            BEnc = Approx.Widen(bEnc),
+            BDec = Approx.Widen(bDec),
+            Threshold = Approx.Widen(threshold),
+        };
+    }
+
+    public double[] Pre(ReadOnlySpan<float> x) => Pre(Approx.Widen(x));
+
+    /// <summary>The pre-activations of float64 inputs (rows of d_in), in the same order of summation.</summary>
+    public double[] Pre(ReadOnlySpan<double> x)
     {
         int tokens = x.Length / DIn;
         var pre = new double[tokens * DSae];
@@ -38,7 +60,10 @@ internal sealed class Reference
         return pre;
     }
 
-    public double[] Encode(ReadOnlySpan<float> x)
+    public double[] Encode(ReadOnlySpan<float> x) => Encode(Approx.Widen(x));
+
+    /// <summary>The JumpReLU features of float64 inputs: pre where pre &gt; θ and pre &gt; 0, else 0.</summary>
+    public double[] Encode(ReadOnlySpan<double> x)
     {
         var pre = Pre(x);
         for (int k = 0; k < pre.Length; k++)
@@ -72,7 +97,7 @@ internal sealed class Reference
     }
 
     /// <summary>A random SAE whose thresholds put roughly a third of pre-activations above them for unit-scale inputs.</summary>
-    public static (Reference Ref, float[] WEnc, float[] WDec, float[] BEnc, float[] BDec, float[] Thr) Random(int dIn, int dSae, int seed)
+    public static (SaeReference Ref, float[] WEnc, float[] WDec, float[] BEnc, float[] BDec, float[] Thr) Random(int dIn, int dSae, int seed)
     {
         var rng = new Random(seed);
         float G(double s) => (float)(s * Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
@@ -98,7 +123,7 @@ internal sealed class Reference
             bDec[i] = G(0.1);
         }
 
-        var r = new Reference
+        var r = new SaeReference
         {
             DIn = dIn,
             DSae = dSae,

@@ -7,10 +7,10 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace GemmaScope.Hf.Tests;
+namespace GemmaScope.TestSupport;
 
 /// <summary>Starts a Kestrel app on 127.0.0.1 with an ephemeral port, every request going to one handler (the test fakes' shared start-up).</summary>
-internal static class LoopbackServer
+public static class LoopbackServer
 {
     /// <summary>Starts the app; <paramref name="handler"/> is looked up per request, so it may be set after the app starts.</summary>
     /// <returns>The running app and the address it listens on (e.g. <c>http://127.0.0.1:41234</c>).</returns>

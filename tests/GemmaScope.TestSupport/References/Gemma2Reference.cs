@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace GemmaScope.Tests.Reference;
+namespace GemmaScope.TestSupport;
 
 /// <summary>
 /// Plain float64 Gemma 2 and Gemma 3 (text) forward for one unpadded sequence, written from the Gemma papers and Hugging
@@ -15,14 +15,14 @@ namespace GemmaScope.Tests.Reference;
 /// before RoPE, hook_rot_q/k, hook_attn_scores [T, heads × T] with −∞ where masked, hook_pattern, hook_z, …); an optional
 /// edit callback may change a hook tensor in place, and the forward continues from the edited value (for intervention tests).
 /// </summary>
-internal sealed class Gemma2Reference
+public sealed class Gemma2Reference
 {
     private readonly Dictionary<string, (int[] Shape, float[] Data)> _w;
 
     /// <param name="fixtureDir">Folder with weights.npz and config.json.</param>
     /// <param name="roundToBFloat16">Round every weight to bfloat16 (nearest even) first, as a bf16 checkpoint stores them.</param>
     public Gemma2Reference(string fixtureDir, bool roundToBFloat16 = false)
-        : this(Npz.Read(Path.Combine(fixtureDir, "weights.npz")), Path.Combine(fixtureDir, "config.json"))
+        : this(TestNpz.ReadFloat32(Path.Combine(fixtureDir, "weights.npz")), Path.Combine(fixtureDir, "config.json"))
     {
         if (roundToBFloat16)
         {

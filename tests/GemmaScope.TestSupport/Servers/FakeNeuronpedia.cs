@@ -4,14 +4,14 @@ using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 
-namespace GemmaScope.Hf.Tests;
+namespace GemmaScope.TestSupport;
 
 /// <summary>
 /// A Kestrel server on 127.0.0.1 that answers like Neuronpedia: <c>/api/feature/{model}/{source}/{index}</c> from <see cref="Features"/>,
 /// and any other path (the bucket layout <c>v1/{model}/{source}/explanations/batch-N.jsonl.gz</c>) from <see cref="Files"/>; missing
 /// bucket keys answer 403 as the real bucket does.
 /// </summary>
-internal sealed class FakeNeuronpedia : IAsyncDisposable
+public sealed class FakeNeuronpedia : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ConcurrentQueue<string> _seen = new();
