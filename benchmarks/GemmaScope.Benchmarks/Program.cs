@@ -315,16 +315,7 @@ static void Quick(int dSae, int threads, int[] tokenCounts)
 
         foreach (var (name, act) in cases)
         {
-            act();
-            int n = 0;
-            var sw = Stopwatch.StartNew();
-            while (sw.ElapsedMilliseconds < 400 || n < 3)
-            {
-                act();
-                n++;
-            }
-
-            double ns = sw.Elapsed.TotalNanoseconds / n;
+            double ns = QuickTimer.MeanNanoseconds(act);
             line.Append(FormattableString.Invariant($"  {name} {2.0 * tokens * Workloads.DInFor(dSae) * dSae / ns,6:F1} GF/s"));
         }
 

@@ -211,16 +211,7 @@ public class Screened16k : IDisposable
             double ort = 0;
             foreach (var (name, act) in new (string, Action)[] { ("ortMatMul", b.OrtMatMul), ("fp32", b.Fp32), ("screened", b.Screened) })
             {
-                act();
-                int n = 0;
-                var sw = Stopwatch.StartNew();
-                while (sw.ElapsedMilliseconds < 400 || n < 3)
-                {
-                    act();
-                    n++;
-                }
-
-                double ms = sw.Elapsed.TotalMilliseconds / n;
+                double ms = QuickTimer.MeanNanoseconds(act) / 1e6;
                 if (name == "screened")
                 {
                     ScreenedEncodeKernel.DiagScreen = ScreenedEncodeKernel.DiagRecompute = 0;

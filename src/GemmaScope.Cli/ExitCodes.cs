@@ -81,4 +81,18 @@ internal static class ExitCodes
 }
 
 /// <summary>The command line is wrong in a way the parser cannot see (exit code 2).</summary>
-internal sealed class UsageException(string message) : Exception(message);
+internal sealed class UsageException(string message) : Exception(message)
+{
+    /// <summary>A hook name given on the command line (<paramref name="what"/>: e.g. "--hook"), as a <see cref="HookPoint"/>; the message of a wrong one lists the names (HookPoint's grammar).</summary>
+    public static HookPoint Hook(string what, string name)
+    {
+        try
+        {
+            return HookPoint.Parse(name);
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException($"{what}: {e.Message}");
+        }
+    }
+}

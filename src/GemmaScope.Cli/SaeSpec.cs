@@ -14,12 +14,15 @@ internal static class SaeSpec
         return slash > 0 && GemmaScopeCatalog.TryGetRelease(spec[..slash], out release);
     }
 
-    /// <summary>Loads a local SAE or transcoder, or resolves, downloads (with a progress bar) and loads a catalog one.</summary>
-    public static async Task<SaeOrTranscoder> LoadAsync(string spec, SaeLoadOptions? options, CancellationToken ct)
+    /// <summary>
+    /// Loads a local SAE or transcoder (<see cref="JumpReLUSae.LoadAny"/>: a transcoder when its files say so), or resolves,
+    /// downloads (with a progress bar) and loads a catalog one; a transcoder is a <see cref="JumpReLUTranscoder"/>.
+    /// </summary>
+    public static async Task<JumpReLUSae> LoadAsync(string spec, SaeLoadOptions? options, CancellationToken ct)
     {
         if (File.Exists(spec) || Directory.Exists(spec))
         {
-            return SaeOrTranscoder.Load(spec, options);
+            return JumpReLUSae.LoadAny(spec, options);
         }
 
         if (!TrySplit(spec, out var release, out var id))
@@ -35,8 +38,8 @@ internal static class SaeSpec
         try
         {
             return sae.IsTranscoder
-                ? SaeOrTranscoder.Of(await hub.LoadTranscoderAsync(sae, options, bar, ct).ConfigureAwait(false))
-                : SaeOrTranscoder.Of(await hub.LoadAsync(sae, options, bar, ct).ConfigureAwait(false));
+                ? await hub.LoadTranscoderAsync(sae, options, bar, ct).ConfigureAwait(false)
+                : await hub.LoadAsync(sae, options, bar, ct).ConfigureAwait(false);
         }
         finally
         {

@@ -9,7 +9,7 @@ namespace GemmaScope.Hf;
 public static class GemmaScopeHub
 {
     // One connection pool for all static calls; it never follows redirects itself (see GemmaScopeHubClient).
-    private static readonly Lazy<HttpClient> SharedHttp = new(GemmaScopeHubClient.CreateHttpClient);
+    private static readonly Lazy<HttpClient> SharedHttp = new(() => HttpClientLease.Create(followRedirects: false));
 
     /// <summary>Downloads (or finds in the cache) the <c>params.npz</c> of an SAE and returns its local path.</summary>
     /// <param name="release">A release name such as <c>gemma-scope-2b-pt-res</c> or <c>gemma-scope-2b-pt-res-canonical</c>.</param>

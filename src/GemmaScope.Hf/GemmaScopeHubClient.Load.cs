@@ -116,8 +116,8 @@ public sealed partial class GemmaScopeHubClient
         {
             InputSize = sae.InputSize,
             FeatureCount = sae.FeatureCount,
-            HookName = sae.HookName,
-            OutputHookName = sae.OutputHookName,
+            Site = sae.Hook,
+            OutputSite = sae.OutputHook,
             HookLayer = sae.Layer,
             ModelName = sae.Release.ModelName,
             NeuronpediaId = sae.NeuronpediaId,

@@ -16,14 +16,13 @@ public sealed partial class GemmaScopeHubClient : IDisposable
     // How long a cached tree listing of a branch is used before it is fetched again (a miss refetches it at once anyway).
     internal static readonly TimeSpan ListingTimeToLive = TimeSpan.FromDays(1);
 
-    private readonly HttpClient _http;
-    private readonly bool _ownsHttp;
+    private readonly HttpClientLease _http;
     private readonly HubFileDownloader _downloader;
 
     /// <summary>A client with its own <see cref="HttpClient"/> (disposed with the client).</summary>
     /// <param name="options">Overrides of the <c>HF_*</c> environment variables; null for the environment alone.</param>
     public GemmaScopeHubClient(GemmaScopeHubOptions? options = null)
-        : this(CreateHttpClient(), ownsHttp: true, options)
+        : this(HttpClientLease.Own(followRedirects: false), options)
     {
     }
 
@@ -34,16 +33,15 @@ public sealed partial class GemmaScopeHubClient : IDisposable
     /// </param>
     /// <param name="options">Overrides of the <c>HF_*</c> environment variables; null for the environment alone.</param>
     public GemmaScopeHubClient(HttpClient httpClient, GemmaScopeHubOptions? options = null)
-        : this(httpClient ?? throw new ArgumentNullException(nameof(httpClient)), ownsHttp: false, options)
+        : this(HttpClientLease.Borrow(httpClient, nameof(httpClient)), options)
     {
     }
 
-    private GemmaScopeHubClient(HttpClient http, bool ownsHttp, GemmaScopeHubOptions? options)
+    private GemmaScopeHubClient(HttpClientLease http, GemmaScopeHubOptions? options)
     {
         _http = http;
-        _ownsHttp = ownsHttp;
         Options = options ?? new GemmaScopeHubOptions();
-        _downloader = new HubFileDownloader(http, HubSettings.Resolve(Options));
+        _downloader = new HubFileDownloader(http.Client, HubSettings.Resolve(Options));
     }
 
     /// <summary>The options this client was made with (environment variables were read once, at construction).</summary>
@@ -192,19 +190,7 @@ public sealed partial class GemmaScopeHubClient : IDisposable
     }
 
     /// <summary>Disposes the <see cref="HttpClient"/> if this client created it.</summary>
-    public void Dispose()
-    {
-        if (_ownsHttp)
-        {
-            _http.Dispose();
-        }
-    }
-
-    internal static HttpClient CreateHttpClient() =>
-        new(new SocketsHttpHandler { AllowAutoRedirect = false, AutomaticDecompression = DecompressionMethods.None, PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
-        {
-            Timeout = Timeout.InfiniteTimeSpan, // metadata requests have their own timeout; downloads of gigabytes must not have one
-        };
+    public void Dispose() => _http.Dispose();
 
     // The average_l0 numbers under one folder, from the cached listing (Cached = true) or the hub's tree API.
     private async Task<(List<int> Numbers, bool Cached)> ListAverageL0Async(string repoId, string folder, bool refresh, CancellationToken ct)

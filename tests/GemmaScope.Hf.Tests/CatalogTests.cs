@@ -210,4 +210,28 @@ public sealed class CatalogTests
         Assert.Equal(distance, NameSuggestions.Levenshtein(a, b));
         Assert.Equal(distance, NameSuggestions.Levenshtein(b, a));
     }
+
+    [Fact]
+    public void Every_catalog_SAE_names_its_hook_points_as_HookPoints()
+    {
+        // One vocabulary: the names are Core's HookPoint names, which parse back to the same points.
+        var wrong = new List<string>();
+        var saes = GemmaScopeCatalog.Releases.SelectMany(r => r.Saes).ToList();
+        foreach (var s in saes)
+        {
+            HookPoint? expectedOut = s.IsTranscoder ? HookPoint.MlpOut(s.Hook.Layer) : null;
+            if (s.Hook.Name != s.HookName || HookPoint.Parse(s.HookName) != s.Hook || s.Hook.Layer != (s.Layer ?? 0)
+                || (s.Layer is null) != (s.Hook.Kind == HookKind.Embed)
+                || s.OutputHook != expectedOut || s.OutputHookName != expectedOut?.Name
+                || (s.OutputHookName is not null && HookPoint.Parse(s.OutputHookName) != s.OutputHook))
+            {
+                wrong.Add($"{s}: {s.Hook} ({s.HookName}) → {s.OutputHook?.ToString() ?? "null"} ({s.OutputHookName ?? "null"})");
+            }
+        }
+
+        Assert.True(saes.Count > 10000, $"{saes.Count} SAEs");
+        Assert.Contains(saes, s => s.IsTranscoder && s.Release.ScopeVersion == 1);
+        Assert.Contains(saes, s => s.IsTranscoder && s.Release.ScopeVersion == 2);
+        Assert.Empty(wrong);
+    }
 }

@@ -23,10 +23,7 @@ internal static class ConvertCommand
 
     private static int Run(string input, string output, string? hook, string? modelName, string? neuronpedia, bool force)
     {
-        if (hook is not null && !HookPoint.TryParse(hook, out _) && hook != "hook_embed")
-        {
-            throw new UsageException($"--hook '{hook}' is not a TransformerLens hook name such as blocks.20.hook_resid_post.");
-        }
+        var site = hook is null ? null : UsageException.Hook("--hook", hook);
 
         var singleFile = output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase);
         string[] targets = singleFile ? [output] : [Path.Combine(output, "sae_weights.safetensors"), Path.Combine(output, "cfg.json")];
@@ -38,7 +35,7 @@ internal static class ConvertCommand
         using var loaded = JumpReLUSae.Load(input);
         var config = loaded.Config with
         {
-            HookName = hook ?? loaded.Config.HookName,
+            HookName = site?.Name ?? loaded.Config.HookName,
             ModelName = modelName ?? loaded.Config.ModelName,
             NeuronpediaId = neuronpedia ?? loaded.Config.NeuronpediaId,
         };

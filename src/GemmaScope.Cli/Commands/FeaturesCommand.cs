@@ -57,32 +57,27 @@ internal static class FeaturesCommand
 
         using var sae = await SaeSpec.LoadAsync(a.Sae, null, ct).ConfigureAwait(false);
         var hookName = a.Hook ?? sae.Config.HookName
-            ?? throw new UsageException($"{a.Sae} does not record its hook point: pass --hook, e.g. --hook blocks.{sae.Config.HookLayer ?? 0}.hook_resid_post.");
-        if (!HookPoint.TryParse(hookName, out var site))
-        {
-            throw new UsageException($"'{hookName}' is not a hook point the ONNX model exposes (blocks.{{l}}.hook_resid_post, hook_mlp_out, attn.hook_z, …).");
-        }
+            ?? throw new UsageException($"{a.Sae} does not record its hook point: pass --hook, e.g. --hook {HookPoint.ResidPost(Math.Max(0, sae.Config.HookLayer ?? 0)).Name}.");
+        var site = UsageException.Hook(a.Hook is null ? $"{a.Sae}'s hook name" : "--hook", hookName);
 
         var (gemma, bosId) = await ModelSpec.LoadAsync(a.Model, a.Tokenizer, ct).ConfigureAwait(false);
         using var disposeModel = gemma;
         var width = gemma.Width(site);
         if (width != sae.InputSize)
         {
-            throw new ArgumentException($"The {sae.Kind} reads {sae.InputSize} values per token but {site.Name} of {a.Model} has {width}: wrong model, layer or site.");
+            throw new ArgumentException($"The {Kind(sae)} reads {sae.InputSize} values per token but {site.Name} of {a.Model} has {width}: wrong model, layer or site.");
         }
 
         // A transcoder's reconstruction is compared with the site it writes (hook_mlp_out), an SAE's with the one it reads.
-        var outSite = site;
-        if (sae.IsTranscoder && !HookPoint.TryParse(sae.OutputHookName ?? string.Empty, out outSite))
-        {
-            throw new ArgumentException($"{a.Sae} does not record the hook point it writes ('{sae.OutputHookName}'): its reconstruction error cannot be measured.");
-        }
+        var transcoder = sae as JumpReLUTranscoder;
+        var outSite = transcoder is null ? site : transcoder.Config.OutputSite
+            ?? throw new ArgumentException($"{a.Sae} does not record the hook point it writes ('{transcoder.OutputHookName}'): its reconstruction error cannot be measured.");
 
         var run = gemma.Run(a.Text, capture: outSite == site ? [site] : [site, outSite]);
         var acts = run.Activations(site).ToArray();
         var target = outSite == site ? acts : run.Activations(outSite).ToArray();
         var features = sae.EncodeSparse(acts);
-        var xhat = sae.Reconstruct(acts, features);
+        var xhat = Reconstruct(sae, acts, features);
         int dOut = sae.OutputSize;
         var tokens = run.Tokens() ?? throw new InvalidOperationException("The model returned no tokens.");
         var ids = run.Ids().ToArray();
@@ -167,20 +162,35 @@ internal static class FeaturesCommand
 
         table.Write(Console.Out);
         Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"mean L0 ({(a.IncludeBos ? "with" : "without")} BOS) {meanL0:F2}; rel.err = ‖x − x̂‖ / ‖x‖ per token{(sae.IsTranscoder ? $" (x: {outSite.Name}, x̂: the transcoder's output)" : string.Empty)}"));
+            $"mean L0 ({(a.IncludeBos ? "with" : "without")} BOS) {meanL0:F2}; rel.err = ‖x − x̂‖ / ‖x‖ per token{(transcoder is not null ? $" (x: {outSite.Name}, x̂: the transcoder's output)" : string.Empty)}"));
         return ExitCodes.Ok;
     }
 
     private sealed record TokenRow(int Index, string Token, int Id, bool Bos, int L0, double RelativeError, (int Feature, float Value)[] Top);
 
-    private static void WriteJson(Args a, HookPoint site, SaeOrTranscoder sae, string? npId, List<TokenRow> rows, IReadOnlyDictionary<int, string> descriptions, double meanL0)
+    private static string Kind(JumpReLUSae sae) => sae is JumpReLUTranscoder ? "transcoder" : "sae";
+
+    /// <summary>x̂ for each token: an SAE's decoding of the features it gave, or a transcoder's prediction of its output site (with x·W_skip).</summary>
+    private static float[] Reconstruct(JumpReLUSae sae, float[] activations, SparseFeatureBatch features)
+    {
+        if (sae is JumpReLUTranscoder transcoder)
+        {
+            return transcoder.Reconstruct(activations);
+        }
+
+        var xhat = new float[activations.Length];
+        sae.DecodeSparse(features, xhat);
+        return xhat;
+    }
+
+    private static void WriteJson(Args a, HookPoint site, JumpReLUSae sae, string? npId, List<TokenRow> rows, IReadOnlyDictionary<int, string> descriptions, double meanL0)
     {
         var o = new Dictionary<string, object?>
         {
             ["text"] = a.Text,
             ["hookName"] = site.Name,
-            ["outputHookName"] = sae.IsTranscoder ? sae.OutputHookName : site.Name,
-            ["kind"] = sae.Kind,
+            ["outputHookName"] = sae is JumpReLUTranscoder t ? t.OutputHookName : site.Name,
+            ["kind"] = Kind(sae),
             ["sae"] = a.Sae,
             ["inputSize"] = sae.InputSize,
             ["featureCount"] = sae.FeatureCount,

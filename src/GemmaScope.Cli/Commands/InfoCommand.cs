@@ -29,11 +29,14 @@ internal static partial class InfoCommand
         }
 
         // Loading validates everything (shapes, dtypes, finite values) and resolves a folder to its weight file.
-        using var loaded = SaeOrTranscoder.Load(path);
-        var sae = loaded.Sae;
+        using var loaded = JumpReLUSae.LoadAny(path);
+        var transcoder = loaded as JumpReLUTranscoder;
         var file = loaded.SourcePath ?? path;
         var (format, tensors) = ReadTensors(file);
         var c = loaded.Config;
+
+        // The memory lines are an SAE's, as they always were (a transcoder's output shows its precision only).
+        var sae = transcoder is null ? loaded : null;
         long? inMemory = sae is null ? null : sae.MappedBytes + sae.CopiedBytes;
         if (json)
         {
@@ -43,7 +46,7 @@ internal static partial class InfoCommand
                 ["format"] = format,
                 ["fileBytes"] = new FileInfo(file).Length,
                 ["tensors"] = tensors.Select(t => new Dictionary<string, object> { ["name"] = t.Name, ["dtype"] = t.DType, ["shape"] = t.Shape }),
-                ["kind"] = loaded.Kind,
+                ["kind"] = transcoder is null ? "sae" : "transcoder",
                 ["inputSize"] = loaded.InputSize,
                 ["outputSize"] = loaded.OutputSize,
                 ["featureCount"] = loaded.FeatureCount,
@@ -55,7 +58,7 @@ internal static partial class InfoCommand
                 {
                     ["architecture"] = c.Architecture,
                     ["hookName"] = c.HookName,
-                    ["outputHookName"] = loaded.OutputHookName,
+                    ["outputHookName"] = transcoder is null ? c.HookName : c.OutputHookName,
                     ["hookLayer"] = c.HookLayer,
                     ["modelName"] = c.ModelName,
                     ["neuronpediaId"] = c.NeuronpediaId,
@@ -78,7 +81,7 @@ internal static partial class InfoCommand
             first = false;
         }
 
-        if (loaded.Transcoder is { } tc)
+        if (transcoder is { } tc)
         {
             w.WriteLine($"transcoder d_in {tc.InputSize}, d_sae {tc.FeatureCount}, d_out {tc.OutputSize}, {c.Architecture}{(tc.HasSkipConnection ? ", skip connection x·W_skip" : "")}");
             w.WriteLine($"reads      {c.HookName ?? "(not recorded)"}");

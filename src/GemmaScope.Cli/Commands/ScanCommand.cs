@@ -88,7 +88,7 @@ internal static class ScanCommand
             var options = hook is null ? null : new SaeLoadOptions { Config = new SaeConfig { HookName = hook } };
             var s = await SaeSpec.LoadAsync(path, options, ct).ConfigureAwait(false);
             owned.Add(s);
-            list.Add(s.IsTranscoder ? ScanSae.From(s.Transcoder!) : ScanSae.From(s.Sae!));
+            list.Add(ScanSae.From(s)); // a transcoder reads its input hook, its Config.HookName, as an SAE reads its own
             i++;
         }
 

@@ -35,7 +35,7 @@ internal static unsafe class DenseDecodeKernel
         {
             var w = W;
             int dIn = w.DIn, dSae = w.DSae;
-            int t0 = (int)((long)Tokens * part / parts), t1 = (int)((long)Tokens * (part + 1) / parts);
+            var (t0, t1) = Share(Tokens, part, parts);
             for (int t = t0; t < t1; t++)
             {
                 float* dst = XHat + ((long)t * dIn);

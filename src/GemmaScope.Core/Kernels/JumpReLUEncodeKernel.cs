@@ -234,7 +234,7 @@ internal static unsafe class JumpReLUEncodeKernel
 
         public override void Execute(int part, int parts)
         {
-            int u0 = (int)((long)Units * part / parts), u1 = (int)((long)Units * (part + 1) / parts);
+            var (u0, u1) = Share(Units, part, parts);
             var sink = _sparse ? _sinks[part] : null;
             var w = W;
             switch (Isa)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 
 namespace GemmaScope.Kernels;
@@ -6,6 +7,15 @@ namespace GemmaScope.Kernels;
 internal abstract class KernelJob
 {
     public abstract void Execute(int part, int parts);
+
+    /// <summary>
+    /// The items [Start, End) of <paramref name="count"/> that part <paramref name="part"/> of <paramref name="parts"/> owns:
+    /// contiguous, in part order, sizes differing by at most one (count · part / parts, rounded down, in 64 bits). The one
+    /// split every kernel uses; which part computes an item never changes its bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static (int Start, int End) Share(int count, int part, int parts) =>
+        ((int)((long)count * part / parts), (int)((long)count * (part + 1) / parts));
 }
 
 /// <summary>

@@ -156,8 +156,9 @@ public static unsafe class MatMul
 
         public override void Execute(int part, int parts)
         {
-            int o0 = (int)((long)Tiles * part / parts) * DotGemmKernel.PartGrain;
-            int o1 = Math.Min(W.Rows, (int)((long)Tiles * (part + 1) / parts) * DotGemmKernel.PartGrain);
+            var (g0, g1) = Share(Tiles, part, parts);
+            int o0 = g0 * DotGemmKernel.PartGrain;
+            int o1 = Math.Min(W.Rows, g1 * DotGemmKernel.PartGrain);
             if (o0 >= o1)
             {
                 return;

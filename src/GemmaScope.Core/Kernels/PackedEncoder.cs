@@ -29,7 +29,7 @@ internal sealed unsafe class PackedEncoder : IDisposable
         var weights = w;
         Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, part =>
         {
-            int p0 = (int)((long)Panels * part / threads), p1 = (int)((long)Panels * (part + 1) / threads);
+            var (p0, p1) = KernelJob.Share(Panels, part, threads);
             Fill(weights, p0, p1);
         });
     }

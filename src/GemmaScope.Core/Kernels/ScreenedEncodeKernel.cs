@@ -285,7 +285,7 @@ internal static unsafe class ScreenedEncodeKernel
         public override void Execute(int part, int parts)
         {
             int blocks = S.MPad / ScreenedWeights.BlockCols;
-            int b0 = (int)((long)blocks * part / parts), b1 = (int)((long)blocks * (part + 1) / parts);
+            var (b0, b1) = Share(blocks, part, parts);
             var st = _states[part];
             var sink = F == null ? _sinks[part] : null;
             int j0 = b0 * ScreenedWeights.BlockCols, j1 = Math.Min(b1 * ScreenedWeights.BlockCols, S.DSae);
@@ -338,7 +338,7 @@ internal static unsafe class ScreenedEncodeKernel
     {
         public override void Execute(int part, int parts)
         {
-            int t0 = (int)((long)owner.Tokens * part / parts), t1 = (int)((long)owner.Tokens * (part + 1) / parts);
+            var (t0, t1) = Share(owner.Tokens, part, parts);
             var s = owner.S;
             fixed (byte* xq = owner.Xq)
             fixed (float* tok = owner.Tok)

@@ -95,7 +95,7 @@ public unsafe partial class JumpReLUSae : IDisposable
     private protected float* Skip => _skip;
 
     /// <summary>What a load produced, handed to the constructor of the SAE or transcoder.</summary>
-    private protected readonly struct Parts
+    internal readonly struct Parts
     {
         public required string File { get; init; }
 
@@ -120,23 +120,54 @@ public unsafe partial class JumpReLUSae : IDisposable
     /// <param name="options">Precision, validation and threading; null for <see cref="SaeLoadOptions.Default"/>.</param>
     /// <exception cref="SaeFormatException">The file is malformed or does not hold a valid JumpReLU SAE.</exception>
     /// <exception cref="FileNotFoundException">Nothing loadable at <paramref name="path"/>.</exception>
-    public static JumpReLUSae Load(string path, SaeLoadOptions? options = null) =>
-        Load(path, options, transcoder: false, static (in Parts p, SaeLoadOptions o) => new JumpReLUSae(p, o));
+    public static JumpReLUSae Load(string path, SaeLoadOptions? options = null) => LoadKind(path, options, transcoder: false);
 
-    private protected delegate T Create<T>(in Parts parts, SaeLoadOptions options);
+    /// <summary>
+    /// Loads whichever the files hold: a <see cref="JumpReLUTranscoder"/> when they say it is one (Gemma Scope 2's
+    /// <c>config.json</c> type <c>transcoder</c>, or a skip connection <c>affine_skip_connection</c> / <c>W_skip</c>), else an
+    /// SAE. Exactly the files <see cref="Load"/> refuses as transcoders load as transcoders (as with
+    /// <see cref="JumpReLUTranscoder.Load"/>); the rest load as with <see cref="Load"/>. Test the result with
+    /// <c>is JumpReLUTranscoder</c> where the kind matters.
+    /// </summary>
+    /// <remarks>
+    /// Gemma Scope's <c>params.npz</c> transcoders without a skip connection carry nothing that tells them from an SAE: they
+    /// load as SAEs here. Load them with <see cref="JumpReLUTranscoder.Load"/> (or through the hub catalog, which knows).
+    /// </remarks>
+    /// <param name="path">File or folder.</param>
+    /// <param name="options">Precision, validation, threading and sites; null for <see cref="SaeLoadOptions.Default"/>. A transcoder takes <see cref="SaeLoadOptions.InputScale"/> 1.</param>
+    /// <returns>The SAE, or a <see cref="JumpReLUTranscoder"/>; dispose it to release its memory map.</returns>
+    /// <exception cref="SaeFormatException">The file is malformed or holds neither a valid JumpReLU SAE nor a valid transcoder.</exception>
+    /// <exception cref="FileNotFoundException">Nothing loadable at <paramref name="path"/>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The files hold a transcoder and <see cref="SaeLoadOptions.InputScale"/> is not 1.</exception>
+    public static JumpReLUSae LoadAny(string path, SaeLoadOptions? options = null) => LoadKind(path, options, transcoder: null);
 
-    /// <summary>The one load path of the family: open, check the kind, validate, build, screen; on failure free what was mapped.</summary>
-    private protected static T Load<T>(string path, SaeLoadOptions? options, bool transcoder, Create<T> create)
-        where T : JumpReLUSae
+    /// <summary>
+    /// The one load path of the family: open, decide or check the kind (<paramref name="transcoder"/> null: whichever the files
+    /// hold), validate, build, screen; on failure free what was mapped.
+    /// </summary>
+    private protected static JumpReLUSae LoadKind(string path, SaeLoadOptions? options, bool? transcoder)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
         options ??= SaeLoadOptions.Default;
+        if (transcoder == true)
+        {
+            CheckTranscoderOptions(options);
+        }
+
+        ArgumentException.ThrowIfNullOrEmpty(path);
+
         var owned = new List<IDisposable>();
         try
         {
             var (file, tensors, fileConfig, scope2) = OpenTensors(path, options, owned);
-            CheckKind(file, tensors, scope2, transcoder);
-            var sae = create(Build(file, tensors, fileConfig, options, owned, transcoder), options);
+            bool isTranscoder = transcoder ?? HoldsTranscoder(tensors, scope2);
+            if (transcoder is null && isTranscoder)
+            {
+                CheckTranscoderOptions(options);
+            }
+
+            CheckKind(file, tensors, scope2, isTranscoder);
+            var parts = Build(file, tensors, fileConfig, options, owned, isTranscoder);
+            var sae = isTranscoder ? new JumpReLUTranscoder(parts, options) : new JumpReLUSae(parts, options);
             sae.WithScreening(options);
             return sae;
         }
@@ -155,6 +186,18 @@ public unsafe partial class JumpReLUSae : IDisposable
         }
     }
 
+    private static void CheckTranscoderOptions(SaeLoadOptions options)
+    {
+        if (options.InputScale != 1f)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.InputScale, "InputScale applies to embedding SAEs only; transcoders take 1");
+        }
+    }
+
+    // What makes files a transcoder's: Gemma Scope 2's config.json says so, or a skip connection is present.
+    private static bool HoldsTranscoder(Dictionary<string, RawTensor> tensors, Scope2Config? scope2) =>
+        scope2 is { IsTranscoder: true } || tensors.ContainsKey("affine_skip_connection") || tensors.ContainsKey("W_skip");
+
     // Loading one kind as the other would read one site and write another (or drop x·W_skip) without a word.
     private static void CheckKind(string file, Dictionary<string, RawTensor> tensors, Scope2Config? scope2, bool transcoder)
     {
@@ -169,7 +212,7 @@ public unsafe partial class JumpReLUSae : IDisposable
         }
 
         bool skip = tensors.ContainsKey("affine_skip_connection") || tensors.ContainsKey("W_skip");
-        if (scope2 is { IsTranscoder: true } || skip)
+        if (HoldsTranscoder(tensors, scope2))
         {
             throw new SaeFormatException(file, tensors.ContainsKey("affine_skip_connection") ? "affine_skip_connection" : tensors.ContainsKey("W_skip") ? "W_skip" : "config.json type",
                 "this is a transcoder (it reads the MLP's input and writes its output" + (scope2?.AffineConnection == true || skip ? ", adding x·W_skip" : "") + "); load it with JumpReLUTranscoder.Load",

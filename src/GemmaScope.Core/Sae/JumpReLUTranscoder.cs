@@ -15,7 +15,7 @@ namespace GemmaScope;
 /// </summary>
 public sealed unsafe class JumpReLUTranscoder : JumpReLUSae
 {
-    private JumpReLUTranscoder(in Parts parts, SaeLoadOptions options)
+    internal JumpReLUTranscoder(in Parts parts, SaeLoadOptions options)
         : base(parts, options)
     {
     }
@@ -37,15 +37,8 @@ public sealed unsafe class JumpReLUTranscoder : JumpReLUSae
     /// <param name="path">File or folder.</param>
     /// <param name="options">Precision, validation, threading, encoder packing, screening and sites; null for defaults. <see cref="SaeLoadOptions.InputScale"/> must be 1.</param>
     /// <exception cref="Formats.SaeFormatException">Malformed file, shapes that disagree, or a config.json that says this is an SAE.</exception>
-    public static new JumpReLUTranscoder Load(string path, SaeLoadOptions? options = null)
-    {
-        if (options is not null && options.InputScale != 1f)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), options.InputScale, "InputScale applies to embedding SAEs only; transcoders take 1");
-        }
-
-        return Load(path, options, transcoder: true, static (in Parts p, SaeLoadOptions o) => new JumpReLUTranscoder(p, o));
-    }
+    public static new JumpReLUTranscoder Load(string path, SaeLoadOptions? options = null) =>
+        (JumpReLUTranscoder)LoadKind(path, options, transcoder: true);
 
     /// <summary>The transcoder's prediction of its output site: f(x)·W_dec + b_dec (+ x·W_skip).</summary>
     /// <param name="activations">tokens × InputSize floats, read at <see cref="InputHookName"/>.</param>

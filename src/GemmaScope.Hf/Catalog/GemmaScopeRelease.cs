@@ -52,7 +52,10 @@ public sealed partial class GemmaScopeRelease
     /// <summary>1 for Gemma Scope (Gemma 2, <c>params.npz</c>), 2 for Gemma Scope 2 (Gemma 3, <c>params.safetensors</c> + <c>config.json</c>).</summary>
     public int ScopeVersion { get; }
 
-    /// <summary>Where the layer SAEs of this release read (embedding SAEs of <c>-pt-res</c> releases say <see cref="SaeSite.Embedding"/> themselves).</summary>
+    /// <summary>
+    /// The catalog's kind of this release (embedding SAEs of <c>-pt-res</c> releases say <see cref="SaeSite.Embedding"/> themselves);
+    /// each SAE's hook point is <see cref="GemmaScopeSae.Hook"/>.
+    /// </summary>
     public SaeSite Site { get; }
 
     /// <summary>The number of layers of the model (26, 42 or 46); SAEs may exist for only some of them, see <see cref="Layers"/>.</summary>

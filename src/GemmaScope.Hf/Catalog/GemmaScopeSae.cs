@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace GemmaScope.Hf;
 
 /// <summary>
@@ -24,8 +22,8 @@ public sealed class GemmaScopeSae
         IsCompiledIn = isCompiledIn;
         Site = layer is null ? SaeSite.Embedding : release.Site;
         InputSize = layer is null ? release.ModelDim : release.InputSize;
-        HookName = HookNameOf(Site, layer, release.ScopeVersion);
-        OutputHookName = Site == SaeSite.Transcoder ? Hook(layer, "hook_mlp_out") : null;
+        Hook = HookOf(Site, layer ?? 0, release.ScopeVersion);
+        OutputHook = Site == SaeSite.Transcoder ? HookPoint.MlpOut(Hook.Layer) : null;
         FilePath = Folder + (release.ScopeVersion == 1 ? "/params.npz" : "/params.safetensors");
         ConfigPath = release.ScopeVersion == 1 ? null : Folder + "/config.json";
         IsAffine = release.ScopeVersion == 2 && Folder.Contains("_affine", StringComparison.Ordinal);
@@ -73,18 +71,32 @@ public sealed class GemmaScopeSae
     /// </summary>
     public int AverageL0 { get; }
 
-    /// <summary>Where the SAE reads its input.</summary>
+    /// <summary>
+    /// The catalog's kind of release this SAE belongs to (residual, attention, MLP, transcoder or embedding), what
+    /// <c>gemmascope list --site</c> filters on. It classifies; where the SAE reads and writes is <see cref="Hook"/> and
+    /// <see cref="OutputHook"/>.
+    /// </summary>
     public SaeSite Site { get; }
 
     /// <summary>
-    /// The TransformerLens hook name the SAE reads, as SAELens writes it: <c>blocks.{l}.hook_resid_post</c>, <c>blocks.{l}.hook_mlp_out</c>,
-    /// <c>blocks.{l}.attn.hook_z</c>, <c>hook_embed</c>, or for transcoders <c>blocks.{l}.ln2.hook_normalized</c> (Gemma Scope)
-    /// and <c>blocks.{l}.hook_mlp_in</c> (Gemma Scope 2).
+    /// The hook point the SAE reads, as SAELens names it: <see cref="HookKind.ResidPost"/>, <see cref="HookKind.MlpOut"/>,
+    /// <see cref="HookKind.AttnZ"/> or <see cref="HookKind.Embed"/> for SAEs; for transcoders <see cref="HookKind.Ln2Normalized"/>
+    /// (Gemma Scope) or <see cref="HookKind.MlpIn"/> (Gemma Scope 2).
     /// </summary>
-    public string HookName { get; }
+    public HookPoint Hook { get; }
 
-    /// <summary>The hook a transcoder writes (<c>blocks.{l}.hook_mlp_out</c>); null for an SAE, which reconstructs its input.</summary>
-    public string? OutputHookName { get; }
+    /// <summary>The hook point a transcoder writes (<see cref="HookKind.MlpOut"/> of its layer); null for an SAE, which reconstructs its input.</summary>
+    public HookPoint? OutputHook { get; }
+
+    /// <summary>
+    /// <see cref="Hook"/>'s TransformerLens name: <c>blocks.{l}.hook_resid_post</c>, <c>blocks.{l}.hook_mlp_out</c>,
+    /// <c>blocks.{l}.attn.hook_z</c>, <c>hook_embed</c>, or for transcoders <c>blocks.{l}.ln2.hook_normalized</c> (Gemma Scope)
+    /// and <c>blocks.{l}.hook_mlp_in</c> (Gemma Scope 2). The value <see cref="SaeConfig.HookName"/> gets when the SAE is loaded.
+    /// </summary>
+    public string HookName => Hook.Name;
+
+    /// <summary><see cref="OutputHook"/>'s TransformerLens name (<c>blocks.{l}.hook_mlp_out</c>); null for an SAE.</summary>
+    public string? OutputHookName => OutputHook?.Name;
 
     /// <summary>The SAE input width d_in: d_model, or heads × head_dim for attention SAEs.</summary>
     public int InputSize { get; }
@@ -113,15 +125,14 @@ public sealed class GemmaScopeSae
     /// <summary><c>{release}/{id}</c>.</summary>
     public override string ToString() => $"{Release.Name}/{Id}";
 
-    private static string HookNameOf(SaeSite site, int? layer, int scopeVersion) => site switch
+    // The one place a catalog classification becomes a site: through Core's HookPoint, which alone knows the names.
+    private static HookPoint HookOf(SaeSite site, int layer, int scopeVersion) => HookPoint.Create(layer, site switch
     {
-        SaeSite.Embedding => "hook_embed",
-        SaeSite.ResidualStream => Hook(layer, "hook_resid_post"),
-        SaeSite.MlpOutput => Hook(layer, "hook_mlp_out"),
-        SaeSite.AttentionOutput => Hook(layer, "attn.hook_z"),
-        SaeSite.Transcoder => Hook(layer, scopeVersion == 1 ? "ln2.hook_normalized" : "hook_mlp_in"),
+        SaeSite.Embedding => HookKind.Embed,
+        SaeSite.ResidualStream => HookKind.ResidPost,
+        SaeSite.MlpOutput => HookKind.MlpOut,
+        SaeSite.AttentionOutput => HookKind.AttnZ,
+        SaeSite.Transcoder => scopeVersion == 1 ? HookKind.Ln2Normalized : HookKind.MlpIn,
         _ => throw new ArgumentOutOfRangeException(nameof(site)),
-    };
-
-    private static string Hook(int? layer, string name) => string.Create(CultureInfo.InvariantCulture, $"blocks.{layer}.{name}");
+    });
 }

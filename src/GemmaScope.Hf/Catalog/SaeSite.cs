@@ -1,27 +1,30 @@
 namespace GemmaScope.Hf;
 
-/// <summary>Where in Gemma 2 or Gemma 3 a Gemma Scope SAE reads its input.</summary>
+/// <summary>
+/// The catalog's kind of a Gemma Scope release: residual, attention, MLP, transcoder or embedding, as
+/// <c>gemmascope list --site res|att|mlp|transcoder|embedding</c> filters. A classification only: the hook point an SAE
+/// reads is <see cref="GemmaScopeSae.Hook"/> (and a transcoder writes <see cref="GemmaScopeSae.OutputHook"/>), Core's
+/// <see cref="HookPoint"/>; which kind leads to which hook point (for transcoders it differs between Gemma Scope and
+/// Gemma Scope 2) is decided there, not from this value.
+/// </summary>
 public enum SaeSite
 {
-    /// <summary>The residual stream after block <c>l</c> (TransformerLens <c>blocks.{l}.hook_resid_post</c>).</summary>
+    /// <summary>Residual-stream SAEs (the <c>-res</c> releases); they read <see cref="HookKind.ResidPost"/>.</summary>
     ResidualStream,
 
-    /// <summary>
-    /// The per-head attention outputs of block <c>l</c>, concatenated, before <c>o_proj</c>
-    /// (TransformerLens <c>blocks.{l}.attn.hook_z</c>, heads × head_dim wide).
-    /// </summary>
+    /// <summary>Attention SAEs (the <c>-att</c> releases); they read the concatenated per-head outputs before <c>o_proj</c>, <see cref="HookKind.AttnZ"/>.</summary>
     AttentionOutput,
 
-    /// <summary>The MLP output of block <c>l</c> after <c>post_feedforward_layernorm</c> (TransformerLens <c>blocks.{l}.hook_mlp_out</c>).</summary>
+    /// <summary>MLP SAEs (the <c>-mlp</c> releases); they read the MLP output after <c>post_feedforward_layernorm</c>, <see cref="HookKind.MlpOut"/>.</summary>
     MlpOutput,
 
-    /// <summary>The token embedding row (TransformerLens <c>hook_embed</c>); only the <c>-pt-res</c> releases have these.</summary>
+    /// <summary>Embedding SAEs (only in the <c>-pt-res</c> releases); they read <see cref="HookKind.Embed"/>.</summary>
     Embedding,
 
     /// <summary>
-    /// A transcoder: reads the MLP's input and writes the MLP's output (<see cref="GemmaScopeSae.OutputHookName"/>,
-    /// <c>blocks.{l}.hook_mlp_out</c>). Gemma Scope's read <c>blocks.{l}.ln2.hook_normalized</c> (the pre-feedforward norm
-    /// without its gain, which was folded into the transcoder); Gemma Scope 2's read <c>blocks.{l}.hook_mlp_in</c> (with the gain).
+    /// Transcoders: they read the MLP's input and write its output (<see cref="GemmaScopeSae.OutputHook"/>). Gemma Scope's read
+    /// <see cref="HookKind.Ln2Normalized"/> (the pre-feedforward norm without its gain, which was folded into the transcoder);
+    /// Gemma Scope 2's read <see cref="HookKind.MlpIn"/> (with the gain).
     /// </summary>
     Transcoder,
 }

@@ -17,14 +17,13 @@ namespace GemmaScope.Hf;
 public sealed class NeuronpediaClient : IDisposable
 {
     private const string CompleteMarker = ".complete";
-    private readonly HttpClient _http;
-    private readonly bool _ownsHttp;
+    private readonly HttpClientLease _http;
 
     /// <summary>A client with its own <see cref="HttpClient"/> (disposed with the client).</summary>
     /// <param name="options">Overrides of the environment variables; null for the environment alone.</param>
     /// <exception cref="ArgumentException">An endpoint is not an absolute http(s) URL.</exception>
     public NeuronpediaClient(NeuronpediaOptions? options = null)
-        : this(new HttpClient(), ownsHttp: true, options)
+        : this(HttpClientLease.Own(followRedirects: true), options)
     {
     }
 
@@ -33,14 +32,13 @@ public sealed class NeuronpediaClient : IDisposable
     /// <param name="options">Overrides of the environment variables; null for the environment alone.</param>
     /// <exception cref="ArgumentException">An endpoint is not an absolute http(s) URL.</exception>
     public NeuronpediaClient(HttpClient httpClient, NeuronpediaOptions? options = null)
-        : this(httpClient ?? throw new ArgumentNullException(nameof(httpClient)), ownsHttp: false, options)
+        : this(HttpClientLease.Borrow(httpClient, nameof(httpClient)), options)
     {
     }
 
-    private NeuronpediaClient(HttpClient http, bool ownsHttp, NeuronpediaOptions? options)
+    private NeuronpediaClient(HttpClientLease http, NeuronpediaOptions? options)
     {
         _http = http;
-        _ownsHttp = ownsHttp;
         Options = options ?? new NeuronpediaOptions();
         string? Env(string name) => Options.EnvironmentReader(name) is { Length: > 0 } v ? v : null;
         ApiEndpoint = ParseEndpoint(Options.ApiEndpoint ?? Env("NEURONPEDIA_ENDPOINT") ?? NeuronpediaOptions.DefaultApiEndpoint, "ApiEndpoint or NEURONPEDIA_ENDPOINT");
@@ -219,13 +217,7 @@ public sealed class NeuronpediaClient : IDisposable
     }
 
     /// <summary>Disposes the <see cref="HttpClient"/> if this client created it.</summary>
-    public void Dispose()
-    {
-        if (_ownsHttp)
-        {
-            _http.Dispose();
-        }
-    }
+    public void Dispose() => _http.Dispose();
 
     internal static (string ModelId, string SourceId) SplitId(string neuronpediaId)
     {
@@ -322,7 +314,7 @@ public sealed class NeuronpediaClient : IDisposable
         timeout.CancelAfter(Options.Timeout);
         try
         {
-            using var response = await _http.GetAsync(url, HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
+            using var response = await _http.Client.GetAsync(url, HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
                 throw new NeuronpediaException(
@@ -351,7 +343,7 @@ public sealed class NeuronpediaClient : IDisposable
         var temp = path + ".incomplete";
         try
         {
-            using var response = await _http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            using var response = await _http.Client.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
             if (response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Forbidden)
             {
                 return false; // the bucket answers 403 for keys it does not have

@@ -62,11 +62,11 @@ internal sealed class GemmaGraphBuilder
         // Embedding × √d, the scale rounded to the activation dtype (float32) first, as Hugging Face does.
         string embed = Weight("model.embed_tokens.weight");
         Op("Gather", "/model/embed_tokens/Gather", [embed, "input_ids"], "/model/embed_tokens/Gather/output_0");
-        Op("Mul", "/model/embed_tokens/Mul", ["/model/embed_tokens/Gather/output_0", Scalar("/model/constants/embed_scale", (float)Math.Sqrt(a.DModel))], "hook_embed");
+        Op("Mul", "/model/embed_tokens/Mul", ["/model/embed_tokens/Gather/output_0", Scalar("/model/constants/embed_scale", (float)Math.Sqrt(a.DModel))], HookPoint.Embed.Name);
 
         var masks = Masks();
         var rope = new Dictionary<(double Theta, double Scale), (string Cos, string Sin)>();
-        string resid = "hook_embed";
+        string resid = HookPoint.Embed.Name;
         for (int l = 0; l < a.Layers; l++)
         {
             var kind = a.LayerKinds[l];
@@ -81,7 +81,7 @@ internal sealed class GemmaGraphBuilder
 
         // The final norm split in two, as pre_feedforward_layernorm is: x / rms(x) before the (1 + w) gain is
         // TransformerLens's ln_final.hook_normalized; the gained vector feeds the LM head.
-        string unitFinal = Op("SimplifiedLayerNormalization", "/model/norm/Normalize", [resid, Ones()], "ln_final.hook_normalized", "",
+        string unitFinal = Op("SimplifiedLayerNormalization", "/model/norm/Normalize", [resid, Ones()], HookPoint.LnFinalNormalized.Name, "",
             ("epsilon", (float)a.RmsNormEps), ("axis", -1L), ("stash_type", 1L));
         string normed = Op("Mul", "/model/norm/Gain", [unitFinal, Gain("model.norm.weight")], "/model/norm/output_0");
         string raw = Op("FusedMatMul", "/lm_head/FusedMatMul", [normed, embed], "/lm_head/output_0", MsDomain, ("transB", 1L));
@@ -112,26 +112,26 @@ internal sealed class GemmaGraphBuilder
         var a = _a;
         string s = $"/model/layers.{l}";
         string p = $"model.layers.{l}.";
-        string pre = Op("Identity", $"{s}/hook_resid_pre", [residIn], $"blocks.{l}.hook_resid_pre");
+        string pre = Op("Identity", $"{s}/hook_resid_pre", [residIn], HookPoint.ResidPre(l).Name);
         string x = Norm($"{s}/input_layernorm", pre, p + "input_layernorm.weight", $"{s}/input_layernorm/output_0");
         string z = Attention(l, x, rope, mask);
         string o = MatMulT($"{s}/self_attn/o_proj", z, p + "self_attn.o_proj.weight");
-        string attnOut = Norm($"{s}/post_attention_layernorm", o, p + "post_attention_layernorm.weight", $"blocks.{l}.hook_attn_out");
-        string mid = Op("Add", $"{s}/residual_attn/Add", [pre, attnOut], $"blocks.{l}.hook_resid_mid");
+        string attnOut = Norm($"{s}/post_attention_layernorm", o, p + "post_attention_layernorm.weight", HookPoint.AttnOut(l).Name);
+        string mid = Op("Add", $"{s}/residual_attn/Add", [pre, attnOut], HookPoint.ResidMid(l).Name);
 
         // pre_feedforward_layernorm split in two so the normalised vector before its (1 + w) gain is a tensor
         // (Gemma Scope transcoders read it: blocks.{l}.ln2.hook_normalized); after the gain it is the MLP's input
         // (Gemma Scope 2 transcoders read it: blocks.{l}.hook_mlp_in).
-        string unit = Op("SimplifiedLayerNormalization", $"{s}/pre_feedforward_layernorm/Normalize", [mid, Ones()], $"blocks.{l}.ln2.hook_normalized", "",
+        string unit = Op("SimplifiedLayerNormalization", $"{s}/pre_feedforward_layernorm/Normalize", [mid, Ones()], HookPoint.Ln2Normalized(l).Name, "",
             ("epsilon", (float)a.RmsNormEps), ("axis", -1L), ("stash_type", 1L));
-        string h = Op("Mul", $"{s}/pre_feedforward_layernorm/Gain", [unit, Gain(p + "pre_feedforward_layernorm.weight")], $"blocks.{l}.hook_mlp_in");
+        string h = Op("Mul", $"{s}/pre_feedforward_layernorm/Gain", [unit, Gain(p + "pre_feedforward_layernorm.weight")], HookPoint.MlpIn(l).Name);
         string gate = MatMulT($"{s}/mlp/gate_proj", h, p + "mlp.gate_proj.weight");
         string up = MatMulT($"{s}/mlp/up_proj", h, p + "mlp.up_proj.weight");
         string act = Op("Gelu", $"{s}/mlp/act_fn/Gelu", [gate], $"{s}/mlp/act_fn/output_0", "", ("approximate", "tanh"));
         string prod = Op("Mul", $"{s}/mlp/Mul", [act, up], $"{s}/mlp/Mul/output_0");
         string down = MatMulT($"{s}/mlp/down_proj", prod, p + "mlp.down_proj.weight");
-        string mlpOut = Norm($"{s}/post_feedforward_layernorm", down, p + "post_feedforward_layernorm.weight", $"blocks.{l}.hook_mlp_out");
-        return Op("Add", $"{s}/residual_mlp/Add", [mid, mlpOut], $"blocks.{l}.hook_resid_post");
+        string mlpOut = Norm($"{s}/post_feedforward_layernorm", down, p + "post_feedforward_layernorm.weight", HookPoint.MlpOut(l).Name);
+        return Op("Add", $"{s}/residual_mlp/Add", [mid, mlpOut], HookPoint.ResidPost(l).Name);
     }
 
     // q: [B, T, H·D] → [B, KV, rep, T, D]; k, v: [B, T, KV·D] → [B, KV, T, D] (concatenated after the past: present).
@@ -184,7 +184,7 @@ internal sealed class GemmaGraphBuilder
         string probs = Op("Softmax", $"{s}/Softmax", [scores], $"{s}/Softmax/output_0", "", ("axis", -1L));
         string z5 = Op("MatMul", $"{s}/z/MatMul", [probs, v5], $"{s}/z/MatMul/output_0");
         string zt = Op("Transpose", $"{s}/z/Transpose", [z5], $"{s}/z/Transpose/output_0", "", ("perm", new long[] { 0, 3, 1, 2, 4 }));
-        return Op("Reshape", $"{s}/z/Reshape", [zt, Ints("/model/constants/shape_z", [0, 0, (long)a.Heads * a.HeadDim])], $"blocks.{l}.attn.hook_z");
+        return Op("Reshape", $"{s}/z/Reshape", [zt, Ints("/model/constants/shape_z", [0, 0, (long)a.Heads * a.HeadDim])], HookPoint.AttnZ(l).Name);
     }
 
     // x·cos + rotate_half(x)·sin, rotate_half(x) = concat(−x[D/2:], x[:D/2]).

@@ -36,10 +36,10 @@ internal sealed partial class HookResolver
     public HookResolver(OnnxGraph graph, IReadOnlyDictionary<string, string>? overrides)
     {
         _path = graph.Path;
-        if (graph.HasTensor("blocks.0.hook_resid_pre"))
+        if (graph.HasTensor(HookPoint.ResidPre(0).Name))
         {
             // A graph built from a checkpoint names every hook tensor with its TransformerLens name: no heuristics.
-            while (graph.HasTensor($"blocks.{LayerCount}.hook_resid_post"))
+            while (graph.HasTensor(HookPoint.ResidPost(LayerCount).Name))
             {
                 LayerCount++;
             }

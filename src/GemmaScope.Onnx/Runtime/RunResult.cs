@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
 using System.Numerics.Tensors;
@@ -165,10 +166,11 @@ public sealed class RunResult
     }
 
     /// <summary>
-    /// The spliced SAE's features at <paramref name="site"/> in storable sparse form (active features only; BOS reads none
-    /// when the splice excludes it); needs <see cref="SaeSplice.CaptureFeatures"/>.
+    /// The spliced SAE's features at <paramref name="site"/> (<see cref="Features"/>) in storable sparse form, a new copy
+    /// holding the active features only (BOS reads none when the splice excludes it); needs <see cref="SaeSplice.CaptureFeatures"/>.
     /// </summary>
-    public SparseFeatureBatch GetFeatures(HookPoint site, int sequence = 0)
+    /// <exception cref="KeyNotFoundException">No SAE features were captured at <paramref name="site"/>.</exception>
+    public SparseFeatureBatch SparseFeatures(HookPoint site, int sequence = 0)
     {
         var dense = Features(site, sequence);
         int width = _features[site].Width;
@@ -193,6 +195,11 @@ public sealed class RunResult
 
         return new SparseFeatureBatch(width, offsets, [.. indices], [.. values]);
     }
+
+    /// <summary>The former name of <see cref="SparseFeatures(HookPoint, int)"/>, which this forwards to.</summary>
+    [Obsolete("Use SparseFeatures")]
+    [EditorBrowsable(EditorBrowsableState.Never)]
+    public SparseFeatureBatch GetFeatures(HookPoint site, int sequence = 0) => SparseFeatures(site, sequence);
 
     /// <summary>Soft-capped logits of one sequence as a storable [tokens, vocab] tensor (a copy).</summary>
     public Tensor<float> GetLogits(int sequence = 0) => Tensor.Create(Logits(sequence).ToArray(), [TokenCount(sequence), VocabSize]);

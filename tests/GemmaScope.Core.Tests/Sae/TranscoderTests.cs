@@ -239,6 +239,45 @@ public sealed class TranscoderTests : IDisposable
         Assert.Contains("JumpReLUTranscoder.Load", e.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("gs2-transcoder", true, false)]
+    [InlineData("gs2-transcoder-affine", true, true)]
+    [InlineData("gs2-sae", false, false)]
+    public void LoadAnyLoadsWhicheverTheFilesHold(string name, bool transcoder, bool skip)
+    {
+        using var any = JumpReLUSae.LoadAny(Dir(name));
+        Assert.Equal(transcoder, any is JumpReLUTranscoder);
+        Assert.Equal(skip, any is JumpReLUTranscoder { HasSkipConnection: true });
+        using JumpReLUSae same = transcoder ? JumpReLUTranscoder.Load(Dir(name)) : JumpReLUSae.Load(Dir(name));
+        Assert.Equal(same.Config, any.Config);
+        Assert.Equal((same.InputSize, same.FeatureCount, same.OutputSize), (any.InputSize, any.FeatureCount, any.OutputSize));
+        var x = F32(Ref(name)["x"]);
+        Assert.Equal(same.Reconstruct(x), any.Reconstruct(x));
+    }
+
+    [Fact]
+    public void LoadAnyTellsTranscodersBySkipConnectionAndTakesNpzWithoutOneAsAnSae()
+    {
+        var folder = Copy("gs2-transcoder-affine");
+        File.Delete(Path.Combine(folder, "config.json"));
+        using (var tc = JumpReLUSae.LoadAny(folder))
+        {
+            Assert.True(tc is JumpReLUTranscoder { HasSkipConnection: true });
+        }
+
+        // Nothing in a Gemma Scope params.npz tells a transcoder without W_skip from an SAE.
+        using (var npz = JumpReLUSae.LoadAny(Path.Combine(Dir("gs1-transcoder"), "params.npz")))
+        {
+            Assert.IsNotType<JumpReLUTranscoder>(npz);
+        }
+
+        // Transcoders take no input scale, whichever entry point loads them; SAEs do.
+        var scaled = new SaeLoadOptions { InputScale = 2f };
+        Assert.Throws<ArgumentOutOfRangeException>(() => JumpReLUSae.LoadAny(Dir("gs2-transcoder"), scaled));
+        using var sae = JumpReLUSae.LoadAny(Dir("gs2-sae"), scaled);
+        Assert.IsNotType<JumpReLUTranscoder>(sae);
+    }
+
     [Fact]
     public void SkipTensorWithoutConfigStillRefusedAsSae()
     {
