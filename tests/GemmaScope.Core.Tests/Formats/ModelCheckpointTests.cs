@@ -26,34 +26,7 @@ public sealed class ModelCheckpointTests : IDisposable
         """;
 
     // The Gemma 2 tensors, written out by hand (not taken from GemmaArchitecture.ExpectedTensors).
-    private static List<(string Name, long[] Shape)> Gemma2Tensors(bool qkNorm = false)
-    {
-        var list = new List<(string, long[])> { ("model.embed_tokens.weight", [Vocab, D]) };
-        for (int l = 0; l < Layers; l++)
-        {
-            string p = $"model.layers.{l}.";
-            list.Add((p + "input_layernorm.weight", [D]));
-            list.Add((p + "post_attention_layernorm.weight", [D]));
-            list.Add((p + "pre_feedforward_layernorm.weight", [D]));
-            list.Add((p + "post_feedforward_layernorm.weight", [D]));
-            list.Add((p + "self_attn.q_proj.weight", [Heads * HeadDim, D]));
-            list.Add((p + "self_attn.k_proj.weight", [KvHeads * HeadDim, D]));
-            list.Add((p + "self_attn.v_proj.weight", [KvHeads * HeadDim, D]));
-            list.Add((p + "self_attn.o_proj.weight", [D, Heads * HeadDim]));
-            if (qkNorm)
-            {
-                list.Add((p + "self_attn.q_norm.weight", [HeadDim]));
-                list.Add((p + "self_attn.k_norm.weight", [HeadDim]));
-            }
-
-            list.Add((p + "mlp.gate_proj.weight", [Ff, D]));
-            list.Add((p + "mlp.up_proj.weight", [Ff, D]));
-            list.Add((p + "mlp.down_proj.weight", [D, Ff]));
-        }
-
-        list.Add(("model.norm.weight", [D]));
-        return list;
-    }
+    private static List<(string Name, long[] Shape)> Gemma2Tensors(bool qkNorm = false) => CheckpointTensors.Gemma2(Vocab, D, Ff, Layers, Heads, KvHeads, HeadDim, qkNorm);
 
     private byte[] RandomFloats(long count)
     {

@@ -39,26 +39,7 @@ public sealed partial class SaeReference
     public double[] Pre(ReadOnlySpan<float> x) => Pre(Approx.Widen(x));
 
     /// <summary>The pre-activations of float64 inputs (rows of d_in), in the same order of summation.</summary>
-    public double[] Pre(ReadOnlySpan<double> x)
-    {
-        int tokens = x.Length / DIn;
-        var pre = new double[tokens * DSae];
-        for (int t = 0; t < tokens; t++)
-        {
-            for (int j = 0; j < DSae; j++)
-            {
-                double s = BEnc[j];
-                for (int i = 0; i < DIn; i++)
-                {
-                    s += x[(t * DIn) + i] * WEnc[((long)i * DSae) + j];
-                }
-
-                pre[(t * DSae) + j] = s;
-            }
-        }
-
-        return pre;
-    }
+    public double[] Pre(ReadOnlySpan<double> x) => Affine(x, WEnc, BEnc);
 
     public double[] Encode(ReadOnlySpan<float> x) => Encode(Approx.Widen(x));
 
