@@ -13,12 +13,7 @@ public class BadInputTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private string Write(string name, byte[] bytes)
-    {
-        var p = _dir.File(name);
-        File.WriteAllBytes(p, bytes);
-        return p;
-    }
+    private string Write(string name, byte[] bytes) => _dir.Write(name, bytes);
 
     private static SaeFormatException Fails(string path)
     {

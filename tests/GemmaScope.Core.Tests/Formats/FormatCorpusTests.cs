@@ -18,31 +18,18 @@ public class FormatCorpusTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private string Write(string name, byte[] bytes)
-    {
-        var p = _dir.File(name);
-        File.WriteAllBytes(p, bytes);
-        return p;
-    }
+    private string Write(string name, byte[] bytes) => _dir.Write(name, bytes);
 
-    private SaeFormatException Refused(string name, byte[] bytes, string? contains = null, SaeLoadOptions? options = null)
-    {
-        var p = Write(name, bytes);
-        var e = Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(p, options).Dispose());
-        Assert.Contains(p, e.Message);
-        Assert.True(e.Message.Length < 1000, $"message of {e.Message.Length} characters");
-        if (contains is not null)
-        {
-            Assert.Contains(contains, e.Message);
-        }
+    private SaeFormatException Refused(string name, byte[] bytes, string? contains = null, SaeLoadOptions? options = null) =>
+        RefusedBy(p => JumpReLUSae.Load(p, options).Dispose(), name, bytes, contains);
 
-        return e;
-    }
+    private SaeFormatException NpyRefused(string name, byte[] bytes, string? contains = null) => RefusedBy(p => Npy.ReadFloat32(p), name, bytes, contains);
 
-    private SaeFormatException NpyRefused(string name, byte[] bytes, string? contains = null)
+    /// <summary>Writes the file and reads it with <paramref name="read"/>, which must refuse it naming the file, in under 1,000 characters.</summary>
+    private SaeFormatException RefusedBy(Action<string> read, string name, byte[] bytes, string? contains)
     {
         var p = Write(name, bytes);
-        var e = Assert.Throws<SaeFormatException>(() => Npy.ReadFloat32(p));
+        var e = Assert.Throws<SaeFormatException>(() => read(p));
         Assert.Contains(p, e.Message);
         Assert.True(e.Message.Length < 1000, $"message of {e.Message.Length} characters");
         if (contains is not null)
