@@ -13,8 +13,6 @@ public class BadInputTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private string Write(string name, byte[] bytes) => _dir.Write(name, bytes);
-
     private static SaeFormatException Fails(string path)
     {
         var e = Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(path).Dispose());
@@ -26,7 +24,7 @@ public class BadInputTests : IDisposable
     public void WellFormedTestArchiveLoads()
     {
         // The writer used below makes valid archives, so each failure is caused by the one defect introduced.
-        var p = Write("ok.npz", TestNpz.Zip(Members()));
+        var p = _dir.Write("ok.npz", TestNpz.Zip(Members()));
         using var sae = JumpReLUSae.Load(p);
         Assert.Equal((DIn, DSae), (sae.InputSize, sae.FeatureCount));
     }
@@ -36,7 +34,7 @@ public class BadInputTests : IDisposable
     {
         var m = Members();
         m.RemoveAt(4);
-        var e = Fails(Write("m.npz", TestNpz.Zip(m)));
+        var e = Fails(_dir.Write("m.npz", TestNpz.Zip(m)));
         Assert.Equal("threshold", e.Tensor);
         Assert.Contains("missing", e.Message);
         Assert.Contains("W_enc", e.Actual);
@@ -49,7 +47,7 @@ public class BadInputTests : IDisposable
     {
         var m = Members();
         m[m.FindIndex(x => x.Name == tensor + ".npy")] = (tensor + ".npy", TestNpz.Npy(Seq(shape.Aggregate(1, (a, b) => a * b), 0.1f), shape));
-        var e = Fails(Write(tensor + ".npz", TestNpz.Zip(m)));
+        var e = Fails(_dir.Write(tensor + ".npz", TestNpz.Zip(m)));
         Assert.Equal(tensor, e.Tensor);
         Assert.Equal($"[{string.Join(", ", expected)}]", e.Expected);
         Assert.Equal($"[{string.Join(", ", shape)}]", e.Actual);
@@ -60,7 +58,7 @@ public class BadInputTests : IDisposable
     {
         var m = Members();
         m.Add(("w_enc.npy", TestNpz.Npy(Seq(DIn * DSae, 0.1f), [DIn, DSae])));
-        Assert.Contains("ambiguous", Fails(Write("a.npz", TestNpz.Zip(m))).Message);
+        Assert.Contains("ambiguous", Fails(_dir.Write("a.npz", TestNpz.Zip(m))).Message);
     }
 
     [Fact]
@@ -70,7 +68,7 @@ public class BadInputTests : IDisposable
         w[2 * DSae + 3] = float.NaN;
         var m = Members();
         m[0] = ("W_enc.npy", TestNpz.Npy(w, [DIn, DSae]));
-        var e = Fails(Write("n.npz", TestNpz.Zip(m)));
+        var e = Fails(_dir.Write("n.npz", TestNpz.Zip(m)));
         Assert.Equal("W_enc", e.Tensor);
         Assert.Contains("[2, 3]", e.Actual);
     }
@@ -82,7 +80,7 @@ public class BadInputTests : IDisposable
         t[6] = float.PositiveInfinity;
         var m = Members();
         m[4] = ("threshold.npy", TestNpz.Npy(t, [DSae]));
-        var p = Write("i.npz", TestNpz.Zip(m));
+        var p = _dir.Write("i.npz", TestNpz.Zip(m));
         var e = Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(p, new SaeLoadOptions { Validation = SaeValidation.StructureOnly }));
         Assert.Equal("threshold", e.Tensor);
     }
@@ -93,7 +91,7 @@ public class BadInputTests : IDisposable
         var bytes = TestNpz.Zip(Members());
         foreach (int keep in new[] { bytes.Length - 1, bytes.Length / 2, 100, 3 })
         {
-            var e = Fails(Write($"tr{keep}.npz", bytes[..keep]));
+            var e = Fails(_dir.Write($"tr{keep}.npz", bytes[..keep]));
             Assert.NotNull(e.Message);
         }
     }
@@ -101,7 +99,7 @@ public class BadInputTests : IDisposable
     [Fact]
     public void NotAZip()
     {
-        var e = Fails(Write("x.npz", Encoding.ASCII.GetBytes("this is not an archive at all, just text")));
+        var e = Fails(_dir.Write("x.npz", Encoding.ASCII.GetBytes("this is not an archive at all, just text")));
         Assert.Contains("neither", e.Message);
     }
 
@@ -111,7 +109,7 @@ public class BadInputTests : IDisposable
         var m = Members();
         var npy = TestNpz.Npy(Seq(DSae, 0.1f), [DSae + 4]);
         m[2] = ("b_enc.npy", npy);
-        var e = Fails(Write("s.npz", TestNpz.Zip(m)));
+        var e = Fails(_dir.Write("s.npz", TestNpz.Zip(m)));
         Assert.Equal("b_enc", e.Tensor);
         Assert.Contains("truncated", e.Message);
     }
@@ -127,7 +125,7 @@ public class BadInputTests : IDisposable
 
         var m = Members();
         m[4] = ("threshold.npy", TestNpz.Npy("<u2", [DSae], raw));
-        var p = Write("u.npz", TestNpz.Zip(m));
+        var p = _dir.Write("u.npz", TestNpz.Zip(m));
         var e = Fails(p);
         Assert.Equal("<u2", e.Actual);
         using var sae = JumpReLUSae.Load(p, new SaeLoadOptions { UInt16AsBFloat16 = true });
@@ -139,7 +137,7 @@ public class BadInputTests : IDisposable
     {
         var m = Members();
         m[3] = ("b_dec.npy", TestNpz.Npy("<i4", [DIn], new byte[DIn * 4]));
-        var e = Fails(Write("i4.npz", TestNpz.Zip(m)));
+        var e = Fails(_dir.Write("i4.npz", TestNpz.Zip(m)));
         Assert.Equal("b_dec", e.Tensor);
         Assert.Equal("<i4", e.Actual);
     }
@@ -147,7 +145,7 @@ public class BadInputTests : IDisposable
     [Fact]
     public void SafeTensorsHeaderLyingAboutOffsets()
     {
-        using var sae = JumpReLUSae.Load(Write("ok.npz", TestNpz.Zip(Members())));
+        using var sae = JumpReLUSae.Load(_dir.Write("ok.npz", TestNpz.Zip(Members())));
         var st = _dir.File("ok.safetensors");
         sae.Save(st);
         var bytes = File.ReadAllBytes(st);
@@ -157,12 +155,12 @@ public class BadInputTests : IDisposable
         var lie = System.Text.RegularExpressions.Regex.Replace(header, "(\"b_dec\":\\{[^}]*\"data_offsets\":\\[)(\\d+),(\\d+)", m =>
             $"{m.Groups[1].Value}{m.Groups[2].Value},{long.Parse(m.Groups[3].Value) + 4}");
         Assert.NotEqual(header, lie);
-        var p = Write("lie.safetensors", TestSafeTensors.Build(lie, data));
+        var p = _dir.Write("lie.safetensors", TestSafeTensors.Build(lie, data));
         var e = Fails(p);
         Assert.Equal("b_dec", e.Tensor);
 
         // Offsets past the end of the file (a truncated download).
-        var cut = Write("cut.safetensors", bytes[..^8]);
+        var cut = _dir.Write("cut.safetensors", bytes[..^8]);
         var e2 = Fails(cut);
         Assert.Equal("threshold", e2.Tensor);
         Assert.Contains("past the end", e2.Message);
@@ -170,7 +168,7 @@ public class BadInputTests : IDisposable
         // A header length larger than the file.
         var big = (byte[])bytes.Clone();
         BinaryPrimitives.WriteUInt64LittleEndian(big, (ulong)bytes.Length);
-        Fails(Write("len.safetensors", big));
+        Fails(_dir.Write("len.safetensors", big));
     }
 
     [Fact]
@@ -230,7 +228,7 @@ public class BadInputTests : IDisposable
     [Fact]
     public void DeflatedArchiveLoads_AndItsHeaderLiesAreCaught()
     {
-        var ok = Write("deflated.npz", DeflatedWithPatch(Members(), "W_enc.npy", 0, 0x02014b50));
+        var ok = _dir.Write("deflated.npz", DeflatedWithPatch(Members(), "W_enc.npy", 0, 0x02014b50));
         using (var sae = JumpReLUSae.Load(ok))
         {
             Assert.Equal(DSae, sae.FeatureCount);
@@ -238,16 +236,16 @@ public class BadInputTests : IDisposable
 
         // An uncompressed size no deflate stream of this length can produce: refused before allocating it.
         var before = GC.GetAllocatedBytesForCurrentThread();
-        var e = Fails(Write("big.npz", DeflatedWithPatch(Members(), "b_enc.npy", 24, 0x7FFFFFC7)));
+        var e = Fails(_dir.Write("big.npz", DeflatedWithPatch(Members(), "b_enc.npy", 24, 0x7FFFFFC7)));
         Assert.Equal("b_enc", e.Tensor);
         Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 100_000_000, "must not allocate the claimed size");
 
         // A local header offset past the end of the file.
-        var e2 = Fails(Write("off.npz", DeflatedWithPatch(Members(), "threshold.npy", 42, 0x7FFFFFF0)));
+        var e2 = Fails(_dir.Write("off.npz", DeflatedWithPatch(Members(), "threshold.npy", 42, 0x7FFFFFF0)));
         Assert.Contains("outside the file", e2.Message);
 
         // A claimed size smaller than the real data: the npy inside disagrees.
-        Fails(Write("small.npz", DeflatedWithPatch(Members(), "b_dec.npy", 24, 20)));
+        Fails(_dir.Write("small.npz", DeflatedWithPatch(Members(), "b_dec.npy", 24, 20)));
     }
 
     [Fact]
@@ -255,7 +253,7 @@ public class BadInputTests : IDisposable
     {
         var m = Members();
         m[2] = ("b_enc.npy", TestNpz.Npy("<f4", [1 << 30, 1 << 30, 1 << 30], []));
-        var e = Fails(Write("ov.npz", TestNpz.Zip(m)));
+        var e = Fails(_dir.Write("ov.npz", TestNpz.Zip(m)));
         Assert.Equal("b_enc", e.Tensor);
     }
 
@@ -263,7 +261,7 @@ public class BadInputTests : IDisposable
     public void SafeTensorsNamingATensorTwice()
     {
         var header = "{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}";
-        var e = Fails(Write("dup.safetensors", TestSafeTensors.Build(header, new byte[8])));
+        var e = Fails(_dir.Write("dup.safetensors", TestSafeTensors.Build(header, new byte[8])));
         Assert.Equal("b", e.Tensor);
         Assert.Contains("twice", e.Message);
     }
@@ -278,9 +276,9 @@ public class BadInputTests : IDisposable
     [Fact]
     public void NpyWithTrailingBytesIsRefused()
     {
-        var p = Write("a.npy", [.. TestNpz.Npy([1f, 2f, 3f], [3]), 0, 0, 0, 0, 0, 0, 0, 0]);
+        var p = _dir.Write("a.npy", [.. TestNpz.Npy([1f, 2f, 3f], [3]), 0, 0, 0, 0, 0, 0, 0, 0]);
         Assert.Throws<SaeFormatException>(() => GemmaScope.Formats.Npy.ReadFloat32(p));
-        var good = Write("b.npy", TestNpz.Npy([1f, 2f, 3f], [3]));
+        var good = _dir.Write("b.npy", TestNpz.Npy([1f, 2f, 3f], [3]));
         Assert.Equal([1f, 2f, 3f], GemmaScope.Formats.Npy.ReadFloat32(good).Data);
     }
 }

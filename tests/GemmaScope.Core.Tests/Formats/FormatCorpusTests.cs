@@ -18,8 +18,6 @@ public class FormatCorpusTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private string Write(string name, byte[] bytes) => _dir.Write(name, bytes);
-
     private SaeFormatException Refused(string name, byte[] bytes, string? contains = null, SaeLoadOptions? options = null) =>
         RefusedBy(p => JumpReLUSae.Load(p, options).Dispose(), name, bytes, contains);
 
@@ -28,7 +26,7 @@ public class FormatCorpusTests : IDisposable
     /// <summary>Writes the file and reads it with <paramref name="read"/>, which must refuse it naming the file, in under 1,000 characters.</summary>
     private SaeFormatException RefusedBy(Action<string> read, string name, byte[] bytes, string? contains)
     {
-        var p = Write(name, bytes);
+        var p = _dir.Write(name, bytes);
         var e = Assert.Throws<SaeFormatException>(() => read(p));
         Assert.Contains(p, e.Message);
         Assert.True(e.Message.Length < 1000, $"message of {e.Message.Length} characters");
@@ -44,17 +42,17 @@ public class FormatCorpusTests : IDisposable
     public void CorpusBaseFilesLoad()
     {
         // Each writer below makes a valid file when it lies nowhere, so each failure is the one defect's.
-        using (var sae = JumpReLUSae.Load(Write("ok.npz", TestNpz.Zip(Members()))))
+        using (var sae = JumpReLUSae.Load(_dir.Write("ok.npz", TestNpz.Zip(Members()))))
         {
             Assert.True(HoldsOriginals(sae));
         }
 
-        using (var sae = JumpReLUSae.Load(Write("okd.npz", TestNpz.Zip(Members(), method: 8))))
+        using (var sae = JumpReLUSae.Load(_dir.Write("okd.npz", TestNpz.Zip(Members(), method: 8))))
         {
             Assert.True(HoldsOriginals(sae));
         }
 
-        using (var sae = JumpReLUSae.Load(Write("ok.safetensors", TestSafeTensors.F32(Tensors(), Pt))))
+        using (var sae = JumpReLUSae.Load(_dir.Write("ok.safetensors", TestSafeTensors.F32(Tensors(), Pt))))
         {
             Assert.True(HoldsOriginals(sae));
         }
@@ -147,7 +145,7 @@ public class FormatCorpusTests : IDisposable
     {
         var bytes = WithLargeDeflatedMember("unused.npy", 48 << 20, replace: false);
         Assert.True(bytes.Length < 1 << 20);
-        var p = Write("unused.npz", bytes);
+        var p = _dir.Write("unused.npz", bytes);
         using (JumpReLUSae.Load(p))
         {
         }
@@ -164,7 +162,7 @@ public class FormatCorpusTests : IDisposable
     public void Npz_WantedDeflatedMemberOfTheWrongShapeFailsBeforeInflating()
     {
         // b_enc holds 12 M floats (48 MB inflated) where d_sae = 7: refused on its header, before inflating its data.
-        var p = Write("bigbenc.npz", WithLargeDeflatedMember("b_enc.npy", 48 << 20, replace: true));
+        var p = _dir.Write("bigbenc.npz", WithLargeDeflatedMember("b_enc.npy", 48 << 20, replace: true));
         Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(p));
         long before = GC.GetAllocatedBytesForCurrentThread();
         var e = Assert.Throws<SaeFormatException>(() => JumpReLUSae.Load(p));
@@ -197,9 +195,9 @@ public class FormatCorpusTests : IDisposable
         NpyRefused("list.npy", TestNpz.NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': [3], }", Three), "tuple");
 
         // Valid spellings numpy accepts.
-        Assert.Equal([3], Npy.ReadFloat32(Write("t1.npy", TestNpz.NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': ( 3 , ), }", Three))).Shape);
-        Assert.Equal([1, 3], Npy.ReadFloat32(Write("t2.npy", TestNpz.NpyWithHeader("{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (1, 3,)}", Three))).Shape);
-        Assert.Equal([], Npy.ReadFloat32(Write("t0.npy", TestNpz.NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", Three[..4]))).Shape);
+        Assert.Equal([3], Npy.ReadFloat32(_dir.Write("t1.npy", TestNpz.NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': ( 3 , ), }", Three))).Shape);
+        Assert.Equal([1, 3], Npy.ReadFloat32(_dir.Write("t2.npy", TestNpz.NpyWithHeader("{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (1, 3,)}", Three))).Shape);
+        Assert.Equal([], Npy.ReadFloat32(_dir.Write("t0.npy", TestNpz.NpyWithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", Three[..4]))).Shape);
     }
 
     [Fact]
@@ -212,7 +210,7 @@ public class FormatCorpusTests : IDisposable
         NpyRefused("v0.npy", TestNpz.NpyWithHeader(dict, Three, 0, 0), "version");
         foreach (int v in new[] { 1, 2, 3 })
         {
-            Assert.Equal([1f, 2f, 3f], Npy.ReadFloat32(Write($"v{v}.npy", TestNpz.NpyWithHeader(dict, Three, v, 0))).Data);
+            Assert.Equal([1f, 2f, 3f], Npy.ReadFloat32(_dir.Write($"v{v}.npy", TestNpz.NpyWithHeader(dict, Three, v, 0))).Data);
         }
     }
 
@@ -247,7 +245,7 @@ public class FormatCorpusTests : IDisposable
             }
         }
 
-        var p = Write("f3.npy", TestNpz.NpyWithHeader("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3, 4), }", TestNpz.F32(stored)));
+        var p = _dir.Write("f3.npy", TestNpz.NpyWithHeader("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3, 4), }", TestNpz.F32(stored)));
         var (data, shape) = Npy.ReadFloat32(p);
         Assert.Equal(dims, shape);
         Assert.Equal(rowMajor, data);
@@ -263,7 +261,7 @@ public class FormatCorpusTests : IDisposable
             expected4[(8 * a) + (4 * b) + (2 * c) + d] = s + 0.25f;
         }
 
-        var (data4, _) = Npy.ReadFloat32(Write("f4.npy", TestNpz.NpyWithHeader("{'descr': '>f8', 'fortran_order': True, 'shape': (2, 2, 2, 2), }", be)));
+        var (data4, _) = Npy.ReadFloat32(_dir.Write("f4.npy", TestNpz.NpyWithHeader("{'descr': '>f8', 'fortran_order': True, 'shape': (2, 2, 2, 2), }", be)));
         Assert.Equal(expected4, data4);
     }
 
