@@ -100,11 +100,8 @@ public sealed class ScanFixture : IDisposable
 
     public static (int Code, string Out, string Err) RunCli(params string[] args)
     {
-        using var p = Process.Start(Cli(args))!;
-        var err = p.StandardError.ReadToEndAsync();
-        var output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, output, err.Result);
+        var r = ProcessRunner.Run("dotnet", [Path.Combine(Here, "gemmascope.dll"), .. args]);
+        return (r.ExitCode, r.Stdout, r.Stderr);
     }
 
     public void Dispose()
