@@ -108,9 +108,7 @@ public sealed class NewUserCliTests(InstalledTool tool) : IDisposable
             ("threshold", [dSae], R(dSae, 0.05, 0.1)),
         };
         TestSafeTensors.WriteF32(Path.Combine(dir, "params.safetensors"), tensors);
-        File.WriteAllText(Path.Combine(dir, "config.json"), $$"""
-            {"width": {{dSae}}, "model_name": "tiny-gemma2", "architecture": "jump_relu", "l0": 8, "affine_connection": false, "type": "transcoder",
-             "hf_hook_point_in": "model.layers.1.pre_feedforward_layernorm.output", "hf_hook_point_out": "model.layers.1.post_feedforward_layernorm.output"}
-            """);
+        File.WriteAllText(Path.Combine(dir, "config.json"), GemmaScope2Config.Json(
+            "transcoder", dSae, affine: false, "model.layers.1.pre_feedforward_layernorm.output", "model.layers.1.post_feedforward_layernorm.output", modelName: "tiny-gemma2", l0: 8));
     }
 }

@@ -1,5 +1,4 @@
 using System.Text;
-using System.Text.Json;
 using GemmaScope.Formats;
 using static GemmaScope.Hf.Tests.HubTestData;
 
@@ -24,17 +23,7 @@ public sealed class HubScope2LoadTests : HubTestBase
             ? TestNpz.Npz(RandomWeights(DIn, DSae, seed, dOut, skip))
             : TestSafeTensors.F32(RandomWeights(DIn, DSae, seed, dOut, skip, scope2Names: true));
 
-    private static byte[] Config(string type, bool affine, string hin, string hout, int width = DSae) => Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new Dictionary<string, object>
-    {
-        ["width"] = width,
-        ["model_name"] = "google/gemma-3-tiny",
-        ["architecture"] = "jump_relu",
-        ["l0"] = 9,
-        ["affine_connection"] = affine,
-        ["type"] = type,
-        ["hf_hook_point_in"] = hin,
-        ["hf_hook_point_out"] = hout,
-    }));
+    private static byte[] Config(string type, bool affine, string hin, string hout) => Encoding.UTF8.GetBytes(GemmaScope2Config.Json(type, DSae, affine, hin, hout));
 
     private static float[] Input(int tokens, int seed)
     {
