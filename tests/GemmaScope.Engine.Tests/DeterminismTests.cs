@@ -13,8 +13,8 @@ public class DeterminismTests
     [InlineData("gemma3")]
     public void RowsAreBitIdenticalAcrossThreadCountsAndBatchCompositions(string model)
     {
-        string dir = model == "gemma2" ? TestSupport.Gemma2("single") : TestSupport.Gemma3("text");
-        var seqs = Lengths.Select((n, i) => TestSupport.RandomIds(n, seed: 40 + i)).ToArray();
+        string dir = model == "gemma2" ? TinyModels.Gemma2Checkpoint("single") : TinyModels.Gemma3Checkpoint("text");
+        var seqs = Lengths.Select((n, i) => TokenIds.Random(n, seed: 40 + i)).ToArray();
 
         // each sequence alone, one thread
         var alone = new (RecordingHooks Hooks, float[] Logits)[seqs.Length];
@@ -69,8 +69,8 @@ public class DeterminismTests
     [Fact]
     public void CapturingEveryHookDoesNotChangeABit()
     {
-        using var engine = GemmaEngine.Open(TestSupport.Gemma3("text"), new GemmaEngineOptions { Threads = 2 });
-        var seqs = new[] { TestSupport.RandomIds(9, 1), TestSupport.RandomIds(4, 2) };
+        using var engine = GemmaEngine.Open(TinyModels.Gemma3Checkpoint("text"), new GemmaEngineOptions { Threads = 2 });
+        var seqs = new[] { TokenIds.Random(9, 1), TokenIds.Random(4, 2) };
         var plain = engine.Forward(new ForwardRequest { Sequences = seqs, Logits = LogitsMode.AllRows });
         var captured = engine.Forward(new ForwardRequest { Sequences = seqs, Logits = LogitsMode.AllRows, Hooks = RecordingHooks.All() });
         Assert.Equal(plain.Logits, captured.Logits);
@@ -79,8 +79,8 @@ public class DeterminismTests
     [Fact]
     public void ConcurrentForwardCallsOnOneEngineGiveTheSequentialResults()
     {
-        using var engine = GemmaEngine.Open(TestSupport.Gemma2("single"), new GemmaEngineOptions { Threads = 2 });
-        var seqs = Enumerable.Range(0, 8).Select(i => TestSupport.RandomIds(3 + (i * 2), seed: 90 + i)).ToArray();
+        using var engine = GemmaEngine.Open(TinyModels.Gemma2Checkpoint("single"), new GemmaEngineOptions { Threads = 2 });
+        var seqs = Enumerable.Range(0, 8).Select(i => TokenIds.Random(3 + (i * 2), seed: 90 + i)).ToArray();
         var sequential = seqs.Select(s => engine.Forward(new ForwardRequest { Sequences = [s], Logits = LogitsMode.AllRows }).Logits!).ToArray();
         var concurrent = new float[seqs.Length][];
         Parallel.For(0, seqs.Length, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>

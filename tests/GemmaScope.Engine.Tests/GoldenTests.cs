@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Text.Json;
 
 namespace GemmaScope.Engine.Tests;
 
@@ -24,20 +23,21 @@ public class GoldenTests
     [InlineData("gemma3", "bf16", "bf16")]
     public void EveryRecordedSiteAndTheLogitsEqualTransformers(string model, string layout, string variant)
     {
-        string root = Path.Combine(TestSupport.Fixtures, "transformers-golden", model);
-        var golden = ReadSafeTensors(Path.Combine(root, "reference.safetensors"));
+        string root = Path.Combine(TinyModels.Fixtures, "transformers-golden", model);
+        // the golden file also holds I64 ids and generations, which Core's reader rightly refuses: the test-side reader reads them
+        var golden = TestSafeTensors.Read(Path.Combine(root, "reference.safetensors"));
         using var engine = GemmaEngine.Open(Path.Combine(root, layout), new GemmaEngineOptions { Threads = 2 });
         var seqs = new List<int[]>();
         for (int i = 0; golden.ContainsKey($"ids.s{i}"); i++)
         {
-            seqs.Add([.. MemoryMarshal.Cast<byte, long>(golden[$"ids.s{i}"]).ToArray().Select(x => (int)x)]);
+            seqs.Add([.. MemoryMarshal.Cast<byte, long>(golden[$"ids.s{i}"].Bytes).ToArray().Select(x => (int)x)]);
         }
 
         Assert.True(seqs.Count >= 2);
         var hooks = RecordingHooks.All();
         var result = engine.Forward(new ForwardRequest { Sequences = seqs, Hooks = hooks, Logits = LogitsMode.AllRows });
         int compared = 0, heads = engine.Architecture.Heads;
-        foreach (var (name, bytes) in golden)
+        foreach (var (name, tensor) in golden)
         {
             string prefix = $"{variant}.s";
             if (!name.StartsWith(prefix, StringComparison.Ordinal))
@@ -53,12 +53,12 @@ public class GoldenTests
                 continue;
             }
 
-            var expected = MemoryMarshal.Cast<byte, double>(bytes).ToArray();
+            var expected = MemoryMarshal.Cast<byte, double>(tensor.Bytes).ToArray();
             int start = result.RowStart(s), n = result.RowCount(s);
             if (site == "logits")
             {
                 int vocab = engine.Architecture.Vocab;
-                TestSupport.AssertClose(result.Logits.AsSpan(start * vocab, n * vocab), expected, vocab, Tol, $"{model} {layout} s{s} logits");
+                Approx.Close(result.Logits.AsSpan(start * vocab, n * vocab), expected, Tol, $"{model} {layout} s{s} logits", vocab);
             }
             else
             {
@@ -72,11 +72,11 @@ public class GoldenTests
                         rows.AsSpan((((start * heads) + i) * keys), n).CopyTo(mine.AsSpan(i * n, n));
                     }
 
-                    TestSupport.AssertClose(mine, expected, n, Tol, $"{model} {layout} s{s} {site}");
+                    Approx.Close(mine, expected, Tol, $"{model} {layout} s{s} {site}", n);
                 }
                 else
                 {
-                    TestSupport.AssertClose(rows.AsSpan(start * width, n * width), expected, width, Tol, $"{model} {layout} s{s} {site}");
+                    Approx.Close(rows.AsSpan(start * width, n * width), expected, Tol, $"{model} {layout} s{s} {site}", width);
                 }
             }
 
@@ -85,26 +85,6 @@ public class GoldenTests
 
         // every layer's 20 or so sites for each sequence
         Assert.True(compared >= seqs.Count * engine.Architecture.Layers * 16, $"only {compared} tensors compared");
-    }
-
-    // name → raw bytes (the golden file also holds I64 ids and generations, which Core's reader rightly refuses)
-    private static Dictionary<string, byte[]> ReadSafeTensors(string path)
-    {
-        var all = File.ReadAllBytes(path);
-        long n = BitConverter.ToInt64(all, 0);
-        using var doc = JsonDocument.Parse(all.AsMemory(8, (int)n));
-        var result = new Dictionary<string, byte[]>(StringComparer.Ordinal);
-        foreach (var e in doc.RootElement.EnumerateObject())
-        {
-            if (e.Name != "__metadata__")
-            {
-                var off = e.Value.GetProperty("data_offsets");
-                long begin = off[0].GetInt64(), end = off[1].GetInt64();
-                result[e.Name] = all.AsSpan((int)(8 + n + begin), (int)(end - begin)).ToArray();
-            }
-        }
-
-        return result;
     }
 
     private static string Ours(string theirs, bool qkNorm) => theirs switch

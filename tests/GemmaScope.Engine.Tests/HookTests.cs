@@ -8,8 +8,8 @@ public class HookTests
     [Fact]
     public void EditsAtEveryKindOfSiteFlowDownstreamLikeTheReference()
     {
-        using var engine = GemmaEngine.Open(TestSupport.Gemma2("single"), new GemmaEngineOptions { Threads = 2 });
-        var ids = TestSupport.RandomIds(10, seed: 21);
+        using var engine = GemmaEngine.Open(TinyModels.Gemma2Checkpoint("single"), new GemmaEngineOptions { Threads = 2 });
+        var ids = TokenIds.Random(10, seed: 21);
 
         // the same deterministic edits on both sides: (hook name, element index) → new value
         static double Edited(string name, int i, double v) => name switch
@@ -26,7 +26,7 @@ public class HookTests
             _ => v,
         };
 
-        var expected = TestSupport.Reference.Forward(ids, (name, x, t) =>
+        var expected = TinyModels.Gemma2Reference.Forward(ids, (name, x, t) =>
         {
             for (int i = 0; i < x.Length; i++)
             {
@@ -43,19 +43,19 @@ public class HookTests
         var result = engine.Forward(new ForwardRequest { Sequences = [ids], Logits = LogitsMode.AllRows, Hooks = hooks });
         foreach (var (name, (rows, width, _)) in hooks.Seen)
         {
-            TestSupport.AssertClose(rows, expected.Hooks[name], width, Tol, $"edited {name}");
+            Approx.Close(rows, expected.Hooks[name], Tol, $"edited {name}", width);
         }
 
-        TestSupport.AssertClose(result.Logits, expected.Logits, engine.Architecture.Vocab, Tol, "edited logits");
-        var plain = TestSupport.Reference.Forward(ids).Logits;
+        Approx.Close(result.Logits, expected.Logits, Tol, "edited logits", engine.Architecture.Vocab);
+        var plain = TinyModels.Gemma2Reference.Forward(ids).Logits;
         Assert.True(plain.Zip(expected.Logits).Max(p => Math.Abs(p.First - p.Second)) > 1e-2, "the edits must change the logits");
     }
 
     [Fact]
     public void OnlyWantedPointsAreCalledAndSitesDescribeThePackedRows()
     {
-        using var engine = GemmaEngine.Open(TestSupport.Gemma2("single"));
-        var seqs = new[] { TestSupport.RandomIds(4, 1), TestSupport.RandomIds(2, 2), TestSupport.RandomIds(5, 3) };
+        using var engine = GemmaEngine.Open(TinyModels.Gemma2Checkpoint("single"));
+        var seqs = new[] { TokenIds.Random(4, 1), TokenIds.Random(2, 2), TokenIds.Random(5, 3) };
         HookSite? seen = null;
         var hooks = new RecordingHooks(p => p == HookPoint.ResidPost(2) || p == HookPoint.Ln2Scale(1), (HookPoint p, in HookSite site, Span<float> rows) => seen = site);
         engine.Forward(new ForwardRequest { Sequences = seqs, Hooks = hooks, Logits = LogitsMode.None });
@@ -75,8 +75,8 @@ public class HookTests
     [Fact]
     public void StopAfterLayerRunsTheBlocksUpToItBitIdentically()
     {
-        using var engine = GemmaEngine.Open(TestSupport.Gemma3("text"));
-        var ids = TestSupport.RandomIds(9, 4);
+        using var engine = GemmaEngine.Open(TinyModels.Gemma3Checkpoint("text"));
+        var ids = TokenIds.Random(9, 4);
         var full = RecordingHooks.All();
         engine.Forward(new ForwardRequest { Sequences = [ids], Hooks = full, Logits = LogitsMode.AllRows });
         var part = RecordingHooks.All();
@@ -93,8 +93,8 @@ public class HookTests
     [Fact]
     public void LastRowLogitsEqualTheLastRowsOfAllRows()
     {
-        using var engine = GemmaEngine.Open(TestSupport.Gemma2("sharded"));
-        var seqs = new[] { TestSupport.RandomIds(4, 1), TestSupport.RandomIds(7, 2) };
+        using var engine = GemmaEngine.Open(TinyModels.Gemma2Checkpoint("sharded"));
+        var seqs = new[] { TokenIds.Random(4, 1), TokenIds.Random(7, 2) };
         var all = engine.Forward(new ForwardRequest { Sequences = seqs, Logits = LogitsMode.AllRows });
         var last = engine.Forward(new ForwardRequest { Sequences = seqs, Logits = LogitsMode.LastRow });
         Assert.Equal(2 * 256, last.Logits!.Length);
@@ -111,8 +111,8 @@ public class HookTests
     [Fact]
     public void BadRequestsAreRefusedWithTheReason()
     {
-        using var engine = GemmaEngine.Open(TestSupport.Gemma2("single"));
-        var ok = TestSupport.RandomIds(3, 1);
+        using var engine = GemmaEngine.Open(TinyModels.Gemma2Checkpoint("single"));
+        var ok = TokenIds.Random(3, 1);
         Assert.Contains("empty", Assert.Throws<ArgumentException>(() => engine.Forward(ForwardRequest.For(ok, []))).Message);
         Assert.Contains("256", Assert.Throws<ArgumentException>(() => engine.Forward(ForwardRequest.For([2, 256]))).Message);
         Assert.Contains("-1", Assert.Throws<ArgumentException>(() => engine.Forward(ForwardRequest.For([2, -1]))).Message);

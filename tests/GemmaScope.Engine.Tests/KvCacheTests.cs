@@ -13,10 +13,10 @@ public class KvCacheTests
     [InlineData("gemma3", new[] { 7, 9, 2 })]
     public void PrefixThenChunksEqualsOnePassBitwise(string model, int[] chunks)
     {
-        string dir = model == "gemma2" ? TestSupport.Gemma2("bf16") : TestSupport.Gemma3("text");
+        string dir = model == "gemma2" ? TinyModels.Gemma2Checkpoint("bf16") : TinyModels.Gemma3Checkpoint("text");
         using var engine = GemmaEngine.Open(dir, new GemmaEngineOptions { Threads = 2 });
         int total = chunks.Sum();
-        var ids = TestSupport.RandomIds(total, seed: 77);
+        var ids = TokenIds.Random(total, seed: 77);
         var whole = RecordingHooks.All();
         var one = engine.Forward(new ForwardRequest { Sequences = [ids], Logits = LogitsMode.AllRows, Hooks = whole });
         int vocab = engine.Architecture.Vocab, heads = engine.Architecture.Heads;
@@ -73,9 +73,9 @@ public class KvCacheTests
     [Fact]
     public void CachedAndUncachedSequencesShareACall()
     {
-        using var engine = GemmaEngine.Open(TestSupport.Gemma3("text"), new GemmaEngineOptions { Threads = 3 });
-        var a = TestSupport.RandomIds(14, seed: 5);
-        var b = TestSupport.RandomIds(6, seed: 6);
+        using var engine = GemmaEngine.Open(TinyModels.Gemma3Checkpoint("text"), new GemmaEngineOptions { Threads = 3 });
+        var a = TokenIds.Random(14, seed: 5);
+        var b = TokenIds.Random(6, seed: 6);
         var expectedA = engine.Forward(new ForwardRequest { Sequences = [a], Logits = LogitsMode.AllRows }).Logits!;
         var expectedB = engine.Forward(new ForwardRequest { Sequences = [b], Logits = LogitsMode.LastRow }).Logits!;
         using var cache = engine.CreateCache();
@@ -89,10 +89,10 @@ public class KvCacheTests
     [Fact]
     public void ACacheIsRefusedTwiceInOneCallAndAcrossEngines()
     {
-        using var engine = GemmaEngine.Open(TestSupport.Gemma2("single"));
-        using var other = GemmaEngine.Open(TestSupport.Gemma2("single"));
+        using var engine = GemmaEngine.Open(TinyModels.Gemma2Checkpoint("single"));
+        using var other = GemmaEngine.Open(TinyModels.Gemma2Checkpoint("single"));
         using var cache = engine.CreateCache();
-        var ids = TestSupport.RandomIds(3, 1);
+        var ids = TokenIds.Random(3, 1);
         Assert.Throws<InvalidOperationException>(() => engine.Forward(new ForwardRequest { Sequences = [ids, ids], Caches = [cache, cache] }));
         Assert.Equal(0, cache.Length);
         Assert.Throws<ArgumentException>(() => other.Forward(new ForwardRequest { Sequences = [ids], Caches = [cache] }));

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 
 namespace GemmaScope.Engine.Tests;
 
@@ -12,15 +11,9 @@ namespace GemmaScope.Engine.Tests;
 /// </summary>
 public sealed class MemoryTests : IDisposable
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "gemmascope-engine-rss-" + Guid.NewGuid().ToString("N"));
+    private readonly TempDir _dir = new();
 
-    public void Dispose()
-    {
-        if (Directory.Exists(_dir))
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-    }
+    public void Dispose() => _dir.Dispose();
 
     [Fact]
     public void AnonymousMemoryAfterOpenAndForwardStaysSmallAndACopyWouldShow()
@@ -30,16 +23,16 @@ public sealed class MemoryTests : IDisposable
             return; // Linux only: there is nothing to read elsewhere
         }
 
-        long weightBytes = WriteCheckpoint(_dir, vocab: 32768, d: 512, ff: 2048, layers: 4, heads: 4, kvHeads: 2, headDim: 128);
-        var ids = TestSupport.RandomIds(8, 1);
-        using (var warm = GemmaEngine.Open(TestSupport.Gemma2("single")))
+        long weightBytes = WriteCheckpoint(_dir.Path, vocab: 32768, d: 512, ff: 2048, layers: 4, heads: 4, kvHeads: 2, headDim: 128);
+        var ids = TokenIds.Random(8, 1);
+        using (var warm = GemmaEngine.Open(TinyModels.Gemma2Checkpoint("single")))
         {
             warm.Forward(new ForwardRequest { Sequences = [ids], Hooks = RecordingHooks.All() });
         }
 
         long mapped = Grow(() =>
         {
-            var engine = GemmaEngine.Open(_dir, new GemmaEngineOptions { Threads = 2 });
+            var engine = GemmaEngine.Open(_dir.Path, new GemmaEngineOptions { Threads = 2 });
             Assert.Equal(0, engine.OwnedWeightBytes);
             engine.Forward(new ForwardRequest { Sequences = [ids] });
             return engine;
@@ -48,7 +41,7 @@ public sealed class MemoryTests : IDisposable
 
         long copied = Grow(() =>
         {
-            var engine = GemmaEngine.Open(_dir, new GemmaEngineOptions { Threads = 2, RoundWeightsToBFloat16 = true });
+            var engine = GemmaEngine.Open(_dir.Path, new GemmaEngineOptions { Threads = 2, RoundWeightsToBFloat16 = true });
             Assert.Equal(weightBytes / 2, engine.OwnedWeightBytes + (2L * 512 * (1 + (4 * 4)))); // the norm gains stay float32
             engine.Forward(new ForwardRequest { Sequences = [ids] });
             return engine;
@@ -98,41 +91,9 @@ public sealed class MemoryTests : IDisposable
              "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0, "sliding_window": 4096,
              "hidden_activation": "gelu_pytorch_tanh", "tie_word_embeddings": true, "torch_dtype": "float32"}
             """);
-        var tensors = new List<(string Name, long[] Shape)> { ("model.embed_tokens.weight", [vocab, d]), ("model.norm.weight", [d]) };
-        for (int l = 0; l < layers; l++)
-        {
-            string p = $"model.layers.{l}.";
-            tensors.Add((p + "input_layernorm.weight", [d]));
-            tensors.Add((p + "post_attention_layernorm.weight", [d]));
-            tensors.Add((p + "pre_feedforward_layernorm.weight", [d]));
-            tensors.Add((p + "post_feedforward_layernorm.weight", [d]));
-            tensors.Add((p + "self_attn.q_proj.weight", [heads * headDim, d]));
-            tensors.Add((p + "self_attn.k_proj.weight", [kvHeads * headDim, d]));
-            tensors.Add((p + "self_attn.v_proj.weight", [kvHeads * headDim, d]));
-            tensors.Add((p + "self_attn.o_proj.weight", [d, heads * headDim]));
-            tensors.Add((p + "mlp.gate_proj.weight", [ff, d]));
-            tensors.Add((p + "mlp.up_proj.weight", [ff, d]));
-            tensors.Add((p + "mlp.down_proj.weight", [d, ff]));
-        }
-
-        var header = new StringBuilder("{");
-        long offset = 0;
-        foreach (var (name, shape) in tensors)
-        {
-            long bytes = shape.Aggregate(4L, (a, b) => a * b);
-            header.Append(CultureInfo.InvariantCulture, $"\"{name}\":{{\"dtype\":\"F32\",\"shape\":[{string.Join(",", shape)}],\"data_offsets\":[{offset},{offset + bytes}]}},");
-            offset += bytes;
-        }
-
-        header[^1] = '}';
-        while (header.Length % 8 != 0)
-        {
-            header.Append(' ');
-        }
-
+        var (head, offset) = TestSafeTensors.F32Head(CheckpointTensors.Gemma2(vocab, d, ff, layers, heads, kvHeads, headDim));
         using var f = File.Create(Path.Combine(dir, "model.safetensors"));
-        f.Write(BitConverter.GetBytes((long)header.Length));
-        f.Write(Encoding.ASCII.GetBytes(header.ToString()));
+        f.Write(head);
         var chunk = new float[1 << 18];
         uint state = 12345;
         for (long left = offset / 4; left > 0; left -= chunk.Length)

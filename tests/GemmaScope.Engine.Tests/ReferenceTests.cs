@@ -1,9 +1,8 @@
-
 namespace GemmaScope.Engine.Tests;
 
 /// <summary>
-/// Every hook point of every layer, and the logits, against the plain float64 forward (Reference/Gemma2Reference.cs,
-/// linked from the ONNX tests) and, for Gemma 3, the float64 PyTorch forward recorded in reference.npz.
+/// Every hook point of every layer, and the logits, against the plain float64 forward (Gemma2Reference in
+/// GemmaScope.TestSupport) and, for Gemma 3, the float64 PyTorch forward recorded in reference.npz.
 /// </summary>
 public class ReferenceTests
 {
@@ -21,18 +20,18 @@ public class ReferenceTests
     [MemberData(nameof(Gemma2Layouts))]
     public void Gemma2EveryHookOfEveryLayerAndTheLogitsEqualTheFloat64Reference(string layout, bool roundToBf16)
     {
-        var reference = layout == "bf16" || roundToBf16 ? TestSupport.Bf16Reference : TestSupport.Reference;
-        using var engine = GemmaEngine.Open(TestSupport.Gemma2(layout), new GemmaEngineOptions { RoundWeightsToBFloat16 = roundToBf16, Threads = 2 });
-        var ids = TestSupport.RandomIds(11, seed: 7); // 11 > window 4: sliding layers mask
+        var reference = layout == "bf16" || roundToBf16 ? TinyModels.Gemma2Bf16Reference : TinyModels.Gemma2Reference;
+        using var engine = GemmaEngine.Open(TinyModels.Gemma2Checkpoint(layout), new GemmaEngineOptions { RoundWeightsToBFloat16 = roundToBf16, Threads = 2 });
+        var ids = TokenIds.Random(11, seed: 7); // 11 > window 4: sliding layers mask
         AssertEveryHook(engine, reference, ids, $"{layout}{(roundToBf16 ? " rounded" : "")}");
     }
 
     [Fact]
     public void RoundingMattersSoTheBf16TestsCanTellTheReferencesApart()
     {
-        var ids = TestSupport.RandomIds(11, seed: 7);
-        var a = TestSupport.Reference.Forward(ids).Logits;
-        var b = TestSupport.Bf16Reference.Forward(ids).Logits;
+        var ids = TokenIds.Random(11, seed: 7);
+        var a = TinyModels.Gemma2Reference.Forward(ids).Logits;
+        var b = TinyModels.Gemma2Bf16Reference.Forward(ids).Logits;
         Assert.True(a.Zip(b).Max(p => Math.Abs(p.First - p.Second)) > 1e-3);
     }
 
@@ -41,18 +40,16 @@ public class ReferenceTests
     [InlineData("multimodal")]
     public void Gemma3EveryHookOfEveryLayerAndTheLogitsEqualTheFloat64References(string layout)
     {
-        using var engine = GemmaEngine.Open(TestSupport.Gemma3(layout));
+        using var engine = GemmaEngine.Open(TinyModels.Gemma3Checkpoint(layout));
         Assert.Equal(7, engine.Architecture.Layers);
         Assert.True(engine.Architecture.QkNorm);
 
         // the C# float64 reference records every hook point, on a sequence past the window (4)
-        var cs = Gemma2Reference.FromCheckpoint(TestSupport.Gemma3("text"));
-        AssertEveryHook(engine, cs, TestSupport.RandomIds(13, seed: 3), $"gemma3 {layout}");
+        AssertEveryHook(engine, TinyModels.Gemma3Reference, TokenIds.Random(13, seed: 3), $"gemma3 {layout}");
 
         // PyTorch's float64 forward on the probe ids, for the hooks it recorded
-        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(TestSupport.Fixtures, "tiny-gemma3", "probe.json")));
-        int[] probe = [.. doc.RootElement.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32())];
-        var torch = TestNpz.ReadFloat64(Path.Combine(TestSupport.Fixtures, "tiny-gemma3", "reference.npz"));
+        int[] probe = TinyModels.Gemma3Probe();
+        var torch = TestNpz.ReadFloat64(TinyModels.Gemma3PyTorchReference);
         var hooks = RecordingHooks.All();
         var result = engine.Forward(new ForwardRequest { Sequences = [probe], Logits = LogitsMode.AllRows, Hooks = hooks });
         int compared = 0;
@@ -68,11 +65,11 @@ public class ReferenceTests
 
             if (hook == "logits")
             {
-                TestSupport.AssertClose(result.Logits, data, engine.Architecture.Vocab, Tol, "torch logits");
+                Approx.Close(result.Logits, data, Tol, "torch logits", engine.Architecture.Vocab);
             }
             else if (hooks.Seen.TryGetValue(hook, out var seen))
             {
-                TestSupport.AssertClose(seen.Rows, data, seen.Width, Tol, $"torch {hook}");
+                Approx.Close(seen.Rows, data, Tol, $"torch {hook}", seen.Width);
             }
             else
             {
@@ -91,9 +88,9 @@ public class ReferenceTests
     [InlineData(30)]
     public void Gemma3LongInputsPastTheWindowEqualTheReference(int extra)
     {
-        var cs = Gemma2Reference.FromCheckpoint(TestSupport.Gemma3("text"));
-        using var engine = GemmaEngine.Open(TestSupport.Gemma3("text"), new GemmaEngineOptions { Threads = 3 });
-        AssertEveryHook(engine, cs, TestSupport.RandomIds(cs.Window + extra, seed: 300 + extra), $"gemma3 window + {extra}");
+        var cs = TinyModels.Gemma3Reference;
+        using var engine = GemmaEngine.Open(TinyModels.Gemma3Checkpoint("text"), new GemmaEngineOptions { Threads = 3 });
+        AssertEveryHook(engine, cs, TokenIds.Random(cs.Window + extra, seed: 300 + extra), $"gemma3 window + {extra}");
     }
 
     internal static void AssertEveryHook(GemmaEngine engine, Gemma2Reference reference, int[] ids, string what)
@@ -118,11 +115,11 @@ public class ReferenceTests
             }
 
             Assert.True(expected.Hooks.TryGetValue(point.Name, out var exp), $"the reference has no {point.Name}");
-            TestSupport.AssertClose(rows, exp, width, Tol, $"{what} {point.Name}");
+            Approx.Close(rows, exp, Tol, $"{what} {point.Name}", width);
         }
 
         Assert.NotNull(result.Logits);
-        TestSupport.AssertClose(result.Logits, expected.Logits, engine.Architecture.Vocab, Tol, $"{what} logits");
+        Approx.Close(result.Logits, expected.Logits, Tol, $"{what} logits", engine.Architecture.Vocab);
         Assert.Equal(expected.Logits.Length, result.Logits!.Length);
     }
 }

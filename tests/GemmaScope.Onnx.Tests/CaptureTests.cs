@@ -13,8 +13,8 @@ public class CaptureTests
     [NativeData]
     public void EveryHookPointOfEveryLayerMatchesTheFloat64Reference(string layout)
     {
-        var reference = TestData.Reference;
-        var ids = TestData.RandomIds(11, seed: 7);
+        var reference = TinyModels.Gemma2Reference;
+        var ids = TokenIds.Random(11, seed: 7);
         var expected = reference.Forward(ids);
         using var model = TestData.Open(layout);
         Assert.Equal(reference.Layers, model.LayerCount);
@@ -24,22 +24,23 @@ public class CaptureTests
 
         foreach (var site in sites)
         {
-            TestData.AssertClose(run.Activations(site), expected.Hooks[site.Name], Tol, $"{layout} {site.Name} ({model.TensorName(site)})");
+            Approx.Close(run.Activations(site), expected.Hooks[site.Name], Tol, $"{layout} {site.Name} ({model.TensorName(site)})");
         }
 
         Assert.Equal(reference.Heads * reference.HeadDim, run.Width(HookPoint.AttnZ(0)));
         Assert.Equal(reference.D, run.Width(HookPoint.ResidPost(3)));
-        TestData.AssertClose(run.Logits(), expected.Logits, Tol, $"{layout} logits");
+        Approx.Close(run.Logits(), expected.Logits, Tol, $"{layout} logits");
     }
 
     [Theory]
     [InlineData("torch")]
     [InlineData("genai")]
+    [InlineData("built")]
     [NativeData]
     public void PaddedBatchGivesEachSequenceItsUnpaddedResult(string layout)
     {
-        var reference = TestData.Reference;
-        int[][] seqs = [TestData.RandomIds(12, seed: 1), TestData.RandomIds(5, seed: 2), TestData.RandomIds(9, seed: 3)];
+        var reference = TinyModels.Gemma2Reference;
+        int[][] seqs = [TokenIds.Random(12, seed: 1), TokenIds.Random(5, seed: 2), TokenIds.Random(9, seed: 3)];
         using var model = TestData.Open(layout);
         var site = HookPoint.ResidPost(2);
         var run = model.RunBatch(seqs, capture: [site, HookPoint.AttnZ(1)]);
@@ -47,11 +48,11 @@ public class CaptureTests
         {
             var expected = reference.Forward(seqs[b]);
             Assert.Equal(seqs[b].Length, run.TokenCount(b));
-            TestData.AssertClose(run.Activations(site, b), expected.Hooks[site.Name], Tol, $"{layout} seq {b} {site.Name}");
-            TestData.AssertClose(run.Activations(HookPoint.AttnZ(1), b), expected.Hooks["blocks.1.attn.hook_z"], Tol, $"{layout} seq {b} z");
-            TestData.AssertClose(run.Logits(b), expected.Logits, Tol, $"{layout} seq {b} logits");
+            Approx.Close(run.Activations(site, b), expected.Hooks[site.Name], Tol, $"{layout} seq {b} {site.Name}");
+            Approx.Close(run.Activations(HookPoint.AttnZ(1), b), expected.Hooks["blocks.1.attn.hook_z"], Tol, $"{layout} seq {b} z");
+            Approx.Close(run.Logits(b), expected.Logits, Tol, $"{layout} seq {b} logits");
             var loss = ReferenceLoss(expected.Logits, seqs[b], reference.Vocab);
-            TestData.AssertClose(run.Loss(b), loss, 1e-4, $"{layout} seq {b} loss");
+            Approx.Close(run.Loss(b), loss, 1e-4, $"{layout} seq {b} loss");
         }
     }
 
@@ -66,7 +67,7 @@ public class CaptureTests
     [Fact]
     public void SessionsAreCachedPerSetOfHookPoints()
     {
-        var ids = TestData.RandomIds(6, seed: 5);
+        var ids = TokenIds.Random(6, seed: 5);
         using var model = GemmaModel.Load(TestData.ModelPath("torch"));
         var a = model.Run(ids, capture: [HookPoint.MlpOut(1)]);
         var b = model.Run(ids, capture: [HookPoint.MlpOut(1)]);

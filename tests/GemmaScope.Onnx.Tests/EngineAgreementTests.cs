@@ -14,7 +14,7 @@ public class EngineAgreementTests
 
     public static TheoryData<string> Checkpoints => ["tiny-gemma2-hf/single", "tiny-gemma2-hf/sharded", "tiny-gemma2-hf/bf16", "tiny-gemma3/text"];
 
-    private static string Folder(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+    private static string Folder(string name) => Path.Combine(TinyModels.Fixtures, name);
 
     [NativeTheory]
     [MemberData(nameof(Checkpoints))]
@@ -24,7 +24,7 @@ public class EngineAgreementTests
         using var native = GemmaModel.FromPretrained(Folder(checkpoint), EngineData.Options(GemmaEngineKind.Native));
         Assert.Equal(GemmaEngineKind.Native, native.Engine);
         Assert.Equal(GemmaEngineKind.OnnxRuntime, ort.Engine);
-        int[][] batch = [TestData.RandomIds(13, seed: 70), TestData.RandomIds(4, seed: 71), TestData.RandomIds(9, seed: 72)];
+        int[][] batch = [TokenIds.Random(13, seed: 70), TokenIds.Random(4, seed: 71), TokenIds.Random(9, seed: 72)];
 
         // Every hook ONNX Runtime has (the native engine has them all); a filtered run_with_cache on both.
         var a = ort.RunBatchWithCache(batch);
@@ -52,15 +52,15 @@ public class EngineAgreementTests
         using var native = GemmaModel.FromPretrained(Folder(checkpoint), EngineData.Options(GemmaEngineKind.Native));
         var z = HookPoint.AttnZ(1);
         var resid = HookPoint.ResidPost(0);
-        var sae = InterventionTests.RandomSae(ort.Width(z), 37, seed: 73);
-        var steer = InterventionTests.RandomSae(ort.Width(resid), 5, seed: 74);
+        var sae = TestSaes.Random(ort.Width(z), 37, seed: 73);
+        var steer = TestSaes.Random(ort.Width(resid), 5, seed: 74);
         var iv = new Interventions
         {
             Splice = [new SaeSplice(z, sae) { CaptureFeatures = true, Clamp = [new FeatureClamp(2, 3f)], UseErrorTerm = true }],
             Steer = [Steering.Feature(resid, steer, 1, 4f)],
             Hooks = [new ActivationHook(HookPoint.MlpOut(1), (x, tokens, width) => x[..width].Clear())],
         };
-        int[][] batch = [TestData.RandomIds(8, seed: 75), TestData.RandomIds(11, seed: 76)];
+        int[][] batch = [TokenIds.Random(8, seed: 75), TokenIds.Random(11, seed: 76)];
         HookPoint[] capture = [resid, z, HookPoint.MlpOut(1), HookPoint.ResidPost(2)];
 
         var a = ort.RunBatch(batch, capture, iv);
@@ -91,24 +91,7 @@ public class EngineAgreementTests
         Assert.Equal(2, hooks.LastBlock(4));
     }
 
-    private static void AssertRowsClose(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, int width, string what)
-    {
-        Assert.True(expected.Length == actual.Length, $"{what}: length {actual.Length}, expected {expected.Length}");
-        for (int r = 0; r < expected.Length / width; r++)
-        {
-            var e = expected.Slice(r * width, width);
-            var x = actual.Slice(r * width, width);
-            double scale = 1;
-            foreach (var v in e)
-            {
-                scale = Math.Max(scale, Math.Abs(v));
-            }
-
-            for (int i = 0; i < width; i++)
-            {
-                double err = Math.Abs(e[i] - x[i]);
-                Assert.True(err <= Tol * scale, $"{what}: row {r} column {i}: {x[i]} vs {e[i]} (error {err:G3}, allowed {Tol * scale:G3})");
-            }
-        }
-    }
+    // |native − ORT| ≤ Tol · max(1, max |ORT| of the row), element-wise.
+    private static void AssertRowsClose(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, int width, string what) =>
+        Approx.Close(actual, Approx.Widen(expected), Tol, what, width);
 }

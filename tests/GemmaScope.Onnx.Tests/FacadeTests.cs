@@ -17,7 +17,7 @@ public class FacadeTests
     [Fact]
     public void CudaWithTheNativeEngineIsRefused()
     {
-        var e = Assert.Throws<NotSupportedException>(() => GemmaModel.FromPretrained(TestData.CheckpointDir("single"),
+        var e = Assert.Throws<NotSupportedException>(() => GemmaModel.FromPretrained(TinyModels.Gemma2Checkpoint("single"),
             new() { Engine = GemmaEngineKind.Native, ExecutionProvider = ExecutionProvider.Cuda }));
         Assert.Contains("CUDA", e.Message, StringComparison.Ordinal);
     }
@@ -29,22 +29,22 @@ public class FacadeTests
     [InlineData(HookKind.Ln1Scale)]
     public void OnnxRuntimeRefusesTheNewHookKindsNamingTheNativeEngine(HookKind kind)
     {
-        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"), EngineData.Options(GemmaEngineKind.OnnxRuntime));
+        using var model = GemmaModel.FromPretrained(TinyModels.Gemma2Checkpoint("single"), EngineData.Options(GemmaEngineKind.OnnxRuntime));
         var site = HookPoint.Create(1, kind);
-        var e = Assert.Throws<NotSupportedException>(() => model.Run(TestData.RandomIds(5, seed: 1), capture: [site]));
+        var e = Assert.Throws<NotSupportedException>(() => model.Run(TokenIds.Random(5, seed: 1), capture: [site]));
         Assert.Contains("native engine", e.Message, StringComparison.Ordinal);
         Assert.Contains(site.Name, e.Message, StringComparison.Ordinal);
-        Assert.Throws<NotSupportedException>(() => model.Run(TestData.RandomIds(5, seed: 1),
+        Assert.Throws<NotSupportedException>(() => model.Run(TokenIds.Random(5, seed: 1),
             interventions: new() { Hooks = [new ActivationHook(site, (_, _, _) => { })] }));
-        Assert.Throws<NotSupportedException>(() => model.Run(TestData.RandomIds(5, seed: 1), capture: [HookPoint.LnFinalScale]));
+        Assert.Throws<NotSupportedException>(() => model.Run(TokenIds.Random(5, seed: 1), capture: [HookPoint.LnFinalScale]));
     }
 
     [Theory]
     [MemberData(nameof(EngineData.All), MemberType = typeof(EngineData))]
     public void RunWithCacheCapturesEveryHookTheFilterAcceptsWithTheValuesOfAnExplicitCapture(GemmaEngineKind engine)
     {
-        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"), EngineData.Options(engine));
-        var ids = TestData.RandomIds(6, seed: 5);
+        using var model = GemmaModel.FromPretrained(TinyModels.Gemma2Checkpoint("single"), EngineData.Options(engine));
+        var ids = TokenIds.Random(6, seed: 5);
 
         var run = model.RunWithCache(ids, p => p.Name.Contains("resid", StringComparison.Ordinal));
 
@@ -60,9 +60,9 @@ public class FacadeTests
     [MemberData(nameof(EngineData.All), MemberType = typeof(EngineData))]
     public void RunWithCacheWithoutAFilterHasEveryHookTheEngineHas(GemmaEngineKind engine)
     {
-        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"), EngineData.Options(engine));
+        using var model = GemmaModel.FromPretrained(TinyModels.Gemma2Checkpoint("single"), EngineData.Options(engine));
 
-        var run = model.RunWithCache(TestData.RandomIds(4, seed: 6), logits: false);
+        var run = model.RunWithCache(TokenIds.Random(4, seed: 6), logits: false);
 
         // ONNX Runtime's built graph names 8 kinds per block (with hook_embed and ln_final.hook_normalized); the native engine has all.
         int expected = engine == GemmaEngineKind.Native ? HookPoint.All(model.LayerCount).Count : (8 * model.LayerCount) + 2;
@@ -74,10 +74,10 @@ public class FacadeTests
     [MemberData(nameof(EngineData.All), MemberType = typeof(EngineData))]
     public void HeadViewsOfHookZAreTheHeadsColumnsOfItsRows(GemmaEngineKind engine)
     {
-        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"), EngineData.Options(engine));
+        using var model = GemmaModel.FromPretrained(TinyModels.Gemma2Checkpoint("single"), EngineData.Options(engine));
         var site = HookPoint.AttnZ(1);
-        var run = model.RunBatch([TestData.RandomIds(5, seed: 7), TestData.RandomIds(3, seed: 8)], capture: [site]);
-        int headDim = TestData.Reference.HeadDim, heads = TestData.Reference.Heads;
+        var run = model.RunBatch([TokenIds.Random(5, seed: 7), TokenIds.Random(3, seed: 8)], capture: [site]);
+        int headDim = TinyModels.Gemma2Reference.HeadDim, heads = TinyModels.Gemma2Reference.Heads;
         Assert.Equal(heads * headDim, run.Width(site));
 
         for (int s = 0; s < 2; s++)
@@ -98,6 +98,6 @@ public class FacadeTests
         }
 
         Assert.Throws<ArgumentOutOfRangeException>(() => run.HeadActivations(site, heads));
-        Assert.Throws<ArgumentException>(() => model.Run(TestData.RandomIds(3, seed: 1), capture: [HookPoint.ResidPost(0)]).HeadActivations(HookPoint.ResidPost(0), 0));
+        Assert.Throws<ArgumentException>(() => model.Run(TokenIds.Random(3, seed: 1), capture: [HookPoint.ResidPost(0)]).HeadActivations(HookPoint.ResidPost(0), 0));
     }
 }

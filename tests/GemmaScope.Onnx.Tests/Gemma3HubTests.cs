@@ -7,7 +7,7 @@ namespace GemmaScope.Onnx.Tests;
 public sealed class Gemma3HubTests : IAsyncLifetime
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
-    private readonly string _cache = Path.Combine(Path.GetTempPath(), "gemmascope-gemma3-hub-tests", Guid.NewGuid().ToString("N"));
+    private readonly TempDir _tmp = new();
     private FakeHub _hub = null!;
 
     public async Task InitializeAsync()
@@ -15,7 +15,7 @@ public sealed class Gemma3HubTests : IAsyncLifetime
         _hub = await FakeHub.StartAsync();
         foreach (var (repo, layout) in new[] { ("google/gemma-3-tiny", "text"), ("google/gemma-3-tiny-mm", "multimodal") })
         {
-            foreach (var file in Directory.EnumerateFiles(Gemma3Tests.Dir(layout)))
+            foreach (var file in Directory.EnumerateFiles(TinyModels.Gemma3Checkpoint(layout)))
             {
                 var name = Path.GetFileName(file);
                 _hub.AddFile(repo, name, await File.ReadAllBytesAsync(file), lfs: name.EndsWith(".safetensors", StringComparison.Ordinal) || name.EndsWith(".model", StringComparison.Ordinal));
@@ -28,10 +28,7 @@ public sealed class Gemma3HubTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await _hub.DisposeAsync();
-        if (Directory.Exists(_cache))
-        {
-            Directory.Delete(_cache, recursive: true);
-        }
+        _tmp.Dispose();
     }
 
     [Theory]
@@ -39,19 +36,10 @@ public sealed class Gemma3HubTests : IAsyncLifetime
     [InlineData("google/gemma-3-tiny-mm")]
     public async Task AGemma3CheckpointFromTheHubEqualsTheLocalFolder(string repo)
     {
-        using var hub = new GemmaScopeHubClient(new GemmaScopeHubOptions { Endpoint = _hub.Endpoint, CacheDirectory = _cache, Token = "hf_test_token", Revision = "main" });
+        using var hub = new GemmaScopeHubClient(new GemmaScopeHubOptions { Endpoint = _hub.Endpoint, CacheDirectory = _tmp.Cache, Token = "hf_test_token", Revision = "main" });
         using var remote = await GemmaModel.FromPretrainedAsync(repo, hub: hub).WaitAsync(Bound);
-        using var local = GemmaModel.FromPretrained(Gemma3Tests.Dir("text"));
-        var ids = Gemma3Tests.Probe();
-        var sites = TestData.AllSites(7, withLn2: true).ToArray();
-        var a = remote.Run(ids, capture: sites);
-        var b = local.Run(ids, capture: sites);
-        foreach (var site in sites)
-        {
-            Assert.Equal(b.Activations(site).ToArray(), a.Activations(site).ToArray());
-        }
-
-        Assert.Equal(b.Logits().ToArray(), a.Logits().ToArray());
+        using var local = GemmaModel.FromPretrained(TinyModels.Gemma3Checkpoint("text"));
+        TestData.AssertSameOutputs(local, remote, TinyModels.Gemma3Probe(), [.. TestData.AllSites(7, withLn2: true)]);
         Assert.NotNull(remote.Tokenizer);
     }
 }

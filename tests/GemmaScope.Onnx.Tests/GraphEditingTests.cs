@@ -32,7 +32,7 @@ public class GraphEditingTests
         int configured = 0;
         var options = new GemmaModelOptions { IntraOpThreads = 1, ConfigureSession = _ => configured++ };
         using var model = GemmaModel.Load(TestData.ModelPath("torch"), options: options);
-        var ids = TestData.RandomIds(5, 3);
+        var ids = TokenIds.Random(5, 3);
         model.Run(ids);
         model.Run(ids, capture: [HookPoint.ResidPost(0)]);
         model.Run(ids, capture: [HookPoint.ResidPost(0)]);
@@ -43,16 +43,16 @@ public class GraphEditingTests
     public void CudaWithoutTheGpuPackageIsAClearError()
     {
         using var model = GemmaModel.Load(TestData.ModelPath("torch"), options: new GemmaModelOptions { ExecutionProvider = ExecutionProvider.Cuda });
-        var e = Assert.Throws<InvalidOperationException>(() => model.Run(TestData.RandomIds(3, 1)));
+        var e = Assert.Throws<InvalidOperationException>(() => model.Run(TokenIds.Random(3, 1)));
         Assert.Contains("Microsoft.ML.OnnxRuntime.Gpu", e.Message, StringComparison.Ordinal);
     }
 }
 
 public sealed class Float16SiteTests : IDisposable
 {
-    private readonly string _tmp = Directory.CreateTempSubdirectory("gemmascope-onnx-f16-").FullName;
+    private readonly TempDir _tmp = new();
 
-    public void Dispose() => Directory.Delete(_tmp, recursive: true);
+    public void Dispose() => _tmp.Dispose();
 
     [Fact]
     public void AFloat16SiteIsCapturedThroughACastAndRefusedForInterventions()
@@ -83,15 +83,15 @@ public sealed class Float16SiteTests : IDisposable
             Name = "resid_f16",
             Type = new global::Onnx.TypeProto { TensorType = new global::Onnx.TypeProto.Types.Tensor { ElemType = (int)global::Onnx.TensorProto.Types.DataType.Float16 } },
         });
-        string path = Path.Combine(_tmp, "f16.onnx");
+        string path = _tmp.File("f16.onnx");
         File.WriteAllBytes(path, graph.ToBytes());
 
         var options = new GemmaModelOptions { TensorNames = new Dictionary<string, string> { ["blocks.1.hook_resid_post"] = "resid_f16" } };
         using var model = GemmaModel.Load(path, options: options);
-        var ids = TestData.RandomIds(8, seed: 50);
+        var ids = TokenIds.Random(8, seed: 50);
         var site = HookPoint.ResidPost(1);
         var run = model.Run(ids, capture: [site]);
-        var expected = TestData.Reference.Forward(ids, (name, x, n) =>
+        var expected = TinyModels.Gemma2Reference.Forward(ids, (name, x, n) =>
         {
             if (name == site.Name)
             {
@@ -101,10 +101,10 @@ public sealed class Float16SiteTests : IDisposable
                 }
             }
         });
-        TestData.AssertClose(run.Activations(site), expected.Hooks[site.Name], 1e-4, "f16 capture");
-        TestData.AssertClose(run.Logits(), expected.Logits, 1e-4, "f16 logits");
+        Approx.Close(run.Activations(site), expected.Hooks[site.Name], 1e-4, "f16 capture");
+        Approx.Close(run.Logits(), expected.Logits, 1e-4, "f16 logits");
 
-        var sae = InterventionTests.RandomSae(48, 8, seed: 2);
+        var sae = TestSaes.Random(48, 8, seed: 2);
         var e = Assert.Throws<NotSupportedException>(() => model.Run(ids, interventions: new Interventions { Splice = [new SaeSplice(site, sae)] }));
         Assert.Contains("resid_f16", e.Message, StringComparison.Ordinal);
     }

@@ -6,9 +6,9 @@ namespace GemmaScope.Onnx.Tests;
 
 public sealed class HookResolutionTests : IDisposable
 {
-    private readonly string _tmp = Directory.CreateTempSubdirectory("gemmascope-onnx-").FullName;
+    private readonly TempDir _tmp = new();
 
-    public void Dispose() => Directory.Delete(_tmp, recursive: true);
+    public void Dispose() => _tmp.Dispose();
 
     [Theory]
     [InlineData("blocks.0.hook_resid_pre", 0, HookKind.ResidPre)]
@@ -43,7 +43,7 @@ public sealed class HookResolutionTests : IDisposable
     public void LayerOutOfRangeSaysHowManyLayersTheModelHas()
     {
         using var model = GemmaModel.Load(TestData.ModelPath("torch"));
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => model.Run(TestData.RandomIds(4, 1), capture: [HookPoint.ResidPost(4)]));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => model.Run(TokenIds.Random(4, 1), capture: [HookPoint.ResidPost(4)]));
         Assert.Contains("4 layers", e.Message, StringComparison.Ordinal);
         Assert.Contains("blocks.4.hook_resid_post", e.Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentOutOfRangeException>(() => HookPoint.ResidPost(-1));
@@ -63,10 +63,10 @@ public sealed class HookResolutionTests : IDisposable
             n.Name = $"n{k++}";
         }
 
-        string path = Path.Combine(_tmp, "anonymous.onnx");
+        string path = _tmp.File("anonymous.onnx");
         File.WriteAllBytes(path, anonymous.ToByteArray());
-        var ids = TestData.RandomIds(10, seed: 11);
-        var expected = TestData.Reference.Forward(ids);
+        var ids = TokenIds.Random(10, seed: 11);
+        var expected = TinyModels.Gemma2Reference.Forward(ids);
 
         using (var model = GemmaModel.Load(path))
         {
@@ -75,7 +75,7 @@ public sealed class HookResolutionTests : IDisposable
             var run = model.Run(ids, capture: sites);
             foreach (var s in sites)
             {
-                TestData.AssertClose(run.Activations(s), expected.Hooks[s.Name], 2e-5, $"structural {s.Name}");
+                Approx.Close(run.Activations(s), expected.Hooks[s.Name], 2e-5, $"structural {s.Name}");
             }
 
             var e = Assert.Throws<InvalidOperationException>(() => model.Run(ids, capture: [HookPoint.AttnZ(1)]));
@@ -88,7 +88,7 @@ public sealed class HookResolutionTests : IDisposable
         using (var model = GemmaModel.Load(path, options: options))
         {
             var run = model.Run(ids, capture: [HookPoint.AttnZ(1)]);
-            TestData.AssertClose(run.Activations(HookPoint.AttnZ(1)), expected.Hooks["blocks.1.attn.hook_z"], 2e-5, "override z");
+            Approx.Close(run.Activations(HookPoint.AttnZ(1)), expected.Hooks["blocks.1.attn.hook_z"], 2e-5, "override z");
         }
 
         var bad = new GemmaModelOptions { TensorNames = new Dictionary<string, string> { ["blocks.1.attn.hook_z"] = "no/such/tensor" } };
@@ -115,7 +115,7 @@ public sealed class HookResolutionTests : IDisposable
         g.Node.Add(gather);
         var m = new ModelProto { IrVersion = 8, Graph = g };
         m.OpsetImport.Add(new OperatorSetIdProto { Version = 17 });
-        string path = Path.Combine(_tmp, "not_gemma.onnx");
+        string path = _tmp.File("not_gemma.onnx");
         File.WriteAllBytes(path, m.ToByteArray());
 
         var e = Assert.Throws<OnnxGraphException>(() => GemmaModel.Load(path));
@@ -129,16 +129,16 @@ public sealed class HookResolutionTests : IDisposable
             n.Name = n.Name.Replace("post_feedforward_layernorm", "ffn_norm", StringComparison.Ordinal);
         }
 
-        string llamaPath = Path.Combine(_tmp, "llama_like.onnx");
+        string llamaPath = _tmp.File("llama_like.onnx");
         File.WriteAllBytes(llamaPath, llama.ToByteArray());
         var e2 = Assert.Throws<OnnxGraphException>(() => GemmaModel.Load(llamaPath));
         Assert.Contains("post_feedforward_layernorm", e2.Message, StringComparison.Ordinal);
 
-        string junk = Path.Combine(_tmp, "junk.onnx");
+        string junk = _tmp.File("junk.onnx");
         File.WriteAllBytes(junk, [0xff, 0xff, 0xff, 0x01, 0x02]);
         var e3 = Assert.Throws<OnnxGraphException>(() => GemmaModel.Load(junk));
         Assert.Contains(junk, e3.Message, StringComparison.Ordinal);
-        Assert.Throws<FileNotFoundException>(() => GemmaModel.Load(Path.Combine(_tmp, "missing.onnx")));
+        Assert.Throws<FileNotFoundException>(() => GemmaModel.Load(_tmp.File("missing.onnx")));
     }
 
     [Fact]

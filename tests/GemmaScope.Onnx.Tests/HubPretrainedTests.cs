@@ -11,14 +11,14 @@ public sealed class HubPretrainedTests : IAsyncLifetime
     private const double Tol = 2e-5;
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
 
-    private readonly string _cache = Path.Combine(Path.GetTempPath(), "gemmascope-onnx-hub-tests", Guid.NewGuid().ToString("N"));
+    private readonly TempDir _tmp = new();
     private FakeHub _hub = null!;
     private long _bytes;
 
     public async Task InitializeAsync()
     {
         _hub = await FakeHub.StartAsync();
-        foreach (var file in Directory.EnumerateFiles(TestData.CheckpointDir("sharded")))
+        foreach (var file in Directory.EnumerateFiles(TinyModels.Gemma2Checkpoint("sharded")))
         {
             var name = Path.GetFileName(file);
             var bytes = await File.ReadAllBytesAsync(file);
@@ -32,35 +32,25 @@ public sealed class HubPretrainedTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await _hub.DisposeAsync();
-        if (Directory.Exists(_cache))
-        {
-            Directory.Delete(_cache, recursive: true);
-        }
+        _tmp.Dispose();
     }
 
     // Everything explicit, so that HF_* variables of the machine running the tests cannot leak in.
     private GemmaScopeHubClient Client(string? token = "hf_test_token", bool offline = false) =>
-        new(new GemmaScopeHubOptions { Endpoint = _hub.Endpoint, CacheDirectory = _cache, Token = token, Offline = offline, Revision = "main" });
+        new(new GemmaScopeHubOptions { Endpoint = _hub.Endpoint, CacheDirectory = _tmp.Cache, Token = token, Offline = offline, Revision = "main" });
 
     [Fact]
     public async Task A_gated_sharded_checkpoint_from_the_hub_runs_every_hook_equal_to_the_float64_reference()
     {
         using var hub = Client();
         var reports = new List<ModelDownloadProgress>();
-        var ids = TestData.RandomIds(11, seed: 7);
-        var expected = TestData.Reference.Forward(ids);
+        var ids = TokenIds.Random(11, seed: 7);
+        var expected = TinyModels.Gemma2Reference.Forward(ids);
 
-        using var model = await GemmaModel.FromPretrainedAsync(Repo, hub: hub, progress: new Relay(reports.Add)).WaitAsync(Bound);
+        using var model = await GemmaModel.FromPretrainedAsync(Repo, hub: hub, progress: new SyncProgress<ModelDownloadProgress>(reports.Add)).WaitAsync(Bound);
 
-        Assert.Equal(Path.Combine(_cache, "models--google--gemma-2-tiny", "snapshots", FakeHub.CommitOf(Repo)), model.ModelPath);
-        var sites = TestData.AllSites(model.LayerCount, withLn2: true).ToArray();
-        var run = model.Run(ids, capture: sites);
-        foreach (var site in sites)
-        {
-            TestData.AssertClose(run.Activations(site), expected.Hooks[site.Name], Tol, $"hub {site.Name}");
-        }
-
-        TestData.AssertClose(run.Logits(), expected.Logits, Tol, "hub logits");
+        Assert.Equal(Path.Combine(_tmp.Cache, "models--google--gemma-2-tiny", "snapshots", FakeHub.CommitOf(Repo)), model.ModelPath);
+        TestData.AssertRunMatches(model, ids, expected, [.. TestData.AllSites(model.LayerCount, withLn2: true)], Tol, "hub");
         Assert.NotNull(model.Tokenizer); // tokenizer.model came down too
         Assert.Equal((_bytes, (long?)_bytes), (reports[^1].BytesDownloaded, reports[^1].TotalBytes));
         Assert.Equal(4, _hub.Count("GET", "/cdn/")); // 3 shards + tokenizer.model
@@ -103,11 +93,11 @@ public sealed class HubPretrainedTests : IAsyncLifetime
 
         var before = _hub.Requests.Count;
         using var offline = Client(token: null, offline: true);
-        var ids = TestData.RandomIds(5, seed: 3);
+        var ids = TokenIds.Random(5, seed: 3);
 
         using var model = await GemmaModel.FromPretrainedAsync(Repo, hub: offline);
 
-        TestData.AssertClose(model.Run(ids).Logits(), TestData.Reference.Forward(ids).Logits, Tol, "offline logits");
+        Approx.Close(model.Run(ids).Logits(), TinyModels.Gemma2Reference.Forward(ids).Logits, Tol, "offline logits");
         Assert.Equal(before, _hub.Requests.Count);
     }
 
@@ -116,11 +106,11 @@ public sealed class HubPretrainedTests : IAsyncLifetime
     {
         using var hub = Client();
 
-        using var local = await GemmaModel.FromPretrainedAsync(TestData.CheckpointDir("single"), hub: hub);
+        using var local = await GemmaModel.FromPretrainedAsync(TinyModels.Gemma2Checkpoint("single"), hub: hub);
         var missing = await Assert.ThrowsAsync<DirectoryNotFoundException>(
-            () => GemmaModel.FromPretrainedAsync(Path.Combine(_cache, "no", "such", "folder"), hub: hub));
+            () => GemmaModel.FromPretrainedAsync(Path.Combine(_tmp.Cache, "no", "such", "folder"), hub: hub));
 
-        Assert.Equal(TestData.Reference.Layers, local.LayerCount);
+        Assert.Equal(TinyModels.Gemma2Reference.Layers, local.LayerCount);
         Assert.Contains("not an existing folder", missing.Message, StringComparison.Ordinal);
         Assert.Empty(_hub.Requests);
     }
@@ -130,25 +120,11 @@ public sealed class HubPretrainedTests : IAsyncLifetime
     {
         // snapshots/<commit>/model-00001-of-00003.safetensors -> ../../blobs/<name>: what Python's huggingface_hub leaves
         // behind. ONNX Runtime refuses external data whose real path leaves the folder it is given.
-        var blobs = Path.Combine(_cache, "blobs");
-        var snapshot = Path.Combine(_cache, "snapshots", "0123");
-        Directory.CreateDirectory(blobs);
-        Directory.CreateDirectory(snapshot);
-        foreach (var file in Directory.EnumerateFiles(TestData.CheckpointDir("sharded")))
-        {
-            var blob = Path.Combine(blobs, "blob-" + Path.GetFileName(file));
-            File.Copy(file, blob);
-            File.CreateSymbolicLink(Path.Combine(snapshot, Path.GetFileName(file)), Path.Combine("..", "..", "blobs", Path.GetFileName(blob)));
-        }
+        var snapshot = TestData.SymlinkedSnapshot(TinyModels.Gemma2Checkpoint("sharded"), _tmp.Cache, "0123");
 
-        var ids = TestData.RandomIds(7, seed: 5);
+        var ids = TokenIds.Random(7, seed: 5);
         using var model = GemmaModel.FromPretrained(snapshot);
 
-        TestData.AssertClose(model.Run(ids).Logits(), TestData.Reference.Forward(ids).Logits, Tol, "symlinked logits");
-    }
-
-    private sealed class Relay(Action<ModelDownloadProgress> report) : IProgress<ModelDownloadProgress>
-    {
-        public void Report(ModelDownloadProgress value) => report(value);
+        Approx.Close(model.Run(ids).Logits(), TinyModels.Gemma2Reference.Forward(ids).Logits, Tol, "symlinked logits");
     }
 }

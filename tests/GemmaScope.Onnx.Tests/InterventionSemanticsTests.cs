@@ -14,15 +14,6 @@ public class InterventionSemanticsTests
     private static SaeTensors WithThresholds(SaeTensors sae, Func<int, float> threshold) => SaeTensors.Create(sae.InputSize, sae.FeatureCount,
         sae.EncoderWeights, sae.EncoderBias, Enumerable.Range(0, sae.FeatureCount).Select(threshold).ToArray(), sae.DecoderWeights, sae.DecoderBias, sae.HookName);
 
-    private static JumpReLUSae ToCore(SaeTensors t, string? hookName = null) => JumpReLUSae.FromArrays(
-        t.EncoderWeights.Span, t.DecoderWeights.Span, t.EncoderBias.Span, t.DecoderBias.Span, t.Threshold.Span, t.InputSize,
-        new SaeLoadOptions { Config = new SaeConfig { HookName = hookName } });
-
-    // "built": the graph GemmaModel.FromPretrained builds from the same weights (safetensors checkpoint); "native": the native engine.
-    private static GemmaModel Open(string layout) => TestData.Open(layout);
-
-    private static double[] D(ReadOnlySpan<float> x) => x.ToArray().Select(v => (double)v).ToArray();
-
     [Theory]
     [InlineData("torch")]
     [InlineData("genai")]
@@ -31,12 +22,12 @@ public class InterventionSemanticsTests
     public void NegativeThresholdsSpliceAndCaptureTheCoresFeatures(string layout)
     {
         var site = HookPoint.ResidPost(1);
-        var ids = TestData.RandomIds(12, seed: 41);
-        using var model = Open(layout);
+        var ids = TokenIds.Random(12, seed: 41);
+        using var model = TestData.Open(layout);
         // Thresholds in (-6, 0.5]: many features have pre in (θ, 0], where "pre > θ" alone would fire with a negative value.
         var rng = new Random(3);
-        var sae = WithThresholds(InterventionTests.RandomSae(model.Width(site), 64, seed: 42), _ => (float)(0.5 - (6.5 * rng.NextDouble())));
-        using var core = ToCore(sae);
+        var sae = WithThresholds(TestSaes.Random(model.Width(site), 64, seed: 42), _ => (float)(0.5 - (6.5 * rng.NextDouble())));
+        using var core = TestSaes.ToCore(sae);
 
         var run = model.Run(ids, capture: [site], interventions: new Interventions { Splice = [new SaeSplice(site, sae) { CaptureFeatures = true }] });
 
@@ -45,7 +36,7 @@ public class InterventionSemanticsTests
         var features = run.Features(site);
         int m = sae.FeatureCount;
         Assert.All(features[..m].ToArray(), v => Assert.Equal(0f, v));
-        TestData.AssertClose(features[m..], D(expectedFeatures.AsSpan(m)), Tol, $"{layout} features with negative thresholds");
+        Approx.Close(features[m..], Approx.Widen(expectedFeatures.AsSpan(m)), Tol, $"{layout} features with negative thresholds");
         Assert.DoesNotContain(features.ToArray(), v => v < 0);
 
         // The storable forms hold the same numbers.
@@ -61,33 +52,14 @@ public class InterventionSemanticsTests
         Assert.Equal(ids, run.GetIds());
 
         // The test is not vacuous: some pre-activations lie in (θ, 0] (a splice without "pre > 0" lets them through).
-        var x = run.Activations(site);
-        int between = 0;
-        for (int t = 1; t < ids.Length; t++)
-        {
-            for (int j = 0; j < m; j++)
-            {
-                double pre = sae.EncoderBias.Span[j];
-                for (int i = 0; i < sae.InputSize; i++)
-                {
-                    pre += x[(t * sae.InputSize) + i] * sae.EncoderWeights.Span[(i * m) + j];
-                }
-
-                between += pre > sae.Threshold.Span[j] && pre <= 0 ? 1 : 0;
-            }
-        }
+        var pre = TestSaes.Reference(sae).Pre(run.Activations(site));
+        int between = Enumerable.Range(m, pre.Length - m).Count(k => pre[k] > sae.Threshold.Span[k % m] && pre[k] <= 0);
 
         Assert.True(between > 50, $"only {between} pre-activations in (θ, 0]");
 
         // Logits: the float64 reference with the core's JumpReLU spliced in.
-        var expected = TestData.Reference.Forward(ids, (name, xs, t) =>
-        {
-            if (name == site.Name)
-            {
-                InterventionTests.ReferenceSplice(xs, t, sae, skipBosOf: ids);
-            }
-        });
-        TestData.AssertClose(run.Logits(), expected.Logits, Tol, $"{layout} spliced logits with negative thresholds");
+        var expected = TestData.ReferenceWith(ids, (site, (x, t) => TestSaes.Splice(x, t, sae, skipBosOf: ids)));
+        Approx.Close(run.Logits(), expected.Logits, Tol, $"{layout} spliced logits with negative thresholds");
     }
 
     [Theory]
@@ -100,28 +72,19 @@ public class InterventionSemanticsTests
         var steered = HookPoint.ResidPost(1);
         var next = HookPoint.ResidPre(2); // the same tensor in the graph, the next hook point in TransformerLens
         var later = HookPoint.ResidMid(2);
-        var ids = TestData.RandomIds(9, seed: 43);
-        using var model = Open(layout);
+        var ids = TokenIds.Random(9, seed: 43);
+        using var model = TestData.Open(layout);
         var v = Enumerable.Range(0, model.Width(steered)).Select(i => (float)Math.Sin(i + 1)).ToArray();
 
         var run = model.Run(ids, capture: [steered, next, later], interventions: new Interventions { Steer = [Steering.Add(steered, v)] });
 
-        var clean = TestData.Reference.Forward(ids);
-        var expected = TestData.Reference.Forward(ids, (name, x, t) =>
-        {
-            if (name == steered.Name)
-            {
-                for (int i = 0; i < x.Length; i++)
-                {
-                    x[i] += v[i % v.Length];
-                }
-            }
-        });
-        TestData.AssertClose(run.Activations(next), expected.Hooks[next.Name], Tol, $"{layout} resid_pre(2) after steering resid_post(1)");
-        TestData.AssertClose(run.Activations(later), expected.Hooks[later.Name], Tol, $"{layout} resid_mid(2)");
-        TestData.AssertClose(run.Activations(steered), clean.Hooks[steered.Name], Tol, $"{layout} the steered site's capture is the steering's input");
-        TestData.AssertClose(run.EditedActivations(steered), expected.Hooks[steered.Name], Tol, $"{layout} EditedActivations is the steering's output");
-        TestData.AssertClose(run.EditedActivations(next), expected.Hooks[next.Name], Tol, $"{layout} an unedited site's EditedActivations equals its Activations");
+        var clean = TinyModels.Gemma2Reference.Forward(ids);
+        var expected = TestData.ReferenceWith(ids, (steered, (x, _) => TestSaes.Steer(x, v)));
+        Approx.Close(run.Activations(next), expected.Hooks[next.Name], Tol, $"{layout} resid_pre(2) after steering resid_post(1)");
+        Approx.Close(run.Activations(later), expected.Hooks[later.Name], Tol, $"{layout} resid_mid(2)");
+        Approx.Close(run.Activations(steered), clean.Hooks[steered.Name], Tol, $"{layout} the steered site's capture is the steering's input");
+        Approx.Close(run.EditedActivations(steered), expected.Hooks[steered.Name], Tol, $"{layout} EditedActivations is the steering's output");
+        Approx.Close(run.EditedActivations(next), expected.Hooks[next.Name], Tol, $"{layout} an unedited site's EditedActivations equals its Activations");
         Assert.Equal(run.GetEditedActivations(steered).Span.ToArray(), run.EditedActivations(steered).ToArray());
     }
 
@@ -135,9 +98,9 @@ public class InterventionSemanticsTests
         // Steer at resid_post(1) (earlier) and splice at resid_pre(2) (later, same tensor): the splice encodes the steered stream.
         var first = HookPoint.ResidPost(1);
         var second = HookPoint.ResidPre(2);
-        var ids = TestData.RandomIds(10, seed: 44);
-        using var model = Open(layout);
-        var sae = InterventionTests.RandomSae(model.Width(second), 40, seed: 45);
+        var ids = TokenIds.Random(10, seed: 44);
+        using var model = TestData.Open(layout);
+        var sae = TestSaes.Random(model.Width(second), 40, seed: 45);
         var v = Enumerable.Range(0, model.Width(first)).Select(i => 2f * (float)Math.Cos(i)).ToArray();
 
         var run = model.Run(ids, capture: [first, second], interventions: new Interventions
@@ -146,26 +109,13 @@ public class InterventionSemanticsTests
             Steer = [Steering.Add(first, v)],
         });
 
-        var expected = TestData.Reference.Forward(ids, (name, x, t) =>
-        {
-            if (name == first.Name)
-            {
-                for (int i = 0; i < x.Length; i++)
-                {
-                    x[i] += v[i % v.Length];
-                }
-            }
-            else if (name == second.Name)
-            {
-                InterventionTests.ReferenceSplice(x, t, sae, skipBosOf: ids);
-            }
-        });
-        TestData.AssertClose(run.Logits(), expected.Logits, Tol, $"{layout} steer then splice");
-        TestData.AssertClose(run.EditedActivations(first), D(run.Activations(second)), 1e-6, "the splice's input is the steering's output");
-        TestData.AssertClose(run.EditedActivations(second), expected.Hooks[second.Name], Tol, "the splice's output");
-        using var core = ToCore(sae);
+        var expected = TestData.ReferenceWith(ids, (first, (x, _) => TestSaes.Steer(x, v)), (second, (x, t) => TestSaes.Splice(x, t, sae, skipBosOf: ids)));
+        Approx.Close(run.Logits(), expected.Logits, Tol, $"{layout} steer then splice");
+        Approx.Close(run.EditedActivations(first), Approx.Widen(run.Activations(second)), 1e-6, "the splice's input is the steering's output");
+        Approx.Close(run.EditedActivations(second), expected.Hooks[second.Name], Tol, "the splice's output");
+        using var core = TestSaes.ToCore(sae);
         var f = core.Encode(run.Activations(second));
-        TestData.AssertClose(run.Features(second)[40..], D(f.AsSpan(40)), Tol, "features of the steered stream");
+        Approx.Close(run.Features(second)[40..], Approx.Widen(f.AsSpan(40)), Tol, "features of the steered stream");
     }
 
     [Theory]
@@ -178,8 +128,8 @@ public class InterventionSemanticsTests
         var first = HookPoint.ResidPost(0);
         var second = HookPoint.ResidPre(1);
         var downstream = HookPoint.AttnOut(1);
-        var ids = TestData.RandomIds(8, seed: 46);
-        using var model = Open(layout);
+        var ids = TokenIds.Random(8, seed: 46);
+        using var model = TestData.Open(layout);
         float[]? seenBySecond = null;
         var run = model.Run(ids, capture: [first, second, downstream], interventions: new Interventions
         {
@@ -203,31 +153,31 @@ public class InterventionSemanticsTests
             ],
         });
 
-        var clean = TestData.Reference.Forward(ids);
-        var expected = TestData.Reference.Forward(ids, (name, x, t) =>
+        var clean = TinyModels.Gemma2Reference.Forward(ids);
+        static void AddIMod3(double[] x, int tokens)
         {
-            if (name == first.Name)
+            for (int i = 0; i < x.Length; i++)
             {
-                for (int i = 0; i < x.Length; i++)
-                {
-                    x[i] += i % 3;
-                }
+                x[i] += i % 3;
             }
-            else if (name == second.Name)
+        }
+
+        static void HalveAndAddOne(double[] x, int tokens)
+        {
+            for (int i = 0; i < x.Length; i++)
             {
-                for (int i = 0; i < x.Length; i++)
-                {
-                    x[i] = (x[i] * 0.5) + 1;
-                }
+                x[i] = (x[i] * 0.5) + 1;
             }
-        });
-        TestData.AssertClose(run.Logits(), expected.Logits, Tol, $"{layout} two callbacks on one tensor");
-        TestData.AssertClose(run.Activations(first), clean.Hooks[first.Name], Tol, "first callback's input");
-        TestData.AssertClose(run.EditedActivations(first), expected.Hooks[first.Name], Tol, "first callback's output");
-        TestData.AssertClose(run.Activations(second), D(run.EditedActivations(first)), 0, "second site's input is the first's output");
-        TestData.AssertClose(seenBySecond!, D(run.EditedActivations(first)), 0, "the second callback saw the first's edit");
-        TestData.AssertClose(run.EditedActivations(second), expected.Hooks[second.Name], Tol, "second callback's output");
-        TestData.AssertClose(run.Activations(downstream), expected.Hooks[downstream.Name], Tol, "a later site");
+        }
+
+        var expected = TestData.ReferenceWith(ids, (first, AddIMod3), (second, HalveAndAddOne));
+        Approx.Close(run.Logits(), expected.Logits, Tol, $"{layout} two callbacks on one tensor");
+        Approx.Close(run.Activations(first), clean.Hooks[first.Name], Tol, "first callback's input");
+        Approx.Close(run.EditedActivations(first), expected.Hooks[first.Name], Tol, "first callback's output");
+        Approx.Close(run.Activations(second), Approx.Widen(run.EditedActivations(first)), 0, "second site's input is the first's output");
+        Approx.Close(seenBySecond!, Approx.Widen(run.EditedActivations(first)), 0, "the second callback saw the first's edit");
+        Approx.Close(run.EditedActivations(second), expected.Hooks[second.Name], Tol, "second callback's output");
+        Approx.Close(run.Activations(downstream), expected.Hooks[downstream.Name], Tol, "a later site");
     }
 
     [Theory]
@@ -236,13 +186,13 @@ public class InterventionSemanticsTests
     public void SpliceOutputIsCapturedAsEditedActivations(string layout)
     {
         var site = HookPoint.MlpOut(2);
-        var ids = TestData.RandomIds(7, seed: 47);
+        var ids = TokenIds.Random(7, seed: 47);
         using var model = TestData.Open(layout);
-        var sae = InterventionTests.RandomSae(model.Width(site), 24, seed: 48);
+        var sae = TestSaes.Random(model.Width(site), 24, seed: 48);
         var run = model.Run(ids, capture: [site], interventions: new Interventions { Splice = [new SaeSplice(site, sae)] });
-        var x = D(run.Activations(site));
-        InterventionTests.ReferenceSplice(x, ids.Length, sae, skipBosOf: ids);
-        TestData.AssertClose(run.EditedActivations(site), x, Tol, "splice output");
+        var x = Approx.Widen(run.Activations(site));
+        TestSaes.Splice(x, ids.Length, sae, skipBosOf: ids);
+        Approx.Close(run.EditedActivations(site), x, Tol, "splice output");
         Assert.Contains("before and after edits", run.ToString(), StringComparison.Ordinal);
     }
 
@@ -254,8 +204,8 @@ public class InterventionSemanticsTests
         using var model = TestData.Open(layout);
         var resid = HookPoint.ResidPost(1); // 48 wide
         var z = HookPoint.AttnZ(1);         // 64 wide
-        var ids = TestData.RandomIds(4, seed: 49);
-        var zSae = InterventionTests.RandomSae(64, 16, seed: 50).WithHookName(z.Name);
+        var ids = TokenIds.Random(4, seed: 49);
+        var zSae = TestSaes.Random(64, 16, seed: 50).WithHookName(z.Name);
 
         var e = Assert.Throws<ArgumentException>(() => model.Run(ids, interventions: new Interventions { Splice = [new SaeSplice(resid, zSae) { AllowOtherSite = true }] }));
         Assert.Contains(resid.Name, e.Message, StringComparison.Ordinal);
@@ -269,7 +219,7 @@ public class InterventionSemanticsTests
 
         // 4 tokens × 48 = 192 = 3 × 64: a flat span encodes "successfully" into 3 rows; the captured activation does not.
         var run = model.Run(ids, capture: [resid]);
-        using var core = ToCore(zSae, z.Name);
+        using var core = TestSaes.ToCore(zSae, z.Name);
         Assert.Equal(3 * 16, core.Encode(run.Activations(resid)).Length);
         e = Assert.Throws<ArgumentException>(() => core.EncodeSparse(run.GetActivations(resid)));
         Assert.Contains(resid.Name, e.Message, StringComparison.Ordinal);

@@ -6,85 +6,6 @@ public class InterventionTests
 {
     private const double Tol = 5e-5;
 
-    /// <summary>A random JumpReLU SAE; thresholds small enough that some but not all features fire.</summary>
-    internal static SaeTensors RandomSae(int dIn, int dSae, int seed)
-    {
-        var rng = new Random(seed);
-        float N(double s) => (float)(s * Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
-        var wEnc = new float[dIn * dSae];
-        var wDec = new float[dSae * dIn];
-        for (int i = 0; i < wEnc.Length; i++)
-        {
-            wEnc[i] = N(1.0 / Math.Sqrt(dIn));
-            wDec[i] = N(1.0 / Math.Sqrt(dSae));
-        }
-
-        var bEnc = Enumerable.Range(0, dSae).Select(_ => N(0.1)).ToArray();
-        var threshold = Enumerable.Range(0, dSae).Select(_ => (float)(0.5 + rng.NextDouble())).ToArray();
-        var bDec = Enumerable.Range(0, dIn).Select(_ => N(0.1)).ToArray();
-        return SaeTensors.Create(dIn, dSae, wEnc, bEnc, threshold, wDec, bDec);
-    }
-
-    // x̂ = JumpReLU decode, in float64, with optional clamps; replaces x in place (except at BOS tokens when ids are given).
-    internal static void ReferenceSplice(double[] x, int tokens, SaeTensors sae, IReadOnlyList<FeatureClamp>? clamp = null, bool errorTerm = false, int[]? skipBosOf = null)
-    {
-        int d = sae.InputSize, m = sae.FeatureCount;
-        var we = sae.EncoderWeights.ToArray();
-        var be = sae.EncoderBias.ToArray();
-        var th = sae.Threshold.ToArray();
-        var wd = sae.DecoderWeights.ToArray();
-        var bd = sae.DecoderBias.ToArray();
-        for (int t = 0; t < tokens; t++)
-        {
-            if (skipBosOf is not null && skipBosOf[t] == 2)
-            {
-                continue;
-            }
-
-            var f = new double[m];
-            for (int j = 0; j < m; j++)
-            {
-                double pre = be[j];
-                for (int i = 0; i < d; i++)
-                {
-                    pre += x[(t * d) + i] * we[(i * m) + j];
-                }
-
-                f[j] = pre > th[j] && pre > 0 ? pre : 0; // the core's JumpReLU
-            }
-
-            double[] Decode(double[] ff)
-            {
-                var y = new double[d];
-                for (int i = 0; i < d; i++)
-                {
-                    double acc = bd[i];
-                    for (int j = 0; j < m; j++)
-                    {
-                        acc += ff[j] * wd[(j * d) + i];
-                    }
-
-                    y[i] = acc;
-                }
-
-                return y;
-            }
-
-            var clean = Decode(f);
-            var fc = (double[])f.Clone();
-            foreach (var c in clamp ?? [])
-            {
-                fc[c.Feature] = c.Value;
-            }
-
-            var recon = Decode(fc);
-            for (int i = 0; i < d; i++)
-            {
-                x[(t * d) + i] = errorTerm ? recon[i] + (x[(t * d) + i] - clean[i]) : recon[i];
-            }
-        }
-    }
-
     [Theory]
     [InlineData("torch", "blocks.1.hook_resid_post")]
     [InlineData("genai", "blocks.1.hook_resid_post")]
@@ -100,24 +21,18 @@ public class InterventionTests
     public void SpliceEqualsTheReferenceWithTheReconstructionSubstituted(string layout, string siteName)
     {
         var site = HookPoint.Parse(siteName);
-        var reference = TestData.Reference;
-        var ids = TestData.RandomIds(10, seed: 21);
+        var reference = TinyModels.Gemma2Reference;
+        var ids = TokenIds.Random(10, seed: 21);
         using var model = TestData.Open(layout);
-        var sae = RandomSae(model.Width(site), 40, seed: 5);
+        var sae = TestSaes.Random(model.Width(site), 40, seed: 5);
 
         var run = model.Run(ids, capture: [site], interventions: new Interventions { Splice = [new SaeSplice(site, sae) { CaptureFeatures = true }] });
-        var expected = reference.Forward(ids, (name, x, t) =>
-        {
-            if (name == site.Name)
-            {
-                ReferenceSplice(x, t, sae, skipBosOf: ids);
-            }
-        });
+        var expected = TestData.ReferenceWith(ids, (site, (x, t) => TestSaes.Splice(x, t, sae, skipBosOf: ids)));
 
-        TestData.AssertClose(run.Logits(), expected.Logits, Tol, $"{layout} spliced logits at {site}");
+        Approx.Close(run.Logits(), expected.Logits, Tol, $"{layout} spliced logits at {site}");
         Assert.All(run.Features(site)[..40].ToArray(), v => Assert.Equal(0f, v)); // BOS is left alone
         var clean = reference.Forward(ids);
-        TestData.AssertClose(run.Activations(site), clean.Hooks[site.Name], Tol, "captured site is the activation before the splice");
+        Approx.Close(run.Activations(site), clean.Hooks[site.Name], Tol, "captured site is the activation before the splice");
         Assert.Equal(ids.Length * 40, run.Features(site).Length);
         Assert.Contains(run.Features(site).ToArray(), v => v > 0);
         Assert.Contains(run.Features(site).ToArray(), v => v == 0);
@@ -130,13 +45,13 @@ public class InterventionTests
     public void SpliceWithErrorTermLeavesLogitsUnchanged(string layout)
     {
         var site = HookPoint.ResidPost(2);
-        var ids = TestData.RandomIds(9, seed: 4);
+        var ids = TokenIds.Random(9, seed: 4);
         using var model = TestData.Open(layout);
-        var sae = RandomSae(model.Width(site), 33, seed: 6);
+        var sae = TestSaes.Random(model.Width(site), 33, seed: 6);
         var clean = model.Run(ids);
         var withError = model.Run(ids, interventions: new Interventions { Splice = [new SaeSplice(site, sae) { UseErrorTerm = true }] });
         var without = model.Run(ids, interventions: new Interventions { Splice = [new SaeSplice(site, sae)] });
-        TestData.AssertClose(withError.Logits(), clean.Logits().ToArray().Select(v => (double)v).ToArray(), Tol, "error term");
+        Approx.Close(withError.Logits(), Approx.Widen(clean.Logits()), Tol, "error term");
         Assert.True(Math.Abs(without.MeanLoss() - clean.MeanLoss()) > 1e-3, "the splice without error term must change the loss");
         double delta = model.DeltaLoss(ids, new Interventions { Splice = [new SaeSplice(site, sae)] });
         Assert.Equal(without.MeanLoss() - clean.MeanLoss(), delta, 1e-9);
@@ -148,21 +63,15 @@ public class InterventionTests
     public void ClampEqualsTheReferenceWithTheClampedReconstruction(string layout)
     {
         var site = HookPoint.ResidPost(1);
-        var ids = TestData.RandomIds(10, seed: 8);
+        var ids = TokenIds.Random(10, seed: 8);
         using var model = TestData.Open(layout);
-        var sae = RandomSae(model.Width(site), 40, seed: 9);
+        var sae = TestSaes.Random(model.Width(site), 40, seed: 9);
         FeatureClamp[] clamp = [new(3, 0f), new(17, 6.5f)];
         foreach (bool err in new[] { false, true })
         {
             var run = model.Run(ids, interventions: new Interventions { Splice = [new SaeSplice(site, sae) { Clamp = clamp, UseErrorTerm = err }] });
-            var expected = TestData.Reference.Forward(ids, (name, x, t) =>
-            {
-                if (name == site.Name)
-                {
-                    ReferenceSplice(x, t, sae, clamp, err, skipBosOf: ids);
-                }
-            });
-            TestData.AssertClose(run.Logits(), expected.Logits, Tol, $"clamp, error term {err}");
+            var expected = TestData.ReferenceWith(ids, (site, (x, t) => TestSaes.Splice(x, t, sae, clamp, err, skipBosOf: ids)));
+            Approx.Close(run.Logits(), expected.Logits, Tol, $"clamp, error term {err}");
         }
     }
 
@@ -173,22 +82,13 @@ public class InterventionTests
     public void SteeringEqualsTheReferenceWithTheDecoderRowAdded(string layout)
     {
         var site = HookPoint.ResidPost(1);
-        var ids = TestData.RandomIds(10, seed: 12);
+        var ids = TokenIds.Random(10, seed: 12);
         using var model = TestData.Open(layout);
-        var sae = RandomSae(model.Width(site), 40, seed: 13);
+        var sae = TestSaes.Random(model.Width(site), 40, seed: 13);
         var run = model.Run(ids, interventions: new Interventions { Steer = [Steering.Feature(site, sae, 7, 8f)] });
         var row = SaeTensors.DecoderRow(sae, 7).ToArray();
-        var expected = TestData.Reference.Forward(ids, (name, x, t) =>
-        {
-            if (name == site.Name)
-            {
-                for (int i = 0; i < x.Length; i++)
-                {
-                    x[i] += 8.0 * row[i % row.Length];
-                }
-            }
-        });
-        TestData.AssertClose(run.Logits(), expected.Logits, Tol, $"{layout} steered logits");
+        var expected = TestData.ReferenceWith(ids, (site, (x, _) => TestSaes.Steer(x, row, 8.0)));
+        Approx.Close(run.Logits(), expected.Logits, Tol, $"{layout} steered logits");
     }
 
     [Theory]
@@ -199,10 +99,10 @@ public class InterventionTests
     {
         var a = HookPoint.ResidPost(0);
         var b = HookPoint.MlpOut(2);
-        int[][] batch = [TestData.RandomIds(10, seed: 30), TestData.RandomIds(6, seed: 31)];
+        int[][] batch = [TokenIds.Random(10, seed: 30), TokenIds.Random(6, seed: 31)];
         using var model = TestData.Open(layout);
-        var sae = RandomSae(model.Width(a), 40, seed: 14);
-        var steerSae = RandomSae(model.Width(b), 24, seed: 15);
+        var sae = TestSaes.Random(model.Width(a), 40, seed: 14);
+        var steerSae = TestSaes.Random(model.Width(b), 24, seed: 15);
         var steer = Steering.Feature(b, steerSae, 2, -5f);
 
         // BOS included here (ExcludeBos = false): the callback below splices every position
@@ -225,8 +125,8 @@ public class InterventionTests
                 new ActivationHook(a, (x, tokens, width) =>
                 {
                     calls++;
-                    var xd = x.ToArray().Select(v => (double)v).ToArray();
-                    ReferenceSplice(xd, tokens, sae);
+                    var xd = Approx.Widen(x);
+                    TestSaes.Splice(xd, tokens, sae);
                     for (int i = 0; i < xd.Length; i++)
                     {
                         x[i] = (float)xd[i];
@@ -238,23 +138,10 @@ public class InterventionTests
 
         for (int s = 0; s < batch.Length; s++)
         {
-            var expected = TestData.Reference.Forward(batch[s], (name, x, t) =>
-            {
-                if (name == a.Name)
-                {
-                    ReferenceSplice(x, t, sae);
-                }
-                else if (name == b.Name)
-                {
-                    for (int i = 0; i < x.Length; i++)
-                    {
-                        x[i] += row[i % row.Length];
-                    }
-                }
-            });
-            TestData.AssertClose(inGraph.Logits(s), expected.Logits, Tol, $"{layout} in-graph two sites, seq {s}");
-            TestData.AssertClose(callbacks.Logits(s), expected.Logits, Tol, $"{layout} callbacks two sites, seq {s}");
-            TestData.AssertClose(callbacks.Activations(b, s), inGraph.Activations(b, s).ToArray().Select(v => (double)v).ToArray(), Tol, "captured site downstream of a callback");
+            var expected = TestData.ReferenceWith(batch[s], (a, (x, t) => TestSaes.Splice(x, t, sae)), (b, (x, _) => TestSaes.Steer(x, row)));
+            Approx.Close(inGraph.Logits(s), expected.Logits, Tol, $"{layout} in-graph two sites, seq {s}");
+            Approx.Close(callbacks.Logits(s), expected.Logits, Tol, $"{layout} callbacks two sites, seq {s}");
+            Approx.Close(callbacks.Activations(b, s), Approx.Widen(inGraph.Activations(b, s)), Tol, "captured site downstream of a callback");
         }
     }
 
@@ -264,13 +151,13 @@ public class InterventionTests
     public void SaeWhoseInputSizeDoesNotMatchTheSiteIsRefused(string layout)
     {
         using var model = TestData.Open(layout);
-        var sae = RandomSae(48, 16, seed: 1); // d_model, but hook_z is heads × head_dim = 64
+        var sae = TestSaes.Random(48, 16, seed: 1); // d_model, but hook_z is heads × head_dim = 64
         var e = Assert.Throws<ArgumentException>(() =>
-            model.Run(TestData.RandomIds(5, 1), interventions: new Interventions { Splice = [new SaeSplice(HookPoint.AttnZ(1), sae)] }));
+            model.Run(TokenIds.Random(5, 1), interventions: new Interventions { Splice = [new SaeSplice(HookPoint.AttnZ(1), sae)] }));
         Assert.Contains("48", e.Message, StringComparison.Ordinal);
         Assert.Contains("64", e.Message, StringComparison.Ordinal);
         Assert.Contains("blocks.1.attn.hook_z", e.Message, StringComparison.Ordinal);
-        Assert.Throws<ArgumentException>(() => model.Run(TestData.RandomIds(5, 1),
+        Assert.Throws<ArgumentException>(() => model.Run(TokenIds.Random(5, 1),
             interventions: new Interventions { Steer = [Steering.Add(HookPoint.ResidPost(0), new float[47])] }));
         Assert.Throws<ArgumentException>(() => SaeTensors.Create(4, 3, new float[12], new float[3], new float[3], new float[11], new float[4]));
     }

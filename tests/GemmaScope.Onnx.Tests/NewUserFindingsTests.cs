@@ -8,18 +8,7 @@ namespace GemmaScope.Onnx.Tests;
 /// <summary>Issue 20, new-user findings 4, 6 and 8, on the tiny Gemma 2 checkpoint.</summary>
 public class NewUserFindingsTests
 {
-    private static string Single => Path.Combine(AppContext.BaseDirectory, "Fixtures", "tiny-gemma2-hf", "single");
-
-    private static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "GemmaScope.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("GemmaScope.sln not found above " + AppContext.BaseDirectory);
-    }
+    private static string Single => TinyModels.Gemma2Checkpoint("single");
 
     [Fact]
     public void BosIsShownAsBosInRunTokensAsTheTokenizerShowsIt()
@@ -59,15 +48,15 @@ public class NewUserFindingsTests
     public void TheSteeringSamplesStrengthChangesTheGreedyTextOfTheTinyModel()
     {
         // samples/steering.cs must show the effect it is about: its generation strength changes the text there
-        var sample = File.ReadAllText(Path.Combine(RepoRoot(), "samples", "steering.cs"));
+        var sample = File.ReadAllText(RepoRoot.File("samples", "steering.cs"));
         var m = Regex.Match(sample, @"const float Strength = ([0-9.]+)f;");
         Assert.True(m.Success, "samples/steering.cs names its generation strength in 'const float Strength = …f;'");
         float strength = float.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
         Assert.Contains("NextTokenKl", sample, StringComparison.Ordinal); // and prints a measure of the effect
 
-        var fixtures = Path.Combine(AppContext.BaseDirectory, "Fixtures", "tiny-gemma2");
+        var fixtures = TinyModels.Gemma2Weights;
         using var model = GemmaModel.Load(Path.Combine(fixtures, "external", "model.onnx"), GemmaTokenizer.Load(Path.Combine(fixtures, "tokenizer.model")));
-        using var sae = JumpReLUSae.Load(Path.Combine(RepoRoot(), "samples", "data", "tiny-gemma2-sae", "params.npz"));
+        using var sae = JumpReLUSae.Load(RepoRoot.File("samples", "data", "tiny-gemma2-sae", "params.npz"));
         var options = new GenerationOptions { MaxNewTokens = 12 };
         var greedy = model.Generate("Once upon a time", options).Text;
         var steered = model.Generate("Once upon a time", options, new Interventions { Steer = [Steering.Feature(HookPoint.ResidPost(2), sae, 41, strength)] }).Text;

@@ -7,7 +7,7 @@ public class PretrainedTests
 {
     private const double Tol = 2e-5;
 
-    private static Gemma2Reference ReferenceFor(string layout) => layout == "bf16" ? TestData.Bf16Reference : TestData.Reference;
+    private static Gemma2Reference ReferenceFor(string layout) => layout == "bf16" ? TinyModels.Gemma2Bf16Reference : TinyModels.Gemma2Reference;
 
     [Theory]
     [OnEngines("single")]
@@ -16,22 +16,16 @@ public class PretrainedTests
     public void EveryHookOfEveryLayerAndTheLogitsEqualTheFloat64Reference(string layout, GemmaEngineKind engine)
     {
         var reference = ReferenceFor(layout);
-        var ids = TestData.RandomIds(11, seed: 7); // longer than the sliding window (4)
+        var ids = TokenIds.Random(11, seed: 7); // longer than the sliding window (4)
         var expected = reference.Forward(ids);
-        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir(layout), EngineData.Options(engine));
+        using var model = GemmaModel.FromPretrained(TinyModels.Gemma2Checkpoint(layout), EngineData.Options(engine));
         Assert.Equal(reference.Layers, model.LayerCount);
         var sites = TestData.AllSites(model.LayerCount, withLn2: true).Append(HookPoint.LnFinalNormalized).ToArray();
+        Assert.All(sites, site => Assert.Equal(site.Name, model.TensorName(site))); // resolved by name, no heuristics
 
-        var run = model.Run(ids, capture: sites);
-
-        foreach (var site in sites)
-        {
-            Assert.Equal(site.Name, model.TensorName(site)); // resolved by name, no heuristics
-            TestData.AssertClose(run.Activations(site), expected.Hooks[site.Name], Tol, $"{layout} {site.Name}");
-        }
+        var run = TestData.AssertRunMatches(model, ids, expected, sites, Tol, layout);
 
         Assert.Equal(reference.Heads * reference.HeadDim, run.Width(HookPoint.AttnZ(0)));
-        TestData.AssertClose(run.Logits(), expected.Logits, Tol, $"{layout} logits");
     }
 
     [Theory]
@@ -39,9 +33,9 @@ public class PretrainedTests
     public void TheBf16CheckpointDiffersFromTheFloat32OneByTheRounding(GemmaEngineKind engine)
     {
         // guards the bf16 test above: the rounded reference must differ measurably from the float32 one
-        var ids = TestData.RandomIds(11, seed: 7);
-        var f32 = TestData.Reference.Forward(ids).Logits;
-        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("bf16"), EngineData.Options(engine));
+        var ids = TokenIds.Random(11, seed: 7);
+        var f32 = TinyModels.Gemma2Reference.Forward(ids).Logits;
+        using var model = GemmaModel.FromPretrained(TinyModels.Gemma2Checkpoint("bf16"), EngineData.Options(engine));
         var logits = model.Run(ids).Logits().ToArray();
         double worst = 0;
         for (int i = 0; i < f32.Length; i++)
@@ -58,58 +52,48 @@ public class PretrainedTests
     public void TheBuiltGraphAndTheTorchOnnxExportAgreeOnEveryHook(string layout, GemmaEngineKind engine)
     {
         // two independent paths from the same weights: our builder and torch.onnx's export of the PyTorch module
-        var ids = TestData.RandomIds(13, seed: 17);
-        using var built = GemmaModel.FromPretrained(TestData.CheckpointDir(layout), EngineData.Options(engine));
+        var ids = TokenIds.Random(13, seed: 17);
+        using var built = GemmaModel.FromPretrained(TinyModels.Gemma2Checkpoint(layout), EngineData.Options(engine));
         using var exported = GemmaModel.Load(TestData.ModelPath("torch"));
         var sites = TestData.AllSites(built.LayerCount).ToArray();
         var a = built.Run(ids, capture: sites);
         var b = exported.Run(ids, capture: sites);
         foreach (var site in sites)
         {
-            var expected = b.Activations(site).ToArray().Select(v => (double)v).ToArray();
-            TestData.AssertClose(a.Activations(site), expected, Tol, $"{layout} vs torch.onnx {site.Name}");
+            var expected = Approx.Widen(b.Activations(site));
+            Approx.Close(a.Activations(site), expected, Tol, $"{layout} vs torch.onnx {site.Name}");
         }
 
-        TestData.AssertClose(a.Logits(), b.Logits().ToArray().Select(v => (double)v).ToArray(), Tol, $"{layout} vs torch.onnx logits");
+        Approx.Close(a.Logits(), Approx.Widen(b.Logits()), Tol, $"{layout} vs torch.onnx logits");
     }
 
     [Theory]
     [OnEngines]
-    public void PaddedBatchGivesEachSequenceItsUnpaddedResult(GemmaEngineKind engine)
+    public void TheTokenizerBesideTheCheckpointIsLoaded(GemmaEngineKind engine)
     {
-        var reference = TestData.Reference;
-        int[][] seqs = [TestData.RandomIds(12, seed: 1), TestData.RandomIds(5, seed: 2), TestData.RandomIds(9, seed: 3)];
-        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"), EngineData.Options(engine));
-        var site = HookPoint.ResidPost(2);
-        var run = model.RunBatch(seqs, capture: [site, HookPoint.AttnZ(1)]);
-        for (int b = 0; b < seqs.Length; b++)
-        {
-            var expected = reference.Forward(seqs[b]);
-            Assert.Equal(seqs[b].Length, run.TokenCount(b));
-            TestData.AssertClose(run.Activations(site, b), expected.Hooks[site.Name], Tol, $"seq {b} {site.Name}");
-            TestData.AssertClose(run.Activations(HookPoint.AttnZ(1), b), expected.Hooks["blocks.1.attn.hook_z"], Tol, $"seq {b} z");
-            TestData.AssertClose(run.Logits(b), expected.Logits, Tol, $"seq {b} logits");
-            TestData.AssertClose(run.Loss(b), CaptureTests.ReferenceLoss(expected.Logits, seqs[b], reference.Vocab), 1e-4, $"seq {b} loss");
-        }
+        using var model = GemmaModel.FromPretrained(TinyModels.Gemma2Checkpoint("single"), EngineData.Options(engine));
+        Assert.NotNull(model.Tokenizer);
+        var run = model.Run("hello world");
+        Assert.Equal(2, run.Ids()[0]);
+        Assert.NotNull(run.Tokens());
     }
 
     [Theory]
-    [OnEngines(1)]
-    [OnEngines(3)]
-    [OnEngines(40)]
-    public void InputsPastTheSlidingWindowMatchTheReference(int extra, GemmaEngineKind engine)
+    [OnEngines("gemma2", 1)]
+    [OnEngines("gemma2", 3)]
+    [OnEngines("gemma2", 40)]
+    [OnEngines("gemma3", 1)]
+    [OnEngines("gemma3", 9)]
+    [OnEngines("gemma3", 30)]
+    public void InputsPastTheSlidingWindowMatchTheReferenceOnLocalAndGlobalLayers(string checkpoint, int extra, GemmaEngineKind engine)
     {
-        var reference = TestData.Reference;
-        var ids = TestData.RandomIds(reference.Window + extra, seed: 100 + extra);
-        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"), EngineData.Options(engine));
-        var expected = reference.Forward(ids);
-        var run = model.Run(ids, capture: [HookPoint.AttnZ(0), HookPoint.AttnZ(1), HookPoint.ResidPost(3)]);
-        foreach (var site in new[] { HookPoint.AttnZ(0), HookPoint.AttnZ(1), HookPoint.ResidPost(3) })
-        {
-            TestData.AssertClose(run.Activations(site), expected.Hooks[site.Name], Tol, $"window + {extra}: {site.Name}");
-        }
-
-        TestData.AssertClose(run.Logits(), expected.Logits, Tol, $"window + {extra}: logits");
+        // Gemma 2 alternates local and global layers; the tiny Gemma 3 has five local layers, one global (5), one local
+        var (reference, folder, seed, sites) = checkpoint == "gemma2"
+            ? (TinyModels.Gemma2Reference, TinyModels.Gemma2Checkpoint("single"), 100, (HookPoint[])[HookPoint.AttnZ(0), HookPoint.AttnZ(1), HookPoint.ResidPost(3)])
+            : (TinyModels.Gemma3Reference, TinyModels.Gemma3Checkpoint("text"), 300, [HookPoint.AttnZ(0), HookPoint.AttnZ(5), HookPoint.AttnZ(6), HookPoint.MlpIn(5), HookPoint.ResidPost(6)]);
+        var ids = TokenIds.Random(reference.Window + extra, seed: seed + extra);
+        using var model = GemmaModel.FromPretrained(folder, EngineData.Options(engine));
+        TestData.AssertRunMatches(model, ids, reference.Forward(ids), sites, Tol, $"{checkpoint} window + {extra}:");
     }
 }
 
@@ -121,8 +105,8 @@ public class StopAtLayerTests
     [InlineData("torch")] // the same pruning works on a loaded ONNX export
     public void ACaptureWithoutLogitsEqualsTheFullRunAndSkipsLaterLayersAndTheLmHead(string layout)
     {
-        using var model = layout == "torch" ? GemmaModel.Load(TestData.ModelPath("torch")) : GemmaModel.FromPretrained(TestData.CheckpointDir(layout), EngineData.Options(GemmaEngineKind.OnnxRuntime));
-        var ids = TestData.RandomIds(9, seed: 21);
+        using var model = layout == "torch" ? GemmaModel.Load(TestData.ModelPath("torch")) : GemmaModel.FromPretrained(TinyModels.Gemma2Checkpoint(layout), EngineData.Options(GemmaEngineKind.OnnxRuntime));
+        var ids = TokenIds.Random(9, seed: 21);
         HookPoint[] sites = [HookPoint.ResidPost(1), HookPoint.AttnZ(1), HookPoint.MlpOut(0)];
         var full = model.Run(ids, capture: sites);
         var stopped = model.Run(ids, capture: sites, logits: false);
@@ -151,10 +135,10 @@ public class StopAtLayerTests
     [OnEngines]
     public void SplicesAndCallbacksWorkWithoutLogits(GemmaEngineKind engine)
     {
-        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"), EngineData.Options(engine));
-        var ids = TestData.RandomIds(8, seed: 22);
+        using var model = GemmaModel.FromPretrained(TinyModels.Gemma2Checkpoint("single"), EngineData.Options(engine));
+        var ids = TokenIds.Random(8, seed: 22);
         var site = HookPoint.ResidPost(1);
-        var sae = InterventionTests.RandomSae(model.Width(site), 24, seed: 23);
+        var sae = TestSaes.Random(model.Width(site), 24, seed: 23);
         var iv = new Interventions
         {
             Splice = [new SaeSplice(site, sae) { CaptureFeatures = true }],
@@ -167,96 +151,12 @@ public class StopAtLayerTests
     }
 }
 
-public class PretrainedGenerationTests
-{
-    [Theory]
-    [OnEngines]
-    public void WithKvCacheEqualsRecomputingThePrefixWithAndWithoutInterventions(GemmaEngineKind engine)
-    {
-        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"), EngineData.Options(engine));
-        var prompt = TestData.RandomIds(5, seed: 40);
-        var site = HookPoint.ResidPost(1);
-        var sae = InterventionTests.RandomSae(model.Width(site), 40, seed: 41);
-        // 12 new tokens after 5: past the sliding window (4) with the cache too. Sampled at a high temperature so
-        // that equal sequences need equal logits at every step.
-        var o = new GenerationOptions { MaxNewTokens = 12, EosId = null, Temperature = 8f, Seed = 3 };
-        var steer = new Interventions { Steer = [Steering.Feature(site, sae, 1, 20f)] };
-        var row = SaeTensors.DecoderRow(sae, 1).ToArray();
-        var callback = new Interventions
-        {
-            Hooks = [new ActivationHook(site, (x, tokens, width) =>
-            {
-                for (int i = 0; i < tokens * width; i++)
-                {
-                    x[i] += 20f * row[i % width];
-                }
-            })],
-        };
-        Assert.Equal(model.Generate(prompt, o, steer).NewIds, model.Generate(prompt, o, callback).NewIds);
-        Assert.NotEqual(model.Generate(prompt, o).NewIds, model.Generate(prompt, o, steer).NewIds);
-        foreach (var iv in new[] { Interventions.None, steer, callback, new Interventions { Splice = [new SaeSplice(site, sae)] } })
-        {
-            var cached = model.Generate(prompt, o, iv);
-            var recomputed = model.Generate(prompt, o with { UseKvCache = false }, iv);
-            Assert.True(cached.UsedKvCache);
-            Assert.False(recomputed.UsedKvCache);
-            Assert.True(cached.NewIds.Distinct().Count() > 3, "the sampled sequence must vary");
-            Assert.Equal(recomputed.NewIds, cached.NewIds);
-        }
-    }
-
-    [Theory]
-    [OnEngines]
-    public void GreedyGenerationWithTheCacheFollowsTheReferenceArgmax(GemmaEngineKind engine)
-    {
-        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"), EngineData.Options(engine));
-        var prompt = TestData.RandomIds(4, seed: 42);
-        var result = model.Generate(prompt, new GenerationOptions { MaxNewTokens = 8, EosId = null });
-        Assert.True(result.UsedKvCache);
-        var ids = prompt.ToList();
-        var reference = TestData.Reference;
-        for (int s = 0; s < 8; s++)
-        {
-            var logits = reference.Forward([.. ids]).Logits;
-            int best = 0;
-            for (int v = 1; v < reference.Vocab; v++)
-            {
-                if (logits[((ids.Count - 1) * reference.Vocab) + v] > logits[((ids.Count - 1) * reference.Vocab) + best])
-                {
-                    best = v;
-                }
-            }
-
-            ids.Add(best);
-        }
-
-        Assert.Equal(ids.Skip(prompt.Length), result.NewIds);
-    }
-
-    [Theory]
-    [OnEngines]
-    public void TheTokenizerBesideTheCheckpointIsLoaded(GemmaEngineKind engine)
-    {
-        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"), EngineData.Options(engine));
-        Assert.NotNull(model.Tokenizer);
-        var run = model.Run("hello world");
-        Assert.Equal(2, run.Ids()[0]);
-        Assert.NotNull(run.Tokens());
-    }
-}
-
 /// <summary>A huggingface_hub cache keeps shards as symlinks into blobs/: ONNX Runtime must still accept the weights.</summary>
 public sealed class SymlinkedCheckpointTests : IDisposable
 {
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "gemmascope-hubcache-" + Guid.NewGuid().ToString("N")[..8]);
+    private readonly TempDir _root = new();
 
-    public void Dispose()
-    {
-        if (Directory.Exists(_root))
-        {
-            Directory.Delete(_root, recursive: true);
-        }
-    }
+    public void Dispose() => _root.Dispose();
 
     [Theory]
     [InlineData(false)]
@@ -264,22 +164,12 @@ public sealed class SymlinkedCheckpointTests : IDisposable
     public void ACheckpointOfSymlinksIntoBlobsLoadsAndMatchesTheReference(bool externalData)
     {
         var binding = externalData ? Onnx.Building.WeightBinding.ExternalData : Onnx.Building.WeightBinding.Initializers;
-        var snapshot = Path.Combine(_root, "snapshots", "0123abcd");
-        var blobs = Path.Combine(_root, "blobs");
-        Directory.CreateDirectory(snapshot);
-        Directory.CreateDirectory(blobs);
-        foreach (var f in Directory.GetFiles(TestData.CheckpointDir("sharded")))
-        {
-            var blob = Path.Combine(blobs, Guid.NewGuid().ToString("N"));
-            File.Copy(f, blob);
-            File.CreateSymbolicLink(Path.Combine(snapshot, Path.GetFileName(f)), Path.Combine("..", "..", "blobs", Path.GetFileName(blob)));
-        }
-
-        var ids = TestData.RandomIds(9, seed: 31);
-        var expected = TestData.Reference.Forward(ids);
+        var snapshot = TestData.SymlinkedSnapshot(TinyModels.Gemma2Checkpoint("sharded"), _root.Path, "0123abcd");
+        var ids = TokenIds.Random(9, seed: 31);
+        var expected = TinyModels.Gemma2Reference.Forward(ids);
         using var model = GemmaModel.FromPretrained(snapshot, new GemmaModelOptions { Engine = GemmaEngineKind.OnnxRuntime, WeightBinding = binding });
         var run = model.Run(ids, capture: [HookPoint.AttnZ(2)]);
-        TestData.AssertClose(run.Activations(HookPoint.AttnZ(2)), expected.Hooks["blocks.2.attn.hook_z"], 2e-5, $"{binding} z");
-        TestData.AssertClose(run.Logits(), expected.Logits, 2e-5, $"{binding} logits");
+        Approx.Close(run.Activations(HookPoint.AttnZ(2)), expected.Hooks["blocks.2.attn.hook_z"], 2e-5, $"{binding} z");
+        Approx.Close(run.Logits(), expected.Logits, 2e-5, $"{binding} logits");
     }
 }

@@ -7,20 +7,16 @@ public class SaeSiteTests
 {
     private const double Tol = 5e-5;
 
-    private static JumpReLUSae Core(SaeTensors t, string? hookName) => JumpReLUSae.FromArrays(
-        t.EncoderWeights.Span, t.DecoderWeights.Span, t.EncoderBias.Span, t.DecoderBias.Span, t.Threshold.Span, t.InputSize,
-        new SaeLoadOptions { Config = new SaeConfig { HookName = hookName } });
-
     [Theory]
     [InlineData("torch")]
     [NativeData]
     public void SpliceSteerAndEncodeUseTheSaesOwnHookPoint(string layout)
     {
         var site = HookPoint.ResidPost(2);
-        var ids = TestData.RandomIds(9, seed: 60);
+        var ids = TokenIds.Random(9, seed: 60);
         using var model = TestData.Open(layout);
-        var tensors = InterventionTests.RandomSae(model.Width(site), 32, seed: 61);
-        using var sae = Core(tensors, site.Name);
+        var tensors = TestSaes.Random(model.Width(site), 32, seed: 61);
+        using var sae = TestSaes.ToCore(tensors, site.Name);
         Assert.Equal(site, HookPoint.Of(sae));
         Assert.Equal(site, new SaeSplice(sae).Site);
         Assert.Equal(site, new SaeSplice(tensors.WithHookName(site.Name)).Site);
@@ -51,10 +47,10 @@ public class SaeSiteTests
     {
         var own = HookPoint.ResidPost(2);
         var other = HookPoint.ResidPost(1); // same width (d_model)
-        var ids = TestData.RandomIds(8, seed: 62);
+        var ids = TokenIds.Random(8, seed: 62);
         using var model = TestData.Open(layout);
-        var tensors = InterventionTests.RandomSae(model.Width(own), 32, seed: 63).WithHookName(own.Name);
-        using var sae = Core(tensors, own.Name);
+        var tensors = TestSaes.Random(model.Width(own), 32, seed: 63).WithHookName(own.Name);
+        using var sae = TestSaes.ToCore(tensors, own.Name);
 
         void Refused(Action act, string what)
         {
@@ -71,34 +67,28 @@ public class SaeSiteTests
 
         // Opt-in: the same interventions at the other site now run and equal the float64 reference.
         var spliced = model.Run(ids, interventions: new Interventions { Splice = [new SaeSplice(other, sae) { AllowOtherSite = true }] });
-        var expected = TestData.Reference.Forward(ids, (name, x, t) =>
-        {
-            if (name == other.Name)
-            {
-                InterventionTests.ReferenceSplice(x, t, tensors, skipBosOf: ids);
-            }
-        });
-        TestData.AssertClose(spliced.Logits(), expected.Logits, Tol, "splice at another site, allowed");
+        var expected = TestData.ReferenceWith(ids, (other, (x, t) => TestSaes.Splice(x, t, tensors, skipBosOf: ids)));
+        Approx.Close(spliced.Logits(), expected.Logits, Tol, "splice at another site, allowed");
         model.Run(ids, interventions: new Interventions { Steer = [Steering.Feature(other, sae, 1, 3f) with { AllowOtherSite = true }] });
         Assert.Equal(sae.EncodeSparse(run.Activations(other)).Values.ToArray(), sae.EncodeSparse(run.GetActivations(other), allowOtherSite: true).Values.ToArray());
 
         // An SAE that does not know its site is applied where it is told (widths still checked).
-        var anonymous = InterventionTests.RandomSae(model.Width(own), 32, seed: 63);
+        var anonymous = TestSaes.Random(model.Width(own), 32, seed: 63);
         model.Run(ids, interventions: new Interventions { Splice = [new SaeSplice(other, anonymous)] });
     }
 
     [Fact]
     public void AnSaeWithoutAUsableHookNameNeedsAnExplicitSite()
     {
-        using var noName = Core(InterventionTests.RandomSae(48, 8, seed: 64), null);
+        using var noName = TestSaes.ToCore(TestSaes.Random(48, 8, seed: 64), null);
         var e = Assert.Throws<ArgumentException>(() => new SaeSplice(noName));
         Assert.Contains("no hook name", e.Message, StringComparison.Ordinal);
         Assert.Contains("SaeLoadOptions.Config", e.Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => Steering.Feature(noName, 0, 1f));
-        using var unknown = Core(InterventionTests.RandomSae(48, 8, seed: 64), "blocks.1.hook_q");
+        using var unknown = TestSaes.ToCore(TestSaes.Random(48, 8, seed: 64), "blocks.1.hook_q");
         e = Assert.Throws<ArgumentException>(() => HookPoint.Of(unknown));
         Assert.Contains("blocks.1.hook_q", e.Message, StringComparison.Ordinal);
-        using var embed = Core(InterventionTests.RandomSae(48, 8, seed: 64), "hook_embed");
+        using var embed = TestSaes.ToCore(TestSaes.Random(48, 8, seed: 64), "hook_embed");
         Assert.Equal(HookPoint.Embed, HookPoint.Of(embed)); // Gemma Scope's embedding SAEs read hook_embed
     }
 
@@ -109,11 +99,11 @@ public class SaeSiteTests
     {
         var site = HookPoint.ResidPost(1);
         using var model = TestData.Open(layout);
-        var tensors = InterventionTests.RandomSae(48, 8, seed: 65).WithHookName(site.Name);
+        var tensors = TestSaes.Random(48, 8, seed: 65).WithHookName(site.Name);
         var splice = new SaeSplice(tensors) { UseErrorTerm = true, Clamp = [new FeatureClamp(3, 0f)] };
         Assert.Equal("SaeSplice(blocks.1.hook_resid_post, SaeTensors(d_in=48, d_sae=8, blocks.1.hook_resid_post), error term, clamp #3=0)", splice.ToString());
         Assert.Equal("Steering(blocks.1.hook_resid_post, feature 2 × 1.5 of SaeTensors(d_in=48, d_sae=8, blocks.1.hook_resid_post))", Steering.Feature(tensors, 2, 1.5f).ToString());
-        var run = model.Run(TestData.RandomIds(5, seed: 66), capture: [site]);
+        var run = model.Run(TokenIds.Random(5, seed: 66), capture: [site]);
         Assert.Matches(@"^RunResult\(1 sequence of 5 tokens, vocab 256, mean loss \d+\.\d{4}; captured blocks\.1\.hook_resid_post\)$", run.ToString());
         Assert.Equal("ActivationBatch(5 tokens × 48 at blocks.1.hook_resid_post)", run.GetActivations(site).ToString());
         Assert.Matches(layout == "native" ? @"^GemmaModel\(4 layers, native engine, .*single\)$" : @"^GemmaModel\(4 layers, ONNX Runtime, .*model\.onnx\)$", model.ToString());

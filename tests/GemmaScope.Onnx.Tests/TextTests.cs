@@ -8,7 +8,7 @@ public class TextTests
 {
     private static Tokenizer LoadTokenizer(string kind, bool addBos)
     {
-        string path = Path.Combine(TestData.FixtureDir, "tokenizer.model");
+        string path = Path.Combine(TinyModels.Gemma2Weights, "tokenizer.model");
         if (kind == "gemma")
         {
             return GemmaTokenizer.FromSentencePieceModel(path, new GemmaTokenizerOptions { AddBeginningOfSentence = addBos });
@@ -35,14 +35,14 @@ public class TextTests
         var tokens = run.Tokens()!;
         Assert.Equal(expectedIds.Length, tokens.Count);
         Assert.Equal("The Eiffel Tower is in Paris", string.Concat(tokens.Skip(1)).Replace('▁', ' '));
-        var expected = TestData.Reference.Forward(expectedIds);
-        TestData.AssertClose(run.Activations(site), expected.Hooks[site.Name], 2e-5, "text run");
+        var expected = TinyModels.Gemma2Reference.Forward(expectedIds);
+        Approx.Close(run.Activations(site), expected.Hooks[site.Name], 2e-5, "text run");
 
         var batch = model.RunBatch(["The cat sat", "Paris is the capital of France"], capture: [site]);
         Assert.Equal(2, batch.BatchSize);
         for (int b = 0; b < 2; b++)
         {
-            TestData.AssertClose(batch.Activations(site, b), TestData.Reference.Forward(batch.Ids(b).ToArray()).Hooks[site.Name], 2e-5, $"text batch {b}");
+            Approx.Close(batch.Activations(site, b), TinyModels.Gemma2Reference.Forward(batch.Ids(b).ToArray()).Hooks[site.Name], 2e-5, $"text batch {b}");
         }
 
         var story = model.Generate("Once upon a time", new GenerationOptions { MaxNewTokens = 5, EosId = null });
@@ -56,10 +56,10 @@ public class TextToFeaturesTests
     [Fact]
     public void CapturedActivationsGoThroughACoreSaeAndMatchTheInGraphSplicesFeatures()
     {
-        var tokenizer = GemmaTokenizer.FromSentencePieceModel(Path.Combine(TestData.FixtureDir, "tokenizer.model"));
+        var tokenizer = GemmaTokenizer.FromSentencePieceModel(Path.Combine(TinyModels.Gemma2Weights, "tokenizer.model"));
         using var model = GemmaModel.Load(TestData.ModelPath("torch"), tokenizer);
         var site = HookPoint.ResidPost(2);
-        var tensors = InterventionTests.RandomSae(model.Width(site), 64, seed: 77);
+        var tensors = TestSaes.Random(model.Width(site), 64, seed: 77);
         using var sae = JumpReLUSae.FromArrays(tensors.EncoderWeights.Span, tensors.DecoderWeights.Span, tensors.EncoderBias.Span,
             tensors.DecoderBias.Span, tensors.Threshold.Span, tensors.InputSize);
 
@@ -90,9 +90,9 @@ public class TextToFeaturesTests
 
 public class LoadedSaeInterventionTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("gemmascope-onnx-sae").FullName;
+    private readonly TempDir _dir = new();
 
-    public void Dispose() => Directory.Delete(_dir, true);
+    public void Dispose() => _dir.Dispose();
 
     [Theory]
     [InlineData(SaePrecision.Float32)]
@@ -101,14 +101,14 @@ public class LoadedSaeInterventionTests : IDisposable
     {
         using var model = GemmaModel.Load(TestData.ModelPath("torch"));
         var site = HookPoint.ResidPost(1);
-        var arrays = InterventionTests.RandomSae(model.Width(site), 96, seed: 5);
+        var arrays = TestSaes.Random(model.Width(site), 96, seed: 5);
         using (var built = JumpReLUSae.FromArrays(arrays.EncoderWeights.Span, arrays.DecoderWeights.Span, arrays.EncoderBias.Span,
             arrays.DecoderBias.Span, arrays.Threshold.Span, arrays.InputSize))
         {
-            built.Save(Path.Combine(_dir, "sae"));
+            built.Save(_dir.File("sae"));
         }
 
-        using var sae = JumpReLUSae.Load(Path.Combine(_dir, "sae"), new SaeLoadOptions { Precision = precision });
+        using var sae = JumpReLUSae.Load(_dir.File("sae"), new SaeLoadOptions { Precision = precision });
         var bound = SaeTensors.From(sae);
         if (precision == SaePrecision.Float32)
         {

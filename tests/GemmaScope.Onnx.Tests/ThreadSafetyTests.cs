@@ -9,16 +9,16 @@ public class ThreadSafetyTests
     [MemberData(nameof(EngineData.All), MemberType = typeof(EngineData))]
     public void ConcurrentRunsWithInterventionsGiveTheSequentialResultsBitForBit(GemmaEngineKind engine)
     {
-        using var model = GemmaModel.FromPretrained(TestData.CheckpointDir("single"), EngineData.Options(engine));
+        using var model = GemmaModel.FromPretrained(TinyModels.Gemma2Checkpoint("single"), EngineData.Options(engine));
         var site = HookPoint.ResidPost(0);
         int width = model.Width(site);
-        var sae = InterventionTests.RandomSae(width, 40, seed: 3);
+        var sae = TestSaes.Random(width, 40, seed: 3);
         var steer = Enumerable.Range(0, width).Select(i => (float)Math.Sin(i)).ToArray();
         Func<RunResult>[] requests =
         [
-            () => model.Run(TestData.RandomIds(9, seed: 1), capture: [HookPoint.ResidPost(1), site]),
-            () => model.Run(TestData.RandomIds(7, seed: 2), capture: [HookPoint.ResidPost(1)], interventions: new() { Splice = [new SaeSplice(site, sae) { CaptureFeatures = true }] }),
-            () => model.RunBatch([TestData.RandomIds(5, seed: 3), TestData.RandomIds(8, seed: 4)], capture: [HookPoint.MlpOut(1)],
+            () => model.Run(TokenIds.Random(9, seed: 1), capture: [HookPoint.ResidPost(1), site]),
+            () => model.Run(TokenIds.Random(7, seed: 2), capture: [HookPoint.ResidPost(1)], interventions: new() { Splice = [new SaeSplice(site, sae) { CaptureFeatures = true }] }),
+            () => model.RunBatch([TokenIds.Random(5, seed: 3), TokenIds.Random(8, seed: 4)], capture: [HookPoint.MlpOut(1)],
                 interventions: new() { Steer = [Steering.Add(HookPoint.ResidPre(1), steer)], Hooks = [new ActivationHook(HookPoint.AttnOut(1), (a, _, _) => a.Clear())] }),
         ];
         var expected = requests.Select(r => Fingerprint(r())).ToArray();

@@ -1,5 +1,3 @@
-using System.Text;
-using System.Text.Json;
 using GemmaScope.Onnx;
 
 namespace GemmaScope.Onnx.Tests;
@@ -12,14 +10,16 @@ public sealed class TranscoderSpliceTests : IDisposable
 {
     private const int Layer = 1;
     private const int DSae = 37;
-    private readonly string _dir = Directory.CreateTempSubdirectory("gs-tc-").FullName;
+    private static readonly HookPoint Input = HookPoint.Ln2Normalized(Layer);
+    private static readonly HookPoint Output = HookPoint.MlpOut(Layer);
+    private readonly TempDir _dir = new();
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _dir.Dispose();
 
     /// <summary>A random transcoder as a params.safetensors (Gemma Scope 2 key names), sites given through options as for an npz.</summary>
     private JumpReLUTranscoder Random(int dModel, int seed, bool skip) => JumpReLUTranscoder.Load(Write(dModel, seed, skip, "transcoder"), new SaeLoadOptions
     {
-        Config = new SaeConfig { HookName = HookPoint.Ln2Normalized(Layer).Name, OutputHookName = HookPoint.MlpOut(Layer).Name },
+        Config = new SaeConfig { HookName = Input.Name, OutputHookName = Output.Name },
     });
 
     /// <summary>
@@ -28,45 +28,10 @@ public sealed class TranscoderSpliceTests : IDisposable
     /// </summary>
     private string Write(int dModel, int seed, bool skip, string type, string? hfIn = null)
     {
-        var rng = new Random(seed);
-        float[] Fill(int n, float scale, float offset = 0) => [.. Enumerable.Range(0, n).Select(_ => offset + (scale * ((float)rng.NextDouble() - 0.5f)))];
-        var tensors = new List<(string Name, int[] Shape, float[] Data)>
-        {
-            ("w_enc", [dModel, DSae], Fill(dModel * DSae, 1.5f)),
-            ("w_dec", [DSae, dModel], Fill(DSae * dModel, 0.8f)),
-            ("b_enc", [DSae], Fill(DSae, 0.2f)),
-            ("b_dec", [dModel], Fill(dModel, 0.2f)),
-            ("threshold", [DSae], Fill(DSae, 0.05f, 0.06f)),
-        };
-        if (skip)
-        {
-            tensors.Add(("affine_skip_connection", [dModel, dModel], Fill(dModel * dModel, 0.3f)));
-        }
-
-        var header = new Dictionary<string, object>();
-        long off = 0;
-        foreach (var (name, shape, data) in tensors)
-        {
-            header[name] = new { dtype = "F32", shape, data_offsets = new[] { off, off + (data.Length * 4L) } };
-            off += data.Length * 4L;
-        }
-
-        var json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
-        var folder = Path.Combine(_dir, $"w-{seed}");
-        Directory.CreateDirectory(folder);
+        var tensors = GemmaScope2Files.RandomParams(dModel, dModel, DSae, seed, skip, encScale: 1.5f, decScale: 0.8f);
+        var folder = Directory.CreateDirectory(_dir.File($"w-{seed}")).FullName;
         var path = Path.Combine(folder, "params.safetensors");
-        using (var fs = File.Create(path))
-        {
-            fs.Write(BitConverter.GetBytes((ulong)json.Length));
-            fs.Write(json);
-            foreach (var (_, _, data) in tensors)
-            {
-                foreach (var v in data)
-                {
-                    fs.Write(BitConverter.GetBytes(v));
-                }
-            }
-        }
+        TestSafeTensors.WriteF32(path, tensors);
 
         if (hfIn is null)
         {
@@ -74,51 +39,43 @@ public sealed class TranscoderSpliceTests : IDisposable
         }
 
         var hfOut = type == "sae" ? hfIn : $"model.layers.{Layer}.post_feedforward_layernorm.output";
-        File.WriteAllText(Path.Combine(folder, "config.json"), JsonSerializer.Serialize(new Dictionary<string, object>
-        {
-            ["width"] = DSae,
-            ["model_name"] = "google/gemma-3-tiny",
-            ["architecture"] = "jump_relu",
-            ["l0"] = 10,
-            ["affine_connection"] = skip,
-            ["type"] = type,
-            ["hf_hook_point_in"] = hfIn,
-            ["hf_hook_point_out"] = hfOut,
-        }));
+        File.WriteAllText(Path.Combine(folder, "config.json"), GemmaScope2Files.Config(type, DSae, l0: 10, affine: skip, hfIn, hfOut));
         return folder;
     }
 
-    private static GemmaModel Model(GemmaEngineKind engine) => GemmaModel.FromPretrained(TestData.CheckpointDir("single"), EngineData.Options(engine));
+    /// <summary>The tiny Gemma 2 built on <paramref name="engine"/>, a random transcoder of layer <see cref="Layer"/> and ids (seeded with <paramref name="seed"/> + 1).</summary>
+    private Setup Open(GemmaEngineKind engine, int seed, bool skip, int tokens)
+    {
+        var model = GemmaModel.FromPretrained(TinyModels.Gemma2Checkpoint("single"), EngineData.Options(engine));
+        return new Setup(model, Random(model.Width(Output), seed, skip), TokenIds.Random(tokens, seed + 1));
+    }
 
     [Theory]
     [OnEngines]
     public void CaptureGivesBothSitesAndTheSpliceReplacesMlpOutByThePrediction(GemmaEngineKind engine)
     {
-        using var model = Model(engine);
-        var input = HookPoint.Ln2Normalized(Layer);
-        var output = HookPoint.MlpOut(Layer);
-        using var tc = Random(model.Width(output), seed: 70, skip: true);
-        var ids = TestData.RandomIds(7, seed: 71);
-        var clean = model.Run(ids, capture: [input, output]);
-        Assert.Equal((tc.InputSize, tc.OutputSize), (clean.Width(input), clean.Width(output)));
+        using var setup = Open(engine, seed: 70, skip: true, tokens: 7);
+        var (model, tc, ids) = setup;
+        var clean = model.Run(ids, capture: [Input, Output]);
+        Assert.Equal((tc.InputSize, tc.OutputSize), (clean.Width(Input), clean.Width(Output)));
 
         var splice = new TranscoderSplice(tc);
-        Assert.Equal((input, output), (splice.Input, splice.Output));
-        var run = model.Run(ids, capture: [input, output], interventions: splice.ToInterventions());
+        Assert.Equal((Input, Output), (splice.Input, splice.Output));
+        var run = model.Run(ids, capture: [Input, Output], interventions: splice.ToInterventions());
 
-        // The input site is read, not edited; the output site becomes the transcoder's prediction (position 0 excluded).
-        Assert.Equal(clean.Activations(input).ToArray(), run.Activations(input).ToArray());
-        var x = run.Activations(input).ToArray();
+        // The Input site is read, not edited; the Output site becomes the transcoder's prediction (position 0 excluded).
+        Assert.Equal(clean.Activations(Input).ToArray(), run.Activations(Input).ToArray());
+        var x = run.Activations(Input).ToArray();
         var expected = tc.Reconstruct(x);
-        var edited = run.EditedActivations(output).ToArray();
+        var edited = run.EditedActivations(Output).ToArray();
         int w = tc.OutputSize;
-        Assert.Equal(clean.Activations(output)[..w].ToArray(), edited[..w]);
+        Assert.Equal(clean.Activations(Output)[..w].ToArray(), edited[..w]);
         for (int k = w; k < edited.Length; k++)
         {
             Assert.Equal(expected[k], edited[k], 5);
         }
 
-        Assert.Contains(Enumerable.Range(w, edited.Length - w), k => Math.Abs(edited[k] - clean.Activations(output)[k]) > 1e-3);
+        Assert.Contains(Enumerable.Range(w, edited.Length - w), k => Math.Abs(edited[k] - clean.Activations(Output)[k]) > 1e-3);
         var cleanLogits = clean.Logits().ToArray();
         var splicedLogits = run.Logits().ToArray();
         Assert.Contains(Enumerable.Range(0, cleanLogits.Length), k => Math.Abs(cleanLogits[k] - splicedLogits[k]) > 1e-3);
@@ -128,23 +85,20 @@ public sealed class TranscoderSpliceTests : IDisposable
     [OnEngines]
     public void ExcludeBosOffSplicesPositionZeroAndATranscoderIsNeverSplicedAsAnSae(GemmaEngineKind engine)
     {
-        using var model = Model(engine);
-        var input = HookPoint.Ln2Normalized(Layer);
-        var output = HookPoint.MlpOut(Layer);
-        using var tc = Random(model.Width(output), seed: 72, skip: false);
-        var ids = TestData.RandomIds(5, seed: 73);
+        using var setup = Open(engine, seed: 72, skip: false, tokens: 5);
+        var (model, tc, ids) = setup;
 
         // The option SaeSplice names ExcludeBos: off, position 0 (BOS) is replaced too.
         var splice = new TranscoderSplice(tc) { ExcludeBos = false };
-        var run = model.Run(ids, capture: [input, output], interventions: splice.ToInterventions());
-        var expected = tc.Reconstruct(run.Activations(input).ToArray());
-        var edited = run.EditedActivations(output).ToArray();
+        var run = model.Run(ids, capture: [Input, Output], interventions: splice.ToInterventions());
+        var expected = tc.Reconstruct(run.Activations(Input).ToArray());
+        var edited = run.EditedActivations(Output).ToArray();
         for (int k = 0; k < tc.OutputSize; k++)
         {
             Assert.Equal(expected[k], edited[k], 5);
         }
 
-        // A transcoder is an SAE for encoding, but splicing it as one would write its prediction at its input site.
+        // A transcoder is an SAE for encoding, but splicing it as one would write its prediction at its Input site.
         Assert.Throws<ArgumentException>(() => SaeTensors.From(tc));
         Assert.Throws<ArgumentException>(() => new SaeSplice(tc));
     }
@@ -153,14 +107,11 @@ public sealed class TranscoderSpliceTests : IDisposable
     [OnEngines]
     public void ErrorTermKeepsTheForwardAndClampsMoveAlongTheDecoderDirection(GemmaEngineKind engine)
     {
-        using var model = Model(engine);
-        var input = HookPoint.Ln2Normalized(Layer);
-        var output = HookPoint.MlpOut(Layer);
-        using var tc = Random(model.Width(output), seed: 72, skip: false);
-        var ids = TestData.RandomIds(6, seed: 73);
-        var clean = model.Run(ids, capture: [input, output]);
+        using var setup = Open(engine, seed: 72, skip: false, tokens: 6);
+        var (model, tc, ids) = setup;
+        var clean = model.Run(ids, capture: [Input, Output]);
 
-        var withError = model.Run(ids, capture: [output], interventions: new TranscoderSplice(tc) { UseErrorTerm = true }.ToInterventions());
+        var withError = model.Run(ids, capture: [Output], interventions: new TranscoderSplice(tc) { UseErrorTerm = true }.ToInterventions());
         var a = clean.Logits().ToArray();
         var b = withError.Logits().ToArray();
         for (int k = 0; k < a.Length; k++)
@@ -170,11 +121,11 @@ public sealed class TranscoderSpliceTests : IDisposable
 
         const int feature = 3;
         const float value = 5f;
-        var clamped = model.Run(ids, capture: [output], interventions: new TranscoderSplice(tc) { UseErrorTerm = true, Clamp = [new(feature, value)] }.ToInterventions());
-        var f = tc.Encode(clean.Activations(input));
+        var clamped = model.Run(ids, capture: [Output], interventions: new TranscoderSplice(tc) { UseErrorTerm = true, Clamp = [new(feature, value)] }.ToInterventions());
+        var f = tc.Encode(clean.Activations(Input));
         var dir = tc.GetDecoderDirection(feature);
-        var real = clean.Activations(output);
-        var edited = clamped.EditedActivations(output);
+        var real = clean.Activations(Output);
+        var edited = clamped.EditedActivations(Output);
         int w = tc.OutputSize;
         for (int t = 1; t < ids.Length; t++)
         {
@@ -190,38 +141,36 @@ public sealed class TranscoderSpliceTests : IDisposable
     [OnEngines]
     public void SteeringByATranscoderDirectionAddsItAtTheOutputSite(GemmaEngineKind engine)
     {
-        using var model = Model(engine);
-        var output = HookPoint.MlpOut(Layer);
-        using var tc = Random(model.Width(output), seed: 74, skip: false);
-        var ids = TestData.RandomIds(5, seed: 75);
+        using var setup = Open(engine, seed: 74, skip: false, tokens: 5);
+        var (model, tc, ids) = setup;
         var steer = Steering.Feature(tc, 9, 3f);
-        Assert.Equal(output, steer.Site);
-        var run = model.Run(ids, capture: [output], interventions: new Interventions { Steer = [steer] });
+        Assert.Equal(Output, steer.Site);
+        var run = model.Run(ids, capture: [Output], interventions: new Interventions { Steer = [steer] });
         var dir = tc.GetDecoderDirection(9);
-        var before = run.Activations(output);
-        var after = run.EditedActivations(output);
+        var before = run.Activations(Output);
+        var after = run.EditedActivations(Output);
         for (int k = 0; k < after.Length; k++)
         {
             Assert.Equal(before[k] + (3f * dir[k % dir.Length]), after[k], 4);
         }
 
-        // Its output site, not another one of the same width.
+        // Its Output site, not another one of the same width.
         var e = Assert.Throws<ArgumentException>(() => model.Run(ids, interventions: new Interventions { Steer = [Steering.Feature(HookPoint.MlpOut(0), tc, 9, 3f)] }));
-        Assert.Contains(output.Name, e.Message, StringComparison.Ordinal);
+        Assert.Contains(Output.Name, e.Message, StringComparison.Ordinal);
     }
 
     [Theory]
     [OnEngines]
     public void GemmaScope2FilesSpliceOnTinyGemma3(GemmaEngineKind engine)
     {
-        using var model = GemmaModel.FromPretrained(Path.Combine(AppContext.BaseDirectory, "Fixtures", "tiny-gemma3", "text"), EngineData.Options(engine));
+        using var model = GemmaModel.FromPretrained(TinyModels.Gemma3Checkpoint("text"), EngineData.Options(engine));
         var input = HookPoint.MlpIn(Layer);
         var output = HookPoint.MlpOut(Layer);
         int d = model.Width(output);
         using var tc = JumpReLUTranscoder.Load(Write(d, seed: 80, skip: true, "transcoder", $"model.layers.{Layer}.pre_feedforward_layernorm.output"));
         Assert.Equal((input.Name, output.Name), (tc.InputHookName, tc.OutputHookName));
         Assert.True(tc.HasSkipConnection);
-        var ids = TestData.RandomIds(6, seed: 81);
+        var ids = TokenIds.Random(6, seed: 81);
         var clean = model.Run(ids, capture: [input, output]);
         Assert.Equal(d, clean.Width(input));
 
@@ -245,5 +194,14 @@ public sealed class TranscoderSpliceTests : IDisposable
         Assert.Equal(HookPoint.ResidPost(Layer), HookPoint.Of(sae));
         var spliced = model.Run(ids, interventions: new Interventions { Splice = [new SaeSplice(sae)] }).Logits().ToArray();
         Assert.Contains(Enumerable.Range(0, spliced.Length), k => Math.Abs(spliced[k] - cleanLogits[k]) > 1e-3);
+    }
+
+    private sealed record Setup(GemmaModel Model, JumpReLUTranscoder Transcoder, int[] Ids) : IDisposable
+    {
+        public void Dispose()
+        {
+            Transcoder.Dispose();
+            Model.Dispose();
+        }
     }
 }

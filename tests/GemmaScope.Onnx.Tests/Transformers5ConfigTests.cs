@@ -14,13 +14,13 @@ public class Transformers5ConfigTests
 {
     private const double Tol = 2e-5;
 
-    private static string Fixture(params string[] parts) => Path.Combine([AppContext.BaseDirectory, "Fixtures", .. parts]);
+    private static string Fixture(params string[] parts) => Path.Combine([TinyModels.Fixtures, .. parts]);
 
     // The weights of `weights` with the config.json of `config` (a folder under Fixtures/transformers5).
     private static TempCheckpoint With(string weights, string config)
     {
         var dir = new TempCheckpoint(weights);
-        File.Copy(Fixture("transformers5", config, "config.json"), Path.Combine(dir.Path, "config.json"), overwrite: true);
+        File.Copy(Fixture("transformers5", config, "config.json"), dir.File("config.json"), overwrite: true);
         return dir;
     }
 
@@ -30,17 +30,17 @@ public class Transformers5ConfigTests
     public void Gemma3InTheTransformers5SpellingEqualsThePyTorchReference(string layout)
     {
         // the PyTorch forward used linear ×8 on the full-attention layer: reading only the 4.x fields loses it
-        var reference = TestNpz.ReadFloat64(Fixture("tiny-gemma3", "reference.npz"));
-        using var dir = With(Gemma3Tests.Dir(layout), "gemma3-" + layout);
+        var reference = TestNpz.ReadFloat64(TinyModels.Gemma3PyTorchReference);
+        using var dir = With(TinyModels.Gemma3Checkpoint(layout), "gemma3-" + layout);
         using var model = GemmaModel.FromPretrained(dir.Path);
         var sites = TestData.AllSites(model.LayerCount, withLn2: true).ToArray();
-        var run = model.Run(Gemma3Tests.Probe(), capture: sites);
+        var run = model.Run(TinyModels.Gemma3Probe(), capture: sites);
         foreach (var site in sites)
         {
-            TestData.AssertClose(run.Activations(site), reference[site.Name.Replace('.', '/')].Data, Tol, $"5.x {layout} {site.Name}");
+            Approx.Close(run.Activations(site), reference[site.Name.Replace('.', '/')].Data, Tol, $"5.x {layout} {site.Name}");
         }
 
-        TestData.AssertClose(run.Logits(), reference["logits"].Data, Tol, $"5.x {layout} logits");
+        Approx.Close(run.Logits(), reference["logits"].Data, Tol, $"5.x {layout} logits");
     }
 
     public static TheoryData<string, string, string> BothSpellings => new()
@@ -56,7 +56,7 @@ public class Transformers5ConfigTests
         string src = Fixture(weights.Split('/'));
         using var old = v4.Length == 0 ? new TempCheckpoint(src) : With(src, v4);
         using var now = With(src, v5);
-        var ids = TestData.RandomIds(24, seed: 520); // past the window of 4, so local and global layers both matter
+        var ids = TokenIds.Random(24, seed: 520); // past the window of 4, so local and global layers both matter
         var r4 = Gemma2Reference.FromCheckpoint(old.Path).Forward(ids);
         var r5 = Gemma2Reference.FromCheckpoint(now.Path).Forward(ids);
         Assert.Equal(r4.Logits, r5.Logits);
@@ -76,8 +76,8 @@ public class Transformers5ConfigTests
         {
             using var model = GemmaModel.FromPretrained(dir);
             var run = model.Run(ids, capture: [HookPoint.ResidPost(model.LayerCount - 1)]);
-            TestData.AssertClose(run.Logits(), expected.Logits, Tol, $"{weights} {what} logits");
-            TestData.AssertClose(run.Activations(HookPoint.ResidPost(model.LayerCount - 1)), expected.Hooks[HookPoint.ResidPost(model.LayerCount - 1).Name], Tol, $"{weights} {what} resid_post");
+            Approx.Close(run.Logits(), expected.Logits, Tol, $"{weights} {what} logits");
+            Approx.Close(run.Activations(HookPoint.ResidPost(model.LayerCount - 1)), expected.Hooks[HookPoint.ResidPost(model.LayerCount - 1).Name], Tol, $"{weights} {what} resid_post");
         }
     }
 
@@ -85,7 +85,7 @@ public class Transformers5ConfigTests
     {
         using var dir = config.Length == 0 ? new TempCheckpoint(Fixture(weights.Split('/'))) : With(Fixture(weights.Split('/')), config);
         dir.EditConfig(edit);
-        return Assert.Throws<CheckpointFormatException>(() => GemmaModel.FromPretrained(dir.Path).Dispose());
+        return dir.Refused();
     }
 
     [Fact]
@@ -155,7 +155,7 @@ public class Transformers5ConfigTests
         });
         using var a = GemmaModel.FromPretrained(Fixture("tiny-gemma2-hf", "single"));
         using var b = GemmaModel.FromPretrained(dir.Path);
-        var ids = TestData.RandomIds(11, seed: 522);
+        var ids = TokenIds.Random(11, seed: 522);
         Assert.Equal(a.Run(ids).Logits().ToArray(), b.Run(ids).Logits().ToArray());
     }
 }

@@ -17,7 +17,29 @@ public sealed class SaeReference
 
     public required double[] Threshold { get; init; }
 
-    public double[] Pre(ReadOnlySpan<float> x)
+    /// <summary>
+    /// The SAE of the given float32 values (W_enc [d_in, d_sae], W_dec [d_sae, d_in], row-major), widened to float64: the
+    /// reference for an SAE the library holds, built from the same numbers.
+    /// </summary>
+    public static SaeReference Of(int dIn, int dSae, ReadOnlySpan<float> wEnc, ReadOnlySpan<float> bEnc, ReadOnlySpan<float> threshold, ReadOnlySpan<float> wDec, ReadOnlySpan<float> bDec)
+    {
+        Assert.Equal((dIn * dSae, dSae, dSae, dSae * dIn, dIn), (wEnc.Length, bEnc.Length, threshold.Length, wDec.Length, bDec.Length));
+        return new SaeReference
+        {
+            DIn = dIn,
+            DSae = dSae,
+            WEnc = Approx.Widen(wEnc),
+            WDec = Approx.Widen(wDec),
+            BEnc = Approx.Widen(bEnc),
+            BDec = Approx.Widen(bDec),
+            Threshold = Approx.Widen(threshold),
+        };
+    }
+
+    public double[] Pre(ReadOnlySpan<float> x) => Pre(Approx.Widen(x));
+
+    /// <summary>The pre-activations of float64 inputs (rows of d_in), in the same order of summation.</summary>
+    public double[] Pre(ReadOnlySpan<double> x)
     {
         int tokens = x.Length / DIn;
         var pre = new double[tokens * DSae];
@@ -38,7 +60,10 @@ public sealed class SaeReference
         return pre;
     }
 
-    public double[] Encode(ReadOnlySpan<float> x)
+    public double[] Encode(ReadOnlySpan<float> x) => Encode(Approx.Widen(x));
+
+    /// <summary>The JumpReLU features of float64 inputs: pre where pre &gt; θ and pre &gt; 0, else 0.</summary>
+    public double[] Encode(ReadOnlySpan<double> x)
     {
         var pre = Pre(x);
         for (int k = 0; k < pre.Length; k++)

@@ -1,3 +1,5 @@
+using System.Text.Json;
+
 namespace GemmaScope.TestSupport;
 
 /// <summary>
@@ -8,6 +10,7 @@ public static class TinyModels
 {
     private static readonly Lazy<Gemma2Reference> LazyF32 = new(() => new Gemma2Reference(Gemma2Weights));
     private static readonly Lazy<Gemma2Reference> LazyBf16 = new(() => new Gemma2Reference(Gemma2Weights, roundToBFloat16: true));
+    private static readonly Lazy<Gemma2Reference> LazyGemma3 = new(() => Gemma2Reference.FromCheckpoint(Gemma3Checkpoint("text")));
 
     /// <summary>The output folder's <c>Fixtures</c>.</summary>
     public static string Fixtures => Path.Combine(AppContext.BaseDirectory, "Fixtures");
@@ -26,4 +29,20 @@ public static class TinyModels
 
     /// <summary>The float64 reference on the tiny Gemma 2's weights rounded to bfloat16.</summary>
     public static Gemma2Reference Gemma2Bf16Reference => LazyBf16.Value;
+
+    /// <summary>The float64 reference on the tiny Gemma 3's checkpoint (its text layout; the image-text one holds the same values).</summary>
+    public static Gemma2Reference Gemma3Reference => LazyGemma3.Value;
+
+    /// <summary>The ids of the tiny Gemma 3's probe (probe.json), the sequence its PyTorch reference was recorded on.</summary>
+    public static int[] Gemma3Probe()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Fixtures, "tiny-gemma3", "probe.json")));
+        return [.. doc.RootElement.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32())];
+    }
+
+    /// <summary>
+    /// The tiny Gemma 3's float64 PyTorch forward on <see cref="Gemma3Probe"/> (reference.npz): every hook it recorded as
+    /// <c>blocks/0/hook_resid_pre</c> and so on, <c>ln_final/hook_normalized</c> (the final norm with its gain) and <c>logits</c>.
+    /// </summary>
+    public static string Gemma3PyTorchReference => Path.Combine(Fixtures, "tiny-gemma3", "reference.npz");
 }

@@ -41,18 +41,39 @@ public static class TestSafeTensors
     /// <summary>A file of tensors given as raw bytes with their dtype, in the order given.</summary>
     public static byte[] Of(IReadOnlyList<(string Name, string DType, int[] Shape, byte[] Bytes)> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
+        var data = new MemoryStream();
+        foreach (var (_, _, _, bytes) in tensors)
+        {
+            data.Write(bytes);
+        }
+
+        return Build(HeaderJson([.. tensors.Select(t => (t.Name, t.DType, t.Shape.Select(d => (long)d).ToArray(), (long)t.Bytes.Length))], metadata), data.ToArray());
+    }
+
+    /// <summary>
+    /// The beginning of a file of float32 tensors stored back to back in the order given (header length and padded header),
+    /// and the number of data bytes that must follow it: for writers that stream data too large to hold.
+    /// </summary>
+    public static (byte[] Head, long DataBytes) F32Head(IReadOnlyList<(string Name, long[] Shape)> tensors)
+    {
+        var sized = tensors.Select(t => (t.Name, "F32", t.Shape, t.Shape.Aggregate(4L, (a, b) => a * b))).ToList();
+        return (Build(HeaderJson(sized, null), []), sized.Sum(t => t.Item4));
+    }
+
+    // {"__metadata__": {...}, "name": {"dtype", "shape", "data_offsets" [begin, end) }, ...} for tensors stored back to back.
+    private static string HeaderJson(IReadOnlyList<(string Name, string DType, long[] Shape, long Bytes)> tensors, IReadOnlyDictionary<string, string>? metadata)
+    {
         var header = new StringBuilder("{");
         if (metadata is not null)
         {
             header.Append("\"__metadata__\":").Append(JsonSerializer.Serialize(metadata)).Append(',');
         }
 
-        var data = new MemoryStream();
+        long begin = 0;
         foreach (var (name, dtype, shape, bytes) in tensors)
         {
-            long begin = data.Length;
-            data.Write(bytes);
-            header.Append(CultureInfo.InvariantCulture, $"{JsonSerializer.Serialize(name)}:{{\"dtype\":\"{dtype}\",\"shape\":[{string.Join(",", shape)}],\"data_offsets\":[{begin},{data.Length}]}},");
+            header.Append(CultureInfo.InvariantCulture, $"{JsonSerializer.Serialize(name)}:{{\"dtype\":\"{dtype}\",\"shape\":[{string.Join(",", shape)}],\"data_offsets\":[{begin},{begin + bytes}]}},");
+            begin += bytes;
         }
 
         if (header[^1] == ',')
@@ -60,7 +81,7 @@ public static class TestSafeTensors
             header.Length--;
         }
 
-        return Build(header.Append('}').ToString(), data.ToArray());
+        return header.Append('}').ToString();
     }
 
     /// <summary>Writes a file of float32 tensors.</summary>
@@ -107,5 +128,32 @@ public static class TestSafeTensors
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Rewrites a file tensor by tensor, in header order: each is kept, replaced by what <paramref name="map"/> returns
+    /// (another name, dtype or bytes), or dropped where it returns null; <c>__metadata__</c> is kept. The data is laid out
+    /// anew, back to back.
+    /// </summary>
+    public static void Rewrite(string path, Func<Tensor, Tensor?> map)
+    {
+        var file = File.ReadAllBytes(path);
+        var metadata = Metadata(file);
+        var kept = Read(file).Values.Select(map).OfType<Tensor>();
+        File.WriteAllBytes(path, Of([.. kept.Select(t => (t.Name, t.DType, t.Shape.Select(d => checked((int)d)).ToArray(), t.Bytes))], metadata.Count > 0 ? metadata : null));
+    }
+
+    /// <summary>A float32 tensor as bfloat16 (round to nearest even), name and shape kept.</summary>
+    public static Tensor ToBF16(Tensor tensor)
+    {
+        var values = tensor.F32;
+        var bytes = new byte[values.Length * 2];
+        for (int i = 0; i < values.Length; i++)
+        {
+            uint u = BitConverter.SingleToUInt32Bits(values[i]);
+            BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(2 * i), (ushort)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16));
+        }
+
+        return tensor with { DType = "BF16", Bytes = bytes };
     }
 }
