@@ -108,7 +108,7 @@ public sealed class NewUserCliTests(InstalledTool tool) : IDisposable
             ("threshold", [dSae], R(dSae, 0.05, 0.1)),
         };
         TestSafeTensors.WriteF32(Path.Combine(dir, "params.safetensors"), tensors);
-        File.WriteAllText(Path.Combine(dir, "config.json"), GemmaScope2Config.Json(
-            "transcoder", dSae, affine: false, "model.layers.1.pre_feedforward_layernorm.output", "model.layers.1.post_feedforward_layernorm.output", modelName: "tiny-gemma2", l0: 8));
+        File.WriteAllText(Path.Combine(dir, "config.json"), GemmaScope2Files.Config(
+            "transcoder", dSae, l0: 8, affine: false, "model.layers.1.pre_feedforward_layernorm.output", "model.layers.1.post_feedforward_layernorm.output", "tiny-gemma2"));
     }
 }

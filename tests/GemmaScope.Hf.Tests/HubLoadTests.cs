@@ -21,7 +21,7 @@ public sealed class HubLoadTests : HubTestBase
     /// <returns>That file and the decoder written.</returns>
     private (string Direct, float[] WDec) Publish(string repoId, string path, int seed)
     {
-        var weights = RandomWeights(DIn, DSae, seed);
+        var weights = RandomWeights(DIn, DSae, seed, npzNames: true);
         var npz = TestNpz.Npz(weights);
         Hub.AddFile(repoId, path, npz);
         var direct = Dir.File($"direct-{seed}.npz");

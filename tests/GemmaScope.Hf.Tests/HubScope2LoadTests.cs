@@ -20,10 +20,10 @@ public sealed class HubScope2LoadTests : HubTestBase
     /// <summary>A safetensors file as Gemma Scope 2 writes it (lower-case keys, float32), or with <paramref name="npzNames"/> an npz as Gemma Scope 1 does.</summary>
     private static byte[] Weights(int seed, int dOut, bool skip, bool npzNames = false) =>
         npzNames
-            ? TestNpz.Npz(RandomWeights(DIn, DSae, seed, dOut, skip))
-            : TestSafeTensors.F32(RandomWeights(DIn, DSae, seed, dOut, skip, scope2Names: true));
+            ? TestNpz.Npz(RandomWeights(DIn, DSae, seed, dOut, skip, npzNames: true))
+            : TestSafeTensors.F32(RandomWeights(DIn, DSae, seed, dOut, skip));
 
-    private static byte[] Config(string type, bool affine, string hin, string hout) => Encoding.UTF8.GetBytes(GemmaScope2Config.Json(type, DSae, affine, hin, hout));
+    private static byte[] Config(string type, bool affine, string hin, string hout) => Encoding.UTF8.GetBytes(GemmaScope2Files.Config(type, DSae, l0: 9, affine, hin, hout));
 
     private static float[] Input(int tokens, int seed)
     {

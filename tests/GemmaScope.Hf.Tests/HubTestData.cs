@@ -51,30 +51,14 @@ internal static class HubTestData
     }
 
     /// <summary>
-    /// Random JumpReLU weights in Gemma Scope's order (encoder, decoder, biases, threshold, then the affine skip connection if
-    /// <paramref name="skip"/>): values never zero, thresholds positive. Names as in Gemma Scope 1's npz files (<c>W_enc</c>),
-    /// or in Gemma Scope 2's safetensors (<c>w_enc</c>) with <paramref name="scope2Names"/>.
+    /// Random weights (never zeros, thresholds positive; see <see cref="GemmaScope2Files.RandomParams"/>) for an SAE or, with
+    /// <paramref name="dOut"/> or <paramref name="skip"/>, a transcoder; under Gemma Scope 2's safetensors names (<c>w_enc</c>),
+    /// or Gemma Scope 1's npz names (<c>W_enc</c>) with <paramref name="npzNames"/>.
     /// </summary>
-    public static List<(string Name, int[] Shape, float[] Data)> RandomWeights(int dIn, int dSae, int seed, int? dOut = null, bool skip = false, bool scope2Names = false)
+    public static List<(string Name, int[] Shape, float[] Data)> RandomWeights(int dIn, int dSae, int seed, int? dOut = null, bool skip = false, bool npzNames = false)
     {
-        var rng = new Random(seed);
-        var d = dOut ?? dIn;
-        var w = scope2Names ? "w" : "W";
-        float[] Fill(int n, float scale, float offset = 0) => [.. Enumerable.Range(0, n).Select(_ => offset + (scale * ((float)rng.NextDouble() - 0.5f)))];
-        List<(string, int[], float[])> weights =
-        [
-            (w + "_enc", [dIn, dSae], Fill(dIn * dSae, 0.4f)),
-            (w + "_dec", [dSae, d], Fill(dSae * d, 0.4f)),
-            ("b_enc", [dSae], Fill(dSae, 0.2f)),
-            ("b_dec", [d], Fill(d, 0.2f)),
-            ("threshold", [dSae], Fill(dSae, 0.05f, offset: 0.06f)),
-        ];
-        if (skip)
-        {
-            weights.Add(("affine_skip_connection", [dIn, d], Fill(dIn * d, 0.3f)));
-        }
-
-        return weights;
+        var weights = GemmaScope2Files.RandomParams(dIn, dOut ?? dIn, dSae, seed, skip, encScale: 0.4f, decScale: 0.4f);
+        return npzNames ? [.. weights.Select(w => (w.Name.Replace("w_", "W_", StringComparison.Ordinal), w.Shape, w.Data))] : weights;
     }
 
     /// <summary>Deterministic bytes with no runs of one value (so that a byte in the wrong place shows).</summary>
