@@ -1,6 +1,3 @@
-using System.Buffers.Binary;
-using System.IO.Compression;
-using System.Text;
 using System.Text.Json;
 using GemmaScope.Onnx;
 using GemmaScope.Tokenizers;
@@ -47,17 +44,12 @@ public sealed class CliTests(InstalledTool tool) : IDisposable
     [Fact]
     public void Usage_errors_exit_2_and_failures_exit_1()
     {
-        var bad = tool.Run(_home, null, "list", "--site", "bogus");
-        Assert.Equal(2, bad.ExitCode);
-        Assert.Contains("'bogus'", bad.Stderr, StringComparison.Ordinal);
-        Assert.Equal(2, tool.Run(_home, null).ExitCode);
-        Assert.Equal(2, tool.Run(_home, null, "features", "hello").ExitCode); // --model and --sae are required
-        Assert.Equal(2, tool.Run(_home, null, "frobnicate").ExitCode);
+        ToolAssert.Fails(tool.Run(_home, null, "list", "--site", "bogus"), 2, "'bogus'");
+        ToolAssert.Fails(tool.Run(_home, null), 2);
+        ToolAssert.Fails(tool.Run(_home, null, "features", "hello"), 2); // --model and --sae are required
+        ToolAssert.Fails(tool.Run(_home, null, "frobnicate"), 2);
 
-        var unknown = tool.Run(_home, null, "list", "--release", "gemma-scope-2b-pt-rez");
-        Assert.Equal(1, unknown.ExitCode);
-        Assert.Contains("gemma-scope-2b-pt-res", unknown.Stderr, StringComparison.Ordinal);
-        Assert.DoesNotContain("   at ", unknown.Stderr, StringComparison.Ordinal); // no stack trace
+        ToolAssert.Fails(tool.Run(_home, null, "list", "--release", "gemma-scope-2b-pt-rez"), 1, "gemma-scope-2b-pt-res");
         Assert.Equal(0, tool.Run(_home, null, "--version").ExitCode);
     }
 
@@ -120,9 +112,7 @@ public sealed class CliTests(InstalledTool tool) : IDisposable
         Assert.True(text.ExitCode == 0, text.ToString());
         Assert.Contains("d_in 48, d_sae 128", text.Stdout, StringComparison.Ordinal);
 
-        var missing = tool.Run(_home, null, "info", Path.Combine(_home, "nope.npz"));
-        Assert.Equal(1, missing.ExitCode);
-        Assert.Contains("nope.npz", missing.Stderr, StringComparison.Ordinal);
+        ToolAssert.Fails(tool.Run(_home, null, "info", Path.Combine(_home, "nope.npz")), 1, "nope.npz");
     }
 
     [Fact]
@@ -136,23 +126,19 @@ public sealed class CliTests(InstalledTool tool) : IDisposable
         Assert.Equal(48, cfg.GetProperty("d_in").GetInt32());
         Assert.Equal(128, cfg.GetProperty("d_sae").GetInt32());
 
-        // Read both files with no GemmaScope code: the safetensors tensor bytes equal the npy member's data.
-        var st = File.ReadAllBytes(Path.Combine(output, "sae_weights.safetensors"));
-        var headerLength = (int)BinaryPrimitives.ReadUInt64LittleEndian(st);
-        var header = JsonDocument.Parse(st.AsMemory(8, headerLength)).RootElement;
+        // Read both files with no GemmaScope code: the safetensors tensors equal the npy members, bit for bit and in C order.
+        var st = TestSafeTensors.Read(Path.Combine(output, "sae_weights.safetensors"));
+        var npz = TestNpz.Read(tool.TinySae);
         foreach (var name in new[] { "W_enc", "W_dec", "b_enc", "b_dec", "threshold" })
         {
-            var t = header.GetProperty(name);
-            Assert.Equal("F32", t.GetProperty("dtype").GetString());
-            var offsets = t.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt32()).ToArray();
-            var bytes = st.AsSpan(8 + headerLength + offsets[0], offsets[1] - offsets[0]).ToArray();
-            Assert.Equal(NpyData(tool.TinySae, name), bytes);
+            Assert.Equal("F32", st[name].DType);
+            Assert.Equal("<f4", npz[name].Descr);
+            Assert.Equal(npz[name].Shape.Select(d => (long)d), st[name].Shape);
+            Assert.Equal(npz[name].Data.Select(v => BitConverter.SingleToInt32Bits((float)v)), st[name].F32.Select(BitConverter.SingleToInt32Bits));
         }
 
-        var twice = tool.Run(_home, null, "convert", tool.TinySae, output);
-        Assert.Equal(1, twice.ExitCode);
-        Assert.Contains("--force", twice.Stderr, StringComparison.Ordinal);
-        Assert.Equal(2, tool.Run(_home, null, "convert", tool.TinySae, output, "--force", "--hook", "blocks.x").ExitCode);
+        ToolAssert.Fails(tool.Run(_home, null, "convert", tool.TinySae, output), 1, "--force");
+        ToolAssert.Fails(tool.Run(_home, null, "convert", tool.TinySae, output, "--force", "--hook", "blocks.x"), 2);
     }
 
     [Fact]
@@ -211,16 +197,13 @@ public sealed class CliTests(InstalledTool tool) : IDisposable
         Assert.Contains($"about {batch[2].TopK(1)[0].Feature}", table.Stdout, StringComparison.Ordinal);
         Assert.Contains("mean L0 (without BOS)", table.Stdout, StringComparison.Ordinal);
 
-        var noHook = tool.Run(_home, env, "features", "-m", tool.TinyModel, "--sae", tool.TinySae, text);
-        Assert.Equal(2, noHook.ExitCode);
-        Assert.Contains("--hook", noHook.Stderr, StringComparison.Ordinal);
-        var wrongWidth = tool.Run(_home, env, "features", "-m", tool.TinyModel, "--sae", tool.TinySae, "--hook", "blocks.2.attn.hook_z", "--no-descriptions", text);
-        Assert.Equal(1, wrongWidth.ExitCode);
-        Assert.Contains("reads 48 values per token but blocks.2.attn.hook_z", wrongWidth.Stderr, StringComparison.Ordinal);
-        Assert.Contains("has 64", wrongWidth.Stderr, StringComparison.Ordinal);
-        var unknown = tool.Run(_home, env, "features", "-m", tool.TinyModel, "--sae", "gemma-scope-2b-pt-res/layer_99/width_16k/average_l0_1", text);
-        Assert.Equal(1, unknown.ExitCode);
-        Assert.Contains("layer_99", unknown.Stderr, StringComparison.Ordinal);
+        ToolAssert.Fails(tool.Run(_home, env, "features", "-m", tool.TinyModel, "--sae", tool.TinySae, text), 2, "--hook");
+        ToolAssert.Fails(
+            tool.Run(_home, env, "features", "-m", tool.TinyModel, "--sae", tool.TinySae, "--hook", "blocks.2.attn.hook_z", "--no-descriptions", text),
+            1,
+            "reads 48 values per token but blocks.2.attn.hook_z",
+            "has 64");
+        ToolAssert.Fails(tool.Run(_home, env, "features", "-m", tool.TinyModel, "--sae", "gemma-scope-2b-pt-res/layer_99/width_16k/average_l0_1", text), 1, "layer_99");
     }
 
     [Fact]
@@ -243,10 +226,7 @@ public sealed class CliTests(InstalledTool tool) : IDisposable
         var config = Path.Combine(broken, "config.json");
         File.WriteAllText(config, File.ReadAllText(config).Replace("\"gemma2\"", "\"llama\"", StringComparison.Ordinal));
         var bad = tool.Run(_home, null, "features", "--model", broken, "--sae", tool.TinySae, "--hook", "blocks.2.hook_resid_post", "The cat");
-        Assert.Equal(3, bad.ExitCode);
-        Assert.Contains("gemmascope: invalid model checkpoint: ", bad.Stderr, StringComparison.Ordinal);
-        Assert.Contains("\"llama\"", bad.Stderr, StringComparison.Ordinal);
-        Assert.DoesNotContain("   at ", bad.Stderr, StringComparison.Ordinal);
+        ToolAssert.Fails(bad, 3, "gemmascope: invalid model checkpoint: ", "\"llama\"");
     }
 
     [Fact]
@@ -269,8 +249,7 @@ public sealed class CliTests(InstalledTool tool) : IDisposable
         Assert.Equal(3, JsonDocument.Parse(remote.Stdout).RootElement.GetProperty("tokens").GetArrayLength());
 
         var missing = tool.Run(_home, env, "features", "--model", "google/nothing-here", "--sae", tool.TinySae, "--hook", "blocks.2.hook_resid_post", "x");
-        Assert.Equal(4, missing.ExitCode); // the hub answered 404: ExitCodes.Service
-        Assert.Contains("google/nothing-here", missing.Stderr, StringComparison.Ordinal);
+        ToolAssert.Fails(missing, 4, "google/nothing-here"); // the hub answered 404: ExitCodes.Service
     }
 
     [Fact]
@@ -301,42 +280,7 @@ public sealed class CliTests(InstalledTool tool) : IDisposable
         Assert.True(cached.ExitCode == 0, cached.ToString());
         Assert.Contains("French cities", cached.Stdout, StringComparison.Ordinal);
 
-        Assert.Equal(2, tool.Run(_home, env, "explain", "gemma-scope-2b-pt-res-canonical/layer_20/width_16k/canonical", "16384").ExitCode);
-        var none = tool.Run(_home, env, "explain", "gemma-scope-2b-pt-res/layer_20/width_16k/average_l0_22", "1");
-        Assert.Equal(1, none.ExitCode);
-        Assert.Contains("no dashboards", none.Stderr, StringComparison.Ordinal);
-    }
-
-    // The data bytes of one member of an npz written by numpy (npy v1 header), read without GemmaScope code.
-    private static byte[] NpyData(string npz, string name)
-    {
-        using var zip = ZipFile.OpenRead(npz);
-        using var s = zip.GetEntry(name + ".npy")!.Open();
-        using var ms = new MemoryStream();
-        s.CopyTo(ms);
-        var all = ms.ToArray();
-        Assert.Equal(1, all[6]);
-        var headerLength = BinaryPrimitives.ReadUInt16LittleEndian(all.AsSpan(8));
-        var header = Encoding.ASCII.GetString(all, 10, headerLength);
-        Assert.Contains("'<f4'", header, StringComparison.Ordinal);
-        var data = all[(10 + headerLength)..];
-        if (!header.Contains("'fortran_order': True", StringComparison.Ordinal))
-        {
-            return data;
-        }
-
-        // Column-major [rows, cols] -> row-major.
-        var shape = header.Split("'shape': (")[1].Split(')')[0].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
-        var (rows, cols) = (shape[0], shape[1]);
-        var rowMajor = new byte[data.Length];
-        for (var i = 0; i < rows; i++)
-        {
-            for (var j = 0; j < cols; j++)
-            {
-                data.AsSpan(((j * rows) + i) * 4, 4).CopyTo(rowMajor.AsSpan(((i * cols) + j) * 4));
-            }
-        }
-
-        return rowMajor;
+        ToolAssert.Fails(tool.Run(_home, env, "explain", "gemma-scope-2b-pt-res-canonical/layer_20/width_16k/canonical", "16384"), 2);
+        ToolAssert.Fails(tool.Run(_home, env, "explain", "gemma-scope-2b-pt-res/layer_20/width_16k/average_l0_22", "1"), 1, "no dashboards");
     }
 }

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace GemmaScope.Cli.Tests;
 
 /// <summary>
@@ -13,7 +11,7 @@ public sealed class InstalledTool : IDisposable
 
     public InstalledTool()
     {
-        RepoRoot = FindRepoRoot();
+        RepoRoot = GemmaScope.TestSupport.RepoRoot.Path;
         var given = Environment.GetEnvironmentVariable("GEMMASCOPE_TOOL_DIR");
         if (!string.IsNullOrEmpty(given))
         {
@@ -24,9 +22,9 @@ public sealed class InstalledTool : IDisposable
             _ownDir = Path.Combine(Path.GetTempPath(), "gemmascope-cli-tests", Guid.NewGuid().ToString("N"));
             var feed = Path.Combine(_ownDir, "feed");
             ToolDir = Path.Combine(_ownDir, "tools");
-            Exec("bash", [Path.Combine(RepoRoot, "tools", "pack-local-feed.sh"), feed]);
+            ProcessRunner.Check("bash", [Path.Combine(RepoRoot, "tools", "pack-local-feed.sh"), feed]);
             var version = File.ReadAllText(Path.Combine(feed, "VERSION")).Trim(); // the local packs' own version
-            Exec("dotnet", ["tool", "install", "GemmaScope.Cli", "--tool-path", ToolDir, "--add-source", feed, "--version", version]);
+            ProcessRunner.Check("dotnet", ["tool", "install", "GemmaScope.Cli", "--tool-path", ToolDir, "--add-source", feed, "--version", version]);
         }
 
         Executable = Path.Combine(ToolDir, OperatingSystem.IsWindows() ? "gemmascope.exe" : "gemmascope");
@@ -49,43 +47,20 @@ public sealed class InstalledTool : IDisposable
     public string TinySae => Path.Combine(RepoRoot, "samples", "data", "tiny-gemma2-sae", "params.npz");
 
     /// <summary>Runs the tool with a clean environment: HF_HOME in <paramref name="home"/>, no HF_/NEURONPEDIA_ variables but those given.</summary>
-    public Result Run(string home, IReadOnlyDictionary<string, string>? env, params string[] args)
-    {
-        var psi = new ProcessStartInfo(Executable)
+    public ProcessResult Run(string home, IReadOnlyDictionary<string, string>? env, params string[] args) =>
+        ProcessRunner.Run(Executable, args, timeout: TimeSpan.FromMinutes(2), configure: psi =>
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
+            foreach (var key in psi.Environment.Keys.Where(k => k.StartsWith("HF_", StringComparison.Ordinal) || k.StartsWith("NEURONPEDIA", StringComparison.Ordinal)).ToList())
+            {
+                psi.Environment.Remove(key);
+            }
 
-        foreach (var key in psi.Environment.Keys.Where(k => k.StartsWith("HF_", StringComparison.Ordinal) || k.StartsWith("NEURONPEDIA", StringComparison.Ordinal)).ToList())
-        {
-            psi.Environment.Remove(key);
-        }
-
-        psi.Environment["HF_HOME"] = home;
-        foreach (var (k, v) in env ?? new Dictionary<string, string>())
-        {
-            psi.Environment[k] = v;
-        }
-
-        using var p = Process.Start(psi)!;
-        p.StandardInput.Close();
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(2)))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"gemmascope {string.Join(' ', args)} did not finish in 2 minutes.");
-        }
-
-        return new Result(p.ExitCode, stdout.Result, stderr.Result);
-    }
+            psi.Environment["HF_HOME"] = home;
+            foreach (var (k, v) in env ?? new Dictionary<string, string>())
+            {
+                psi.Environment[k] = v;
+            }
+        });
 
     public void Dispose()
     {
@@ -100,42 +75,26 @@ public sealed class InstalledTool : IDisposable
             }
         }
     }
-
-    private static void Exec(string file, string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        var o = p.StandardOutput.ReadToEndAsync();
-        var e = p.StandardError.ReadToEndAsync();
-        p.WaitForExit();
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed ({p.ExitCode}):\n{o.Result}\n{e.Result}");
-        }
-    }
-
-    private static string FindRepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "GemmaScope.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("GemmaScope.sln not found above " + AppContext.BaseDirectory);
-    }
 }
 
-public sealed record Result(int ExitCode, string Stdout, string Stderr)
+/// <summary>What every failure of the tool looks like.</summary>
+public static class ToolAssert
 {
-    public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
+    /// <summary>
+    /// Asserts that the tool exited with <paramref name="exitCode"/>, wrote each of <paramref name="inStderr"/> to stderr,
+    /// and wrote no stack trace (a failure is a message, not a crash).
+    /// </summary>
+    public static void Fails(ProcessResult result, int exitCode, params string[] inStderr)
+    {
+        Assert.True(result.ExitCode == exitCode, $"expected exit {exitCode}, got {result}");
+        foreach (var text in inStderr)
+        {
+            Assert.Contains(text, result.Stderr, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain("Unhandled exception", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
+    }
 }
 
 [CollectionDefinition("tool")]

@@ -1,26 +1,16 @@
-using static GemmaScope.Hf.Tests.TestSupport;
+using static GemmaScope.Hf.Tests.HubTestData;
 
 namespace GemmaScope.Hf.Tests;
 
 /// <summary>A cache laid out by Python's huggingface_hub is used as is; offline mode never touches the network.</summary>
-public sealed class HubCacheAndOfflineTests : IAsyncLifetime
+public sealed class HubCacheAndOfflineTests : HubTestBase
 {
     private const string OtherCommit = "89abcdef0123456789abcdef0123456789abcdef";
-    private readonly TempDir _dir = new();
-    private FakeHub _hub = null!;
-
-    public async Task InitializeAsync() => _hub = await FakeHub.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _hub.DisposeAsync();
-        _dir.Dispose();
-    }
 
     /// <summary>Writes what `hf_hub_download` leaves behind: blob, relative symlink in the snapshot, refs/main.</summary>
     private string PrefillLikePython(byte[] content, string commit, string etag, string path = SaeFile)
     {
-        var repo = RepoFolder(_dir);
+        var repo = RepoFolder(Dir);
         Directory.CreateDirectory(Path.Combine(repo, "blobs"));
         File.WriteAllBytes(Path.Combine(repo, "blobs", etag), content);
         var snapshot = Path.Combine(repo, "snapshots", commit, path.Replace('/', Path.DirectorySeparatorChar));
@@ -36,13 +26,13 @@ public sealed class HubCacheAndOfflineTests : IAsyncLifetime
     {
         var content = RandomBytes(10_000, seed: 20);
         var snapshot = PrefillLikePython(content, OtherCommit, new string('e', 64));
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir) with { Offline = true });
+        using var client = new GemmaScopeHubClient(Options() with { Offline = true });
 
         var local = await client.DownloadAsync(Release, SaeId);
 
         Assert.Equal(snapshot, local);
         Assert.Equal(content, await File.ReadAllBytesAsync(local));
-        Assert.Empty(_hub.Requests);
+        Assert.Empty(Hub.Requests);
     }
 
     [Fact]
@@ -50,28 +40,28 @@ public sealed class HubCacheAndOfflineTests : IAsyncLifetime
     {
         var content = RandomBytes(1000, seed: 21);
         PrefillLikePython(content, OtherCommit, new string('d', 64));
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir, new() { ["HF_HUB_OFFLINE"] = "1" }));
+        using var client = new GemmaScopeHubClient(Options(new() { ["HF_HUB_OFFLINE"] = "1" }));
 
         Assert.True(client.IsOffline);
         Assert.Equal(content, await File.ReadAllBytesAsync(await client.DownloadAsync(Release, SaeId)));
-        Assert.Empty(_hub.Requests);
+        Assert.Empty(Hub.Requests);
     }
 
     [Fact]
     public async Task Offline_mode_without_the_file_names_what_is_missing()
     {
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir) with { Offline = true });
+        using var client = new GemmaScopeHubClient(Options() with { Offline = true });
 
         var noRef = await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.DownloadAsync(Release, SaeId));
         PrefillLikePython(RandomBytes(10, seed: 22), OtherCommit, new string('c', 64), path: "layer_0/width_16k/average_l0_105/params.npz");
         var noSnapshot = await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.DownloadAsync(Release, SaeId));
 
         Assert.Contains("Offline mode", noRef.Message, StringComparison.Ordinal);
-        Assert.Contains(Path.Combine(RepoFolder(_dir), "refs", "main"), noRef.Message, StringComparison.Ordinal);
+        Assert.Contains(Path.Combine(RepoFolder(Dir), "refs", "main"), noRef.Message, StringComparison.Ordinal);
         Assert.Contains($"'{SaeFile}'", noRef.Message, StringComparison.Ordinal);
-        Assert.Contains(Path.Combine(RepoFolder(_dir), "snapshots", OtherCommit, "layer_20"), noSnapshot.Message, StringComparison.Ordinal);
+        Assert.Contains(Path.Combine(RepoFolder(Dir), "snapshots", OtherCommit, "layer_20"), noSnapshot.Message, StringComparison.Ordinal);
         Assert.Contains(OtherCommit, noSnapshot.Message, StringComparison.Ordinal);
-        Assert.Empty(_hub.Requests);
+        Assert.Empty(Hub.Requests);
     }
 
     [Fact]
@@ -79,42 +69,38 @@ public sealed class HubCacheAndOfflineTests : IAsyncLifetime
     {
         var content = RandomBytes(4000, seed: 23);
         PrefillLikePython(content, OtherCommit, new string('b', 64));
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir) with { Revision = OtherCommit });
+        using var client = new GemmaScopeHubClient(Options() with { Revision = OtherCommit });
 
         var local = await client.DownloadAsync(Release, SaeId);
 
         Assert.Equal(content, await File.ReadAllBytesAsync(local));
-        Assert.Empty(_hub.Requests);
+        Assert.Empty(Hub.Requests);
     }
 
     [Fact]
     public async Task Online_on_main_a_blob_already_cached_is_linked_without_downloading()
     {
         var content = RandomBytes(4000, seed: 24);
-        var file = _hub.AddFile(Repo, SaeFile, content);
+        var file = Hub.AddFile(Repo, SaeFile, content);
         var commit = FakeHub.CommitOf(Repo);
-        var repo = RepoFolder(_dir);
+        var repo = RepoFolder(Dir);
         Directory.CreateDirectory(Path.Combine(repo, "blobs"));
         File.WriteAllBytes(Path.Combine(repo, "blobs", file.ETag), content); // e.g. the same blob from an older snapshot
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        using var client = new GemmaScopeHubClient(Options());
 
         var local = await client.DownloadAsync(Release, SaeId);
 
         Assert.Equal(Path.Combine(repo, "snapshots", commit, "layer_20", "width_16k", "average_l0_71", "params.npz"), local);
         Assert.Equal(content, await File.ReadAllBytesAsync(local));
-        Assert.Equal(0, _hub.Count("GET", "/cdn/"));
-        Assert.Equal(1, _hub.Count("HEAD", "/resolve/"));
+        Assert.Equal(0, Hub.Count("GET", "/cdn/"));
+        Assert.Equal(1, Hub.Count("HEAD", "/resolve/"));
     }
 
     [Fact]
     public async Task When_the_hub_cannot_be_reached_a_cached_revision_is_used_and_otherwise_the_error_says_so()
     {
         var content = RandomBytes(300, seed: 25);
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop(); // nothing listens on that port now
-        var options = Options(_hub, _dir) with { Endpoint = $"http://127.0.0.1:{port}" };
+        var options = Options() with { Endpoint = LoopbackServer.RefusingEndpoint() };
         using var client = new GemmaScopeHubClient(options);
 
         var e = await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.DownloadAsync(Release, SaeId));
@@ -129,16 +115,16 @@ public sealed class HubCacheAndOfflineTests : IAsyncLifetime
     public async Task Files_downloaded_here_are_found_by_a_later_offline_client()
     {
         var content = RandomBytes(20_000, seed: 26);
-        _hub.AddFile(Repo, SaeFile, content);
-        using (var online = new GemmaScopeHubClient(Options(_hub, _dir)))
+        Hub.AddFile(Repo, SaeFile, content);
+        using (var online = new GemmaScopeHubClient(Options()))
         {
             await online.DownloadAsync(Release, SaeId);
         }
 
-        var before = _hub.Requests.Count;
-        using var offline = new GemmaScopeHubClient(Options(_hub, _dir) with { Offline = true });
+        var before = Hub.Requests.Count;
+        using var offline = new GemmaScopeHubClient(Options() with { Offline = true });
 
         Assert.Equal(content, await File.ReadAllBytesAsync(await offline.DownloadAsync(Release, SaeId)));
-        Assert.Equal(before, _hub.Requests.Count);
+        Assert.Equal(before, Hub.Requests.Count);
     }
 }

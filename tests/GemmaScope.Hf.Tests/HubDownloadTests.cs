@@ -1,33 +1,22 @@
 using System.Net;
-using static GemmaScope.Hf.Tests.TestSupport;
+using static GemmaScope.Hf.Tests.HubTestData;
 
 namespace GemmaScope.Hf.Tests;
 
 /// <summary>Downloads through a real HTTP server that answers like huggingface.co.</summary>
-public sealed class HubDownloadTests : IAsyncLifetime
+public sealed class HubDownloadTests : HubTestBase
 {
-    private readonly TempDir _dir = new();
-    private FakeHub _hub = null!;
-
-    public async Task InitializeAsync() => _hub = await FakeHub.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _hub.DisposeAsync();
-        _dir.Dispose();
-    }
-
     [Fact]
     public async Task Download_follows_the_CDN_redirect_and_writes_the_huggingface_hub_cache_layout()
     {
         var content = RandomBytes(300_001, seed: 1);
-        var file = _hub.AddFile(Repo, SaeFile, content);
+        var file = Hub.AddFile(Repo, SaeFile, content);
         var commit = FakeHub.CommitOf(Repo);
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        using var client = new GemmaScopeHubClient(Options());
 
         var local = await client.DownloadAsync(Release, SaeId);
 
-        var repoFolder = RepoFolder(_dir);
+        var repoFolder = RepoFolder(Dir);
         Assert.Equal(Path.Combine(repoFolder, "snapshots", commit, "layer_20", "width_16k", "average_l0_71", "params.npz"), local);
         Assert.Equal(content, await File.ReadAllBytesAsync(local));
         Assert.Equal(commit, await File.ReadAllTextAsync(Path.Combine(repoFolder, "refs", "main"))); // no trailing newline, like Python
@@ -37,10 +26,10 @@ public sealed class HubDownloadTests : IAsyncLifetime
         Assert.Equal(Path.Combine("..", "..", "..", "..", "..", "blobs", file.ETag), new FileInfo(local).LinkTarget);
         Assert.Equal(
             [Path.Combine("blobs", file.ETag), Path.Combine("snapshots", commit, "layer_20", "width_16k", "average_l0_71", "params.npz")],
-            CachedFiles(_dir));
+            CachedFiles(Dir));
 
         // HEAD on the hub, then GET on the CDN host: the hub's metadata came from its 302, the bytes from the CDN.
-        var seen = _hub.Requests;
+        var seen = Hub.Requests;
         Assert.Equal(2, seen.Count);
         Assert.Equal(("HEAD", "127.0.0.1", $"/{Repo}/resolve/main/{SaeFile}"), (seen[0].Method, seen[0].Host, seen[0].Path));
         Assert.Equal(("GET", "localhost", $"/cdn/{file.ETag}"), (seen[1].Method, seen[1].Host, seen[1].Path));
@@ -50,24 +39,24 @@ public sealed class HubDownloadTests : IAsyncLifetime
     public async Task A_second_download_of_a_cached_file_sends_only_the_HEAD()
     {
         var content = RandomBytes(70_000, seed: 2);
-        _hub.AddFile(Repo, SaeFile, content);
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        Hub.AddFile(Repo, SaeFile, content);
+        using var client = new GemmaScopeHubClient(Options());
         var first = await client.DownloadAsync(Release, SaeId);
 
         var second = await client.DownloadAsync(Release, SaeId);
 
         Assert.Equal(first, second);
-        Assert.Equal(2, _hub.Count("HEAD", "/resolve/"));
-        Assert.Equal(1, _hub.Count("GET", "/cdn/"));
+        Assert.Equal(2, Hub.Count("HEAD", "/resolve/"));
+        Assert.Equal(1, Hub.Count("GET", "/cdn/"));
     }
 
     [Fact]
     public async Task Progress_counts_up_to_the_announced_size()
     {
         var content = RandomBytes(3 * 1024 * 1024 + 17, seed: 3);
-        _hub.AddFile(Repo, SaeFile, content);
+        Hub.AddFile(Repo, SaeFile, content);
         var reports = new List<DownloadProgress>();
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        using var client = new GemmaScopeHubClient(Options());
 
         await client.DownloadAsync(Release, SaeId, new SyncProgress<DownloadProgress>(reports.Add));
 
@@ -83,40 +72,40 @@ public sealed class HubDownloadTests : IAsyncLifetime
     [Fact]
     public async Task Gated_repository_answers_401_without_token_naming_HF_TOKEN()
     {
-        _hub.AddFile(Repo, SaeFile, RandomBytes(1000, seed: 4));
-        _hub.GatedRepos.Add(Repo);
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        Hub.AddFile(Repo, SaeFile, RandomBytes(1000, seed: 4));
+        Hub.GatedRepos.Add(Repo);
+        using var client = new GemmaScopeHubClient(Options());
 
         var e = await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.DownloadAsync(Release, SaeId));
 
         Assert.Equal(HttpStatusCode.Unauthorized, e.StatusCode);
         Assert.Contains("HF_TOKEN", e.Message, StringComparison.Ordinal);
         Assert.Contains(Repo, e.Message, StringComparison.Ordinal);
-        Assert.Empty(CachedFiles(_dir));
+        Assert.Empty(CachedFiles(Dir));
     }
 
     [Fact]
     public async Task Gated_repository_downloads_with_HF_TOKEN_sent_as_Bearer_to_the_hub_but_not_to_the_CDN()
     {
         var content = RandomBytes(5000, seed: 5);
-        _hub.AddFile(Repo, SaeFile, content);
-        _hub.GatedRepos.Add(Repo);
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir, new() { ["HF_TOKEN"] = _hub.RequiredToken }));
+        Hub.AddFile(Repo, SaeFile, content);
+        Hub.GatedRepos.Add(Repo);
+        using var client = new GemmaScopeHubClient(Options(new() { ["HF_TOKEN"] = Hub.RequiredToken }));
 
         var local = await client.DownloadAsync(Release, SaeId);
 
         Assert.Equal(content, await File.ReadAllBytesAsync(local));
-        var seen = _hub.Requests;
-        Assert.Equal("Bearer " + _hub.RequiredToken, seen.Single(r => r.Method == "HEAD").Authorization);
+        var seen = Hub.Requests;
+        Assert.Equal("Bearer " + Hub.RequiredToken, seen.Single(r => r.Method == "HEAD").Authorization);
         Assert.Equal(string.Empty, seen.Single(r => r.Path.StartsWith("/cdn/", StringComparison.Ordinal)).Authorization);
     }
 
     [Fact]
     public async Task A_wrong_token_is_reported_as_refused()
     {
-        _hub.AddFile(Repo, SaeFile, RandomBytes(1000, seed: 6));
-        _hub.GatedRepos.Add(Repo);
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir) with { Token = "hf_wrong" });
+        Hub.AddFile(Repo, SaeFile, RandomBytes(1000, seed: 6));
+        Hub.GatedRepos.Add(Repo);
+        using var client = new GemmaScopeHubClient(Options() with { Token = "hf_wrong" });
 
         var e = await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.DownloadAsync(Release, SaeId));
 
@@ -128,23 +117,23 @@ public sealed class HubDownloadTests : IAsyncLifetime
     public async Task A_cut_connection_fails_the_first_call_and_the_retry_resumes_with_Range()
     {
         var content = RandomBytes(400_000, seed: 7);
-        var file = _hub.AddFile(Repo, SaeFile, content);
-        _hub.CutAfterBytes = 150_000;
-        _hub.CutTimes = 1;
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir) with { DownloadRetries = 0 });
+        var file = Hub.AddFile(Repo, SaeFile, content);
+        Hub.CutAfterBytes = 150_000;
+        Hub.CutTimes = 1;
+        using var client = new GemmaScopeHubClient(Options() with { DownloadRetries = 0 });
 
         var e = await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.DownloadAsync(Release, SaeId));
 
         Assert.Contains(".incomplete", e.Message, StringComparison.Ordinal);
-        var incomplete = Path.Combine(RepoFolder(_dir), "blobs", file.ETag + ".incomplete");
-        Assert.Equal([Path.Combine("blobs", file.ETag + ".incomplete")], CachedFiles(_dir)); // nothing complete-looking
+        var incomplete = Path.Combine(RepoFolder(Dir), "blobs", file.ETag + ".incomplete");
+        Assert.Equal([Path.Combine("blobs", file.ETag + ".incomplete")], CachedFiles(Dir)); // nothing complete-looking
         var kept = new FileInfo(incomplete).Length;
         Assert.InRange(kept, 1, 150_000);
 
         var local = await client.DownloadAsync(Release, SaeId);
 
         Assert.Equal(content, await File.ReadAllBytesAsync(local));
-        Assert.Equal(["", $"bytes={kept}-"], _hub.Requests.Where(r => r.Path.StartsWith("/cdn/", StringComparison.Ordinal)).Select(r => r.Range));
+        Assert.Equal(["", $"bytes={kept}-"], Hub.Requests.Where(r => r.Path.StartsWith("/cdn/", StringComparison.Ordinal)).Select(r => r.Range));
         Assert.False(File.Exists(incomplete));
     }
 
@@ -152,15 +141,15 @@ public sealed class HubDownloadTests : IAsyncLifetime
     public async Task With_retries_one_call_survives_a_cut_connection()
     {
         var content = RandomBytes(400_000, seed: 8);
-        _hub.AddFile(Repo, SaeFile, content);
-        _hub.CutAfterBytes = 100_000;
-        _hub.CutTimes = 2;
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir) with { DownloadRetries = 2 });
+        Hub.AddFile(Repo, SaeFile, content);
+        Hub.CutAfterBytes = 100_000;
+        Hub.CutTimes = 2;
+        using var client = new GemmaScopeHubClient(Options() with { DownloadRetries = 2 });
 
         var local = await client.DownloadAsync(Release, SaeId);
 
         Assert.Equal(content, await File.ReadAllBytesAsync(local));
-        var ranges = _hub.Requests.Where(r => r.Path.StartsWith("/cdn/", StringComparison.Ordinal)).Select(r => r.Range).ToList();
+        var ranges = Hub.Requests.Where(r => r.Path.StartsWith("/cdn/", StringComparison.Ordinal)).Select(r => r.Range).ToList();
         Assert.Equal(3, ranges.Count);
         Assert.Equal(string.Empty, ranges[0]);
         Assert.StartsWith("bytes=", ranges[1], StringComparison.Ordinal);
@@ -170,24 +159,24 @@ public sealed class HubDownloadTests : IAsyncLifetime
     [Fact]
     public async Task A_corrupted_body_fails_the_sha256_check_and_leaves_nothing_in_blobs_or_snapshots()
     {
-        var file = _hub.AddFile(Repo, SaeFile, RandomBytes(90_000, seed: 9));
-        _hub.CorruptBodies = true;
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        var file = Hub.AddFile(Repo, SaeFile, RandomBytes(90_000, seed: 9));
+        Hub.CorruptBodies = true;
+        using var client = new GemmaScopeHubClient(Options());
 
         var e = await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.DownloadAsync(Release, SaeId));
 
         Assert.Contains("SHA-256", e.Message, StringComparison.Ordinal);
         Assert.Contains(file.ETag, e.Message, StringComparison.Ordinal);
-        Assert.Empty(CachedFiles(_dir));
+        Assert.Empty(CachedFiles(Dir));
     }
 
     [Fact]
     public async Task Turning_off_sha256_verification_accepts_the_bytes_as_sent()
     {
         var content = RandomBytes(90_000, seed: 10);
-        _hub.AddFile(Repo, SaeFile, content);
-        _hub.CorruptBodies = true;
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir) with { VerifySha256 = false });
+        Hub.AddFile(Repo, SaeFile, content);
+        Hub.CorruptBodies = true;
+        using var client = new GemmaScopeHubClient(Options() with { VerifySha256 = false });
 
         var local = await client.DownloadAsync(Release, SaeId);
 
@@ -199,8 +188,8 @@ public sealed class HubDownloadTests : IAsyncLifetime
     [Fact]
     public async Task A_404_names_the_missing_file_and_the_repository()
     {
-        _hub.AddFile(Repo, SaeFile, RandomBytes(100, seed: 11));
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        Hub.AddFile(Repo, SaeFile, RandomBytes(100, seed: 11));
+        using var client = new GemmaScopeHubClient(Options());
 
         var e = await Assert.ThrowsAsync<HuggingFaceHubException>(
             () => client.DownloadFileAsync(Repo, "layer_20/width_16k/average_l0_71/params.safetensors"));
@@ -214,9 +203,9 @@ public sealed class HubDownloadTests : IAsyncLifetime
     [Fact]
     public async Task An_unknown_repository_and_an_unknown_revision_say_so()
     {
-        _hub.AddFile(Repo, SaeFile, RandomBytes(100, seed: 12));
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
-        using var onBranch = new GemmaScopeHubClient(Options(_hub, _dir) with { Revision = "no-such-branch" });
+        Hub.AddFile(Repo, SaeFile, RandomBytes(100, seed: 12));
+        using var client = new GemmaScopeHubClient(Options());
+        using var onBranch = new GemmaScopeHubClient(Options() with { Revision = "no-such-branch" });
 
         var repo = await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.DownloadFileAsync("google/gemma-scope-3b-pt-res", SaeFile));
         var rev = await Assert.ThrowsAsync<HuggingFaceHubException>(() => onBranch.DownloadAsync(Release, SaeId));
@@ -229,47 +218,47 @@ public sealed class HubDownloadTests : IAsyncLifetime
     public async Task A_small_non_LFS_file_is_served_directly_with_a_git_etag()
     {
         var content = "{\"architecture\": \"jumprelu\"}"u8.ToArray();
-        var file = _hub.AddFile(Repo, "README.md", content, lfs: false);
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        var file = Hub.AddFile(Repo, "README.md", content, lfs: false);
+        using var client = new GemmaScopeHubClient(Options());
 
         var local = await client.DownloadFileAsync(Repo, "README.md");
 
         Assert.Equal(content, await File.ReadAllBytesAsync(local));
         Assert.Equal(40, file.ETag.Length);
-        Assert.True(File.Exists(Path.Combine(RepoFolder(_dir), "blobs", file.ETag)));
-        Assert.Equal(0, _hub.Count("GET", "/cdn/"));
+        Assert.True(File.Exists(Path.Combine(RepoFolder(Dir), "blobs", file.ETag)));
+        Assert.Equal(0, Hub.Count("GET", "/cdn/"));
     }
 
     [Fact]
     public async Task A_relative_redirect_of_a_renamed_repository_is_followed()
     {
         var content = RandomBytes(2000, seed: 13);
-        _hub.AddFile(Repo, SaeFile, content);
-        _hub.RenamedRepos["google/old-name"] = Repo;
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        Hub.AddFile(Repo, SaeFile, content);
+        Hub.RenamedRepos["google/old-name"] = Repo;
+        using var client = new GemmaScopeHubClient(Options());
 
         var local = await client.DownloadFileAsync("google/old-name", SaeFile);
 
         Assert.Equal(content, await File.ReadAllBytesAsync(local));
-        Assert.Equal(2, _hub.Count("HEAD", "/resolve/"));
+        Assert.Equal(2, Hub.Count("HEAD", "/resolve/"));
     }
 
     [Fact]
     public async Task Cancellation_stops_the_download_and_keeps_the_partial_file_for_later()
     {
         var content = RandomBytes(500_000, seed: 14);
-        var file = _hub.AddFile(Repo, SaeFile, content);
-        _hub.StallAfterBytes = 200_000;
+        var file = Hub.AddFile(Repo, SaeFile, content);
+        Hub.StallAfterBytes = 200_000;
         using var cts = new CancellationTokenSource();
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        using var client = new GemmaScopeHubClient(Options());
         var download = client.DownloadAsync(Release, SaeId, cancellationToken: cts.Token);
 
-        await _hub.Stalled.Task; // the server has sent 200 kB and now waits forever
+        await Hub.Stalled.Task; // the server has sent 200 kB and now waits forever
         await cts.CancelAsync();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => download);
-        Assert.Equal([Path.Combine("blobs", file.ETag + ".incomplete")], CachedFiles(_dir));
-        _hub.StallAfterBytes = -1;
+        Assert.Equal([Path.Combine("blobs", file.ETag + ".incomplete")], CachedFiles(Dir));
+        Hub.StallAfterBytes = -1;
         var local = await client.DownloadAsync(Release, SaeId);
         Assert.Equal(content, await File.ReadAllBytesAsync(local));
     }
@@ -277,46 +266,46 @@ public sealed class HubDownloadTests : IAsyncLifetime
     [Fact]
     public async Task An_already_cancelled_token_sends_nothing()
     {
-        _hub.AddFile(Repo, SaeFile, RandomBytes(100, seed: 15));
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        Hub.AddFile(Repo, SaeFile, RandomBytes(100, seed: 15));
+        using var client = new GemmaScopeHubClient(Options());
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.DownloadAsync(Release, SaeId, cancellationToken: new CancellationToken(true)));
 
-        Assert.Empty(_hub.Requests);
+        Assert.Empty(Hub.Requests);
     }
 
     [Fact]
     public async Task Paths_that_could_leave_the_cache_are_refused_before_any_request()
     {
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        using var client = new GemmaScopeHubClient(Options());
 
         await Assert.ThrowsAsync<ArgumentException>(() => client.DownloadFileAsync(Repo, "../../etc/passwd"));
         await Assert.ThrowsAsync<ArgumentException>(() => client.DownloadFileAsync(Repo, "/abs/params.npz"));
         await Assert.ThrowsAsync<ArgumentException>(() => client.DownloadFileAsync("google/../x", "a"));
-        Assert.Empty(_hub.Requests);
+        Assert.Empty(Hub.Requests);
     }
 
     [Fact]
     public async Task Concurrent_downloads_of_one_file_fetch_it_once()
     {
         var content = RandomBytes(600_000, seed: 16);
-        _hub.AddFile(Repo, SaeFile, content);
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        Hub.AddFile(Repo, SaeFile, content);
+        using var client = new GemmaScopeHubClient(Options());
 
         var paths = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => client.DownloadAsync(Release, SaeId)));
 
         Assert.All(paths, p => Assert.Equal(paths[0], p));
         Assert.Equal(content, await File.ReadAllBytesAsync(paths[0]));
-        Assert.Equal(1, _hub.Count("GET", "/cdn/"));
+        Assert.Equal(1, Hub.Count("GET", "/cdn/"));
     }
 
     [Fact]
     public async Task The_static_one_liner_downloads_the_canonical_alias_target()
     {
         var content = RandomBytes(30_000, seed: 17);
-        _hub.AddFile(Repo, SaeFile, content);
+        Hub.AddFile(Repo, SaeFile, content);
 
-        var local = await GemmaScopeHub.DownloadAsync(Release + "-canonical", "layer_20/width_16k/canonical", Options(_hub, _dir));
+        var local = await GemmaScopeHub.DownloadAsync(Release + "-canonical", "layer_20/width_16k/canonical", Options());
 
         Assert.Equal(content, await File.ReadAllBytesAsync(local));
         Assert.EndsWith(Path.Combine("average_l0_71", "params.npz"), local, StringComparison.Ordinal);

@@ -1,46 +1,32 @@
 using System.Net;
-using static GemmaScope.Hf.Tests.TestSupport;
+using static GemmaScope.Hf.Tests.HubTestData;
 
 namespace GemmaScope.Hf.Tests;
 
 /// <summary>Issue 13, downloads: stalls time out and resume, stale listings refresh, clean URLs, hub error codes.</summary>
-public sealed class HubHardeningTests : IAsyncLifetime
+public sealed class HubHardeningTests : HubTestBase
 {
-    // Every call below is bounded: a regression that hangs fails the test after this long instead of hanging the run.
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
-
-    private readonly TempDir _dir = new();
-    private FakeHub _hub = null!;
-
-    public async Task InitializeAsync() => _hub = await FakeHub.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _hub.DisposeAsync();
-        _dir.Dispose();
-    }
-
     // One download through the CDN path first, so that the timings below do not include the server's first-request JIT
     // (on a busy machine that alone can outlast a sub-second stall timeout, and the retry would then start from byte 0).
     private async Task WarmUpAsync()
     {
-        _hub.AddFile("google/warm-up", "w.bin", RandomBytes(10, seed: 0));
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        Hub.AddFile("google/warm-up", "w.bin", RandomBytes(10, seed: 0));
+        using var client = new GemmaScopeHubClient(Options());
         await client.DownloadFileAsync("google/warm-up", "w.bin").WaitAsync(Bound);
     }
 
     private List<string> CdnRanges() =>
-        _hub.Requests.Where(r => r.Path.StartsWith("/cdn/", StringComparison.Ordinal)).Skip(1).Select(r => r.Range).ToList(); // after the warm-up
+        Hub.Requests.Where(r => r.Path.StartsWith("/cdn/", StringComparison.Ordinal)).Skip(1).Select(r => r.Range).ToList(); // after the warm-up
 
     [Fact]
     public async Task A_transfer_that_stalls_after_1000_bytes_times_out_and_resumes_with_Range()
     {
         await WarmUpAsync();
         var content = RandomBytes(300_000, seed: 31);
-        _hub.AddFile(Repo, SaeFile, content);
-        _hub.StallAfterBytes = 1000;
-        _hub.StallTimes = 1;
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir) with { DownloadTimeout = TimeSpan.FromSeconds(1) });
+        Hub.AddFile(Repo, SaeFile, content);
+        Hub.StallAfterBytes = 1000;
+        Hub.StallTimes = 1;
+        using var client = new GemmaScopeHubClient(Options() with { DownloadTimeout = TimeSpan.FromSeconds(1) });
 
         var local = await client.DownloadAsync(Release, SaeId).WaitAsync(Bound);
 
@@ -53,10 +39,10 @@ public sealed class HubHardeningTests : IAsyncLifetime
     {
         await WarmUpAsync();
         var content = RandomBytes(50_000, seed: 32);
-        _hub.AddFile(Repo, SaeFile, content);
-        _hub.StallAfterBytes = 0; // headers, then nothing
-        _hub.StallTimes = 1;
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir, new() { ["HF_HUB_DOWNLOAD_TIMEOUT"] = "0.8" }));
+        Hub.AddFile(Repo, SaeFile, content);
+        Hub.StallAfterBytes = 0; // headers, then nothing
+        Hub.StallTimes = 1;
+        using var client = new GemmaScopeHubClient(Options(new() { ["HF_HUB_DOWNLOAD_TIMEOUT"] = "0.8" }));
 
         var local = await client.DownloadAsync(Release, SaeId).WaitAsync(Bound);
 
@@ -68,31 +54,23 @@ public sealed class HubHardeningTests : IAsyncLifetime
     public async Task A_server_that_always_stalls_fails_after_the_retries_naming_the_timeout_and_keeps_the_partial_file()
     {
         await WarmUpAsync();
-        var file = _hub.AddFile(Repo, SaeFile, RandomBytes(100_000, seed: 33));
-        _hub.StallAfterBytes = 1000; // every attempt: 1000 more bytes, then silence
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir) with { DownloadTimeout = TimeSpan.FromSeconds(0.5), DownloadRetries = 2 });
+        var file = Hub.AddFile(Repo, SaeFile, RandomBytes(100_000, seed: 33));
+        Hub.StallAfterBytes = 1000; // every attempt: 1000 more bytes, then silence
+        using var client = new GemmaScopeHubClient(Options() with { DownloadTimeout = TimeSpan.FromSeconds(0.5), DownloadRetries = 2 });
 
         var e = await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.DownloadAsync(Release, SaeId).WaitAsync(Bound));
 
         Assert.Contains("no bytes for 0.5 s", e.Message, StringComparison.Ordinal);
         Assert.Contains("HF_HUB_DOWNLOAD_TIMEOUT", e.Message, StringComparison.Ordinal);
         Assert.Equal(["", "bytes=1000-", "bytes=2000-"], CdnRanges());
-        Assert.Equal([Path.Combine("blobs", file.ETag + ".incomplete")], CachedFiles(_dir));
-        Assert.Equal(3000, new FileInfo(Path.Combine(RepoFolder(_dir), "blobs", file.ETag + ".incomplete")).Length);
+        Assert.Equal([Path.Combine("blobs", file.ETag + ".incomplete")], CachedFiles(Dir));
+        Assert.Equal(3000, new FileInfo(Path.Combine(RepoFolder(Dir), "blobs", file.ETag + ".incomplete")).Length);
     }
 
     [Fact]
     public void The_stall_timeout_defaults_to_10_s_like_huggingface_hub_and_refuses_nonsense()
     {
-        static GemmaScopeHubOptions With(string? value) =>
-            new() { EnvironmentReader = name => name == "HF_HUB_DOWNLOAD_TIMEOUT" ? value : null, CacheDirectory = "/tmp/x" };
-
-        Assert.Equal(TimeSpan.FromSeconds(10), HubSettings.Resolve(With(null)).DownloadTimeout);
-        Assert.Equal(TimeSpan.FromSeconds(2.5), HubSettings.Resolve(With("2.5")).DownloadTimeout);
-        Assert.Equal(TimeSpan.FromSeconds(7), HubSettings.Resolve(With("2.5") with { DownloadTimeout = TimeSpan.FromSeconds(7) }).DownloadTimeout);
-        var e = Assert.Throws<ArgumentException>(() => HubSettings.Resolve(With("ten")));
-        Assert.Contains("HF_HUB_DOWNLOAD_TIMEOUT", e.Message, StringComparison.Ordinal);
-        Assert.Throws<ArgumentException>(() => HubSettings.Resolve(With("0")));
+        AssertTimeoutSetting("HF_HUB_DOWNLOAD_TIMEOUT", s => s.DownloadTimeout, (o, t) => o with { DownloadTimeout = t });
     }
 
     [Fact]
@@ -100,13 +78,13 @@ public sealed class HubHardeningTests : IAsyncLifetime
     {
         foreach (var n in new[] { 22, 71 })
         {
-            _hub.AddFile(Repo, $"layer_20/width_16k/average_l0_{n}/params.npz", RandomBytes(64, seed: n));
+            Hub.AddFile(Repo, $"layer_20/width_16k/average_l0_{n}/params.npz", RandomBytes(64, seed: n));
         }
 
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        using var client = new GemmaScopeHubClient(Options());
         Assert.Equal(2, (await client.ListSaeIdsAsync(Release, "layer_20/width_16k")).Count); // cached now
         var content = RandomBytes(640, seed: 999);
-        _hub.AddFile(Repo, "layer_20/width_16k/average_l0_999/params.npz", content);
+        Hub.AddFile(Repo, "layer_20/width_16k/average_l0_999/params.npz", content);
 
         var sae = await client.ResolveAsync(Release, "layer_20/width_16k/average_l0_999");
         var local = await client.DownloadAsync(Release, "layer_20/width_16k/average_l0_999");
@@ -114,51 +92,51 @@ public sealed class HubHardeningTests : IAsyncLifetime
         Assert.Equal(999, sae.AverageL0);
         Assert.Equal(content, await File.ReadAllBytesAsync(local));
         Assert.Equal(3, (await client.ListSaeIdsAsync(Release, "layer_20/width_16k")).Count); // the cache was updated
-        Assert.Equal(2, _hub.Count("GET", "/api/models/")); // the first listing and one refresh, not one per call
+        Assert.Equal(2, Hub.Count("GET", "/api/models/")); // the first listing and one refresh, not one per call
     }
 
     [Fact]
     public async Task An_id_missing_from_a_fresh_listing_is_still_unknown_after_one_refresh()
     {
-        _hub.AddFile(Repo, "layer_20/width_16k/average_l0_22/params.npz", RandomBytes(64, seed: 22));
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        Hub.AddFile(Repo, "layer_20/width_16k/average_l0_22/params.npz", RandomBytes(64, seed: 22));
+        using var client = new GemmaScopeHubClient(Options());
         await client.ListSaeIdsAsync(Release, "layer_20/width_16k");
 
         var e = await Assert.ThrowsAsync<ArgumentException>(() => client.ResolveAsync(Release, "layer_20/width_16k/average_l0_998"));
 
         Assert.Contains("does not have it either", e.Message, StringComparison.Ordinal);
-        Assert.Equal(2, _hub.Count("GET", "/api/models/"));
+        Assert.Equal(2, Hub.Count("GET", "/api/models/"));
     }
 
     [Fact]
     public async Task A_cached_listing_older_than_a_day_is_fetched_again_and_a_fresh_one_is_not()
     {
-        _hub.AddFile(Repo, "layer_20/width_16k/average_l0_22/params.npz", RandomBytes(64, seed: 22));
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        Hub.AddFile(Repo, "layer_20/width_16k/average_l0_22/params.npz", RandomBytes(64, seed: 22));
+        using var client = new GemmaScopeHubClient(Options());
         await client.ListSaeIdsAsync(Release, "layer_20/width_16k");
-        _hub.AddFile(Repo, "layer_20/width_16k/average_l0_999/params.npz", RandomBytes(64, seed: 999));
+        Hub.AddFile(Repo, "layer_20/width_16k/average_l0_999/params.npz", RandomBytes(64, seed: 999));
 
         Assert.Single(await client.ListSaeIdsAsync(Release, "layer_20/width_16k")); // fresh: from the cache
-        var listing = Directory.EnumerateFiles(Path.Combine(RepoFolder(_dir), ".gemmascope"), "*.json", SearchOption.AllDirectories).Single();
+        var listing = Directory.EnumerateFiles(Path.Combine(RepoFolder(Dir), ".gemmascope"), "*.json", SearchOption.AllDirectories).Single();
         File.SetLastWriteTimeUtc(listing, DateTime.UtcNow - TimeSpan.FromDays(2));
         var aged = await client.ListSaeIdsAsync(Release, "layer_20/width_16k");
 
         Assert.Equal(["layer_20/width_16k/average_l0_22", "layer_20/width_16k/average_l0_999"], aged);
-        Assert.Equal(2, _hub.Count("GET", "/api/models/"));
+        Assert.Equal(2, Hub.Count("GET", "/api/models/"));
     }
 
     [Fact]
     public async Task An_old_listing_is_used_when_the_hub_cannot_be_reached()
     {
-        _hub.AddFile(Repo, "layer_20/width_16k/average_l0_22/params.npz", RandomBytes(64, seed: 22));
-        using (var client = new GemmaScopeHubClient(Options(_hub, _dir)))
+        Hub.AddFile(Repo, "layer_20/width_16k/average_l0_22/params.npz", RandomBytes(64, seed: 22));
+        using (var client = new GemmaScopeHubClient(Options()))
         {
             await client.ListSaeIdsAsync(Release, "layer_20/width_16k");
         }
 
-        var listing = Directory.EnumerateFiles(Path.Combine(RepoFolder(_dir), ".gemmascope"), "*.json", SearchOption.AllDirectories).Single();
+        var listing = Directory.EnumerateFiles(Path.Combine(RepoFolder(Dir), ".gemmascope"), "*.json", SearchOption.AllDirectories).Single();
         File.SetLastWriteTimeUtc(listing, DateTime.UtcNow - TimeSpan.FromDays(2));
-        using var unreachable = new GemmaScopeHubClient(Options(_hub, _dir) with { Endpoint = "http://127.0.0.1:1" });
+        using var unreachable = new GemmaScopeHubClient(Options() with { Endpoint = "http://127.0.0.1:1" });
 
         Assert.Single(await unreachable.ListSaeIdsAsync(Release, "layer_20/width_16k").WaitAsync(Bound));
     }
@@ -167,27 +145,27 @@ public sealed class HubHardeningTests : IAsyncLifetime
     public async Task An_endpoint_ending_with_a_slash_never_produces_a_double_slash()
     {
         var content = RandomBytes(2000, seed: 34);
-        _hub.AddFile(Repo, SaeFile, content);
-        _hub.AddFile(Repo, "layer_20/width_16k/average_l0_999/params.npz", RandomBytes(64, seed: 999));
-        _hub.AddFile("google/gated", "config.json", "{}"u8.ToArray());
-        _hub.GatedRepos.Add("google/gated");
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir) with { Endpoint = _hub.Endpoint + "/" });
+        Hub.AddFile(Repo, SaeFile, content);
+        Hub.AddFile(Repo, "layer_20/width_16k/average_l0_999/params.npz", RandomBytes(64, seed: 999));
+        Hub.AddFile("google/gated", "config.json", "{}"u8.ToArray());
+        Hub.GatedRepos.Add("google/gated");
+        using var client = new GemmaScopeHubClient(Options() with { Endpoint = Hub.Endpoint + "/" });
 
         await client.DownloadAsync(Release, SaeId);
         await client.ListSaeIdsAsync(Release, "layer_20/width_16k");
         var e = await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.DownloadFileAsync("google/gated", "config.json"));
 
-        Assert.All(_hub.Requests, r => Assert.DoesNotContain("//", r.Path, StringComparison.Ordinal));
-        Assert.Contains($"{_hub.Endpoint}/google/gated", e.Message, StringComparison.Ordinal);
+        Assert.All(Hub.Requests, r => Assert.DoesNotContain("//", r.Path, StringComparison.Ordinal));
+        Assert.Contains($"{Hub.Endpoint}/google/gated", e.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("//google", e.Message, StringComparison.Ordinal);
-        Assert.Equal(_hub.Endpoint + "/", client.Endpoint.ToString());
+        Assert.Equal(Hub.Endpoint + "/", client.Endpoint.ToString());
     }
 
     [Fact]
     public async Task A_401_with_RepoNotFound_says_the_repository_was_not_found_not_that_it_is_gated()
     {
-        _hub.UnknownRepoStatus = 401; // what huggingface.co answers for an unknown repo without a token
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        Hub.UnknownRepoStatus = 401; // what huggingface.co answers for an unknown repo without a token
+        using var client = new GemmaScopeHubClient(Options());
 
         var e = await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.DownloadFileAsync("google/gemma-2-3b", "config.json"));
 
@@ -200,15 +178,15 @@ public sealed class HubHardeningTests : IAsyncLifetime
     [Fact]
     public async Task A_401_with_GatedRepo_says_to_accept_the_licence_on_the_model_page_and_set_HF_TOKEN()
     {
-        _hub.AddFile("google/gemma-2-2b", "config.json", "{}"u8.ToArray(), lfs: false);
-        _hub.GatedRepos.Add("google/gemma-2-2b");
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        Hub.AddFile("google/gemma-2-2b", "config.json", "{}"u8.ToArray(), lfs: false);
+        Hub.GatedRepos.Add("google/gemma-2-2b");
+        using var client = new GemmaScopeHubClient(Options());
 
         var e = await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.DownloadFileAsync("google/gemma-2-2b", "config.json"));
 
         Assert.Equal(HttpStatusCode.Unauthorized, e.StatusCode);
         Assert.Contains("gated", e.Message, StringComparison.Ordinal);
-        Assert.Contains($"accept its licence at {_hub.Endpoint}/google/gemma-2-2b", e.Message, StringComparison.Ordinal);
+        Assert.Contains($"accept its licence at {Hub.Endpoint}/google/gemma-2-2b", e.Message, StringComparison.Ordinal);
         Assert.Contains("HF_TOKEN", e.Message, StringComparison.Ordinal);
     }
 }

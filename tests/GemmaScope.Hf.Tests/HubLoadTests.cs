@@ -1,23 +1,13 @@
 using GemmaScope.Formats;
-using static GemmaScope.Hf.Tests.TestSupport;
+using static GemmaScope.Hf.Tests.HubTestData;
 
 namespace GemmaScope.Hf.Tests;
 
 /// <summary>Loading through the hub gives exactly what <see cref="JumpReLUSae.Load"/> gives on the file itself.</summary>
-public sealed class HubLoadTests : IAsyncLifetime
+public sealed class HubLoadTests : HubTestBase
 {
     private const int DIn = 24; // not a multiple of the vector width
     private const int DSae = 4096; // the smallest Gemma Scope width, 4k
-    private readonly TempDir _dir = new();
-    private FakeHub _hub = null!;
-
-    public async Task InitializeAsync() => _hub = await FakeHub.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _hub.DisposeAsync();
-        _dir.Dispose();
-    }
 
     /// <summary>A release shaped like Gemma Scope but with d_model 24, so that a real 4k-wide SAE is under 1 MB.</summary>
     private static GemmaScopeSae TinySae(bool embedding = false)
@@ -27,21 +17,16 @@ public sealed class HubLoadTests : IAsyncLifetime
         return new GemmaScopeSae(release, id, id, embedding ? null : 3, "4k", 9, "gemma-2-2b/3-gemmascope-res-4k", isCompiledIn: true);
     }
 
-    /// <summary>Random weights (never zeros), positive thresholds, written as numpy would.</summary>
-    private static (byte[] Npz, float[] WDec) TinyNpz(TempDir dir, int seed)
+    /// <summary>Publishes random weights at <paramref name="path"/> on the hub and writes the same npz to a file of its own, to load directly.</summary>
+    /// <returns>That file and the decoder written.</returns>
+    private (string Direct, float[] WDec) Publish(string repoId, string path, int seed)
     {
-        var rng = new Random(seed);
-        float[] Fill(int n, float scale, float offset = 0) => Enumerable.Range(0, n).Select(_ => offset + (scale * ((float)rng.NextDouble() - 0.5f))).ToArray();
-        var wDec = Fill(DSae * DIn, 0.4f);
-        var path = Path.Combine(dir.Path, $"tiny-{seed}.npz");
-        TestNpz.Write(
-            path,
-            ("W_enc", [DIn, DSae], Fill(DIn * DSae, 0.4f)),
-            ("W_dec", [DSae, DIn], wDec),
-            ("b_enc", [DSae], Fill(DSae, 0.2f)),
-            ("b_dec", [DIn], Fill(DIn, 0.2f)),
-            ("threshold", [DSae], Fill(DSae, 0.05f, offset: 0.06f)));
-        return (File.ReadAllBytes(path), wDec);
+        var weights = RandomWeights(DIn, DSae, seed, npzNames: true);
+        var npz = TestNpz.Npz(weights);
+        Hub.AddFile(repoId, path, npz);
+        var direct = Dir.File($"direct-{seed}.npz");
+        File.WriteAllBytes(direct, npz);
+        return (direct, weights[1].Data);
     }
 
     private static float[] Encode(JumpReLUSae sae, float[] x)
@@ -56,11 +41,8 @@ public sealed class HubLoadTests : IAsyncLifetime
     public async Task Loading_through_the_hub_is_bit_identical_to_loading_the_file()
     {
         var sae = TinySae();
-        var (npz, wDec) = TinyNpz(_dir, seed: 30);
-        _hub.AddFile(sae.RepoId, sae.FilePath, npz);
-        var direct = Path.Combine(_dir.Path, "direct.npz");
-        await File.WriteAllBytesAsync(direct, npz);
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        var (direct, wDec) = Publish(sae.RepoId, sae.FilePath, seed: 30);
+        using var client = new GemmaScopeHubClient(Options());
 
         using var viaHub = await client.LoadAsync(sae);
         using var fromFile = JumpReLUSae.Load(direct);
@@ -87,11 +69,8 @@ public sealed class HubLoadTests : IAsyncLifetime
     public async Task Embedding_SAEs_are_scaled_by_the_square_root_of_d_in_like_SAELens()
     {
         var sae = TinySae(embedding: true);
-        var (npz, wDec) = TinyNpz(_dir, seed: 32);
-        _hub.AddFile(sae.RepoId, sae.FilePath, npz);
-        var direct = Path.Combine(_dir.Path, "direct.npz");
-        await File.WriteAllBytesAsync(direct, npz);
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        var (direct, wDec) = Publish(sae.RepoId, sae.FilePath, seed: 32);
+        using var client = new GemmaScopeHubClient(Options());
 
         using var viaHub = await client.LoadAsync(sae);
         using var scaled = JumpReLUSae.Load(direct, new SaeLoadOptions { InputScale = MathF.Sqrt(DIn) });
@@ -104,9 +83,8 @@ public sealed class HubLoadTests : IAsyncLifetime
     [Fact]
     public async Task A_file_whose_sizes_are_not_the_catalogs_is_refused_naming_both()
     {
-        var (npz, _) = TinyNpz(_dir, seed: 33);
-        _hub.AddFile(Repo, SaeFile, npz);
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        Publish(Repo, SaeFile, seed: 33);
+        using var client = new GemmaScopeHubClient(Options());
 
         var e = await Assert.ThrowsAsync<SaeFormatException>(() => client.LoadAsync(Release, SaeId));
 
@@ -119,18 +97,17 @@ public sealed class HubLoadTests : IAsyncLifetime
     public async Task The_static_one_liner_loads_offline_from_a_cache_filled_by_an_earlier_download()
     {
         var sae = TinySae();
-        var (npz, wDec) = TinyNpz(_dir, seed: 34);
-        _hub.AddFile(sae.RepoId, sae.FilePath, npz);
-        using (var client = new GemmaScopeHubClient(Options(_hub, _dir)))
+        var (_, wDec) = Publish(sae.RepoId, sae.FilePath, seed: 34);
+        using (var client = new GemmaScopeHubClient(Options()))
         {
             await client.DownloadAsync(sae);
         }
 
-        var before = _hub.Requests.Count;
-        using var offline = new GemmaScopeHubClient(Options(_hub, _dir) with { Offline = true });
+        var before = Hub.Requests.Count;
+        using var offline = new GemmaScopeHubClient(Options() with { Offline = true });
         using var loaded = await offline.LoadAsync(sae, new SaeLoadOptions { Validation = SaeValidation.StructureOnly });
 
         Assert.Equal(wDec.AsSpan(5 * DIn, DIn).ToArray(), loaded.GetDecoderDirection(5));
-        Assert.Equal(before, _hub.Requests.Count);
+        Assert.Equal(before, Hub.Requests.Count);
     }
 }

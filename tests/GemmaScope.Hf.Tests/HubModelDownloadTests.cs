@@ -1,25 +1,13 @@
 using System.Net;
 using System.Text;
-using static GemmaScope.Hf.Tests.TestSupport;
+using static GemmaScope.Hf.Tests.HubTestData;
 
 namespace GemmaScope.Hf.Tests;
 
 /// <summary>Whole checkpoints (config, tokenizer, safetensors index and shards) through the fake hub (issue 11).</summary>
-public sealed class HubModelDownloadTests : IAsyncLifetime
+public sealed class HubModelDownloadTests : HubTestBase
 {
     private const string Model = "google/gemma-2-2b";
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
-
-    private readonly TempDir _dir = new();
-    private FakeHub _hub = null!;
-
-    public async Task InitializeAsync() => _hub = await FakeHub.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _hub.DisposeAsync();
-        _dir.Dispose();
-    }
 
     private static byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s);
 
@@ -55,7 +43,7 @@ public sealed class HubModelDownloadTests : IAsyncLifetime
         {
             if (skip?.Contains(path) != true)
             {
-                _hub.AddFile(Model, path, bytes, lfs: path.EndsWith(".safetensors", StringComparison.Ordinal));
+                Hub.AddFile(Model, path, bytes, lfs: path.EndsWith(".safetensors", StringComparison.Ordinal));
             }
         }
 
@@ -75,14 +63,14 @@ public sealed class HubModelDownloadTests : IAsyncLifetime
     {
         var files = Publish(shards: 3);
         var reports = new List<ModelDownloadProgress>();
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        using var client = new GemmaScopeHubClient(Options());
 
         var folder = await client.DownloadModelAsync(Model, progress: new SyncProgress<ModelDownloadProgress>(reports.Add)).WaitAsync(Bound);
 
-        Assert.Equal(Path.Combine(RepoFolder(_dir, Model), "snapshots", FakeHub.CommitOf(Model)), folder);
+        Assert.Equal(Path.Combine(RepoFolder(Dir, Model), "snapshots", FakeHub.CommitOf(Model)), folder);
         AssertSnapshot(folder, files);
         Assert.False(File.Exists(Path.Combine(folder, "generation_config.json")));
-        Assert.True(File.Exists(Path.Combine(RepoFolder(_dir, Model), ".no_exist", FakeHub.CommitOf(Model), "generation_config.json")));
+        Assert.True(File.Exists(Path.Combine(RepoFolder(Dir, Model), ".no_exist", FakeHub.CommitOf(Model), "generation_config.json")));
         long total = files.Values.Sum(b => (long)b.Length);
         Assert.All(reports, r => Assert.Equal((Model, (long?)total, files.Count), (r.RepoId, r.TotalBytes, r.FileCount)));
         Assert.Equal((total, files.Count), (reports[^1].BytesDownloaded, reports[^1].FilesDone));
@@ -93,17 +81,17 @@ public sealed class HubModelDownloadTests : IAsyncLifetime
 
         Assert.Contains(reports, r => r.File == "model-00002-of-00003.safetensors");
         // Every file after config.json was asked for at the commit config.json resolved to, never at 'main' again.
-        Assert.Equal(1, _hub.Count("HEAD", "/resolve/main/"));
+        Assert.Equal(1, Hub.Count("HEAD", "/resolve/main/"));
         // The other files, and the 404s of generation_config.json and tokenizer.model.
-        Assert.Equal(files.Count + 1, _hub.Count("HEAD", "/resolve/" + FakeHub.CommitOf(Model) + "/"));
-        Assert.Equal(3, _hub.Count("GET", "/cdn/"));
+        Assert.Equal(files.Count + 1, Hub.Count("HEAD", "/resolve/" + FakeHub.CommitOf(Model) + "/"));
+        Assert.Equal(3, Hub.Count("GET", "/cdn/"));
     }
 
     [Fact]
     public async Task A_single_file_checkpoint_without_an_index_downloads_model_safetensors()
     {
         var files = Publish(shards: 0, withTokenizer: false);
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        using var client = new GemmaScopeHubClient(Options());
 
         var folder = await client.DownloadModelAsync(Model).WaitAsync(Bound);
 
@@ -115,46 +103,46 @@ public sealed class HubModelDownloadTests : IAsyncLifetime
     public async Task A_gated_checkpoint_without_a_token_says_to_accept_the_licence_on_the_model_page_and_set_HF_TOKEN()
     {
         Publish(shards: 2);
-        _hub.GatedRepos.Add(Model);
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        Hub.GatedRepos.Add(Model);
+        using var client = new GemmaScopeHubClient(Options());
 
         var e = await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.DownloadModelAsync(Model).WaitAsync(Bound));
 
         Assert.Equal(HttpStatusCode.Unauthorized, e.StatusCode);
-        Assert.Contains($"accept its licence at {_hub.Endpoint}/{Model}", e.Message, StringComparison.Ordinal);
+        Assert.Contains($"accept its licence at {Hub.Endpoint}/{Model}", e.Message, StringComparison.Ordinal);
         Assert.Contains("HF_TOKEN", e.Message, StringComparison.Ordinal);
-        Assert.Empty(CachedFiles(_dir, Model));
+        Assert.Empty(CachedFiles(Dir, Model));
     }
 
     [Fact]
     public async Task A_gated_checkpoint_downloads_with_HF_TOKEN_sent_only_to_the_hub()
     {
         var files = Publish(shards: 2);
-        _hub.GatedRepos.Add(Model);
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir, new() { ["HF_TOKEN"] = _hub.RequiredToken }));
+        Hub.GatedRepos.Add(Model);
+        using var client = new GemmaScopeHubClient(Options(new() { ["HF_TOKEN"] = Hub.RequiredToken }));
 
         var folder = await client.DownloadModelAsync(Model).WaitAsync(Bound);
 
         AssertSnapshot(folder, files);
-        Assert.All(_hub.Requests.Where(r => r.Host == "127.0.0.1"), r => Assert.Equal("Bearer " + _hub.RequiredToken, r.Authorization));
-        Assert.All(_hub.Requests.Where(r => r.Host == "localhost"), r => Assert.Equal(string.Empty, r.Authorization));
+        Assert.All(Hub.Requests.Where(r => r.Host == "127.0.0.1"), r => Assert.Equal("Bearer " + Hub.RequiredToken, r.Authorization));
+        Assert.All(Hub.Requests.Where(r => r.Host == "localhost"), r => Assert.Equal(string.Empty, r.Authorization));
     }
 
     [Fact]
     public async Task A_cut_shard_fails_the_first_call_and_the_next_call_resumes_it_with_Range()
     {
         var files = Publish(shards: 3);
-        _hub.CutAfterBytes = 40_000; // the first LFS download, shard 1, is cut
-        _hub.CutTimes = 1;
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir) with { DownloadRetries = 0 });
+        Hub.CutAfterBytes = 40_000; // the first LFS download, shard 1, is cut
+        Hub.CutTimes = 1;
+        using var client = new GemmaScopeHubClient(Options() with { DownloadRetries = 0 });
 
         var e = await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.DownloadModelAsync(Model).WaitAsync(Bound));
         Assert.Contains(".incomplete", e.Message, StringComparison.Ordinal);
-        Assert.DoesNotContain(CachedFiles(_dir, Model), f => f.Contains("model-00001", StringComparison.Ordinal));
+        Assert.DoesNotContain(CachedFiles(Dir, Model), f => f.Contains("model-00001", StringComparison.Ordinal));
         var folder = await client.DownloadModelAsync(Model).WaitAsync(Bound);
 
         AssertSnapshot(folder, files);
-        var ranges = _hub.Requests.Where(r => r.Host == "localhost").Select(r => r.Range).ToList();
+        var ranges = Hub.Requests.Where(r => r.Host == "localhost").Select(r => r.Range).ToList();
         Assert.Equal(4, ranges.Count); // shard 1 cut, shard 1 resumed, shards 2 and 3
         Assert.Equal(string.Empty, ranges[0]);
         Assert.StartsWith("bytes=", ranges[1], StringComparison.Ordinal);
@@ -165,14 +153,14 @@ public sealed class HubModelDownloadTests : IAsyncLifetime
     public async Task A_stalled_shard_times_out_and_resumes_within_one_call()
     {
         var files = Publish(shards: 2);
-        _hub.StallAfterBytes = 1000;
-        _hub.StallTimes = 1;
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir) with { DownloadTimeout = TimeSpan.FromSeconds(1) });
+        Hub.StallAfterBytes = 1000;
+        Hub.StallTimes = 1;
+        using var client = new GemmaScopeHubClient(Options() with { DownloadTimeout = TimeSpan.FromSeconds(1) });
 
         var folder = await client.DownloadModelAsync(Model).WaitAsync(Bound);
 
         AssertSnapshot(folder, files);
-        Assert.Contains("bytes=1000-", _hub.Requests.Select(r => r.Range));
+        Assert.Contains("bytes=1000-", Hub.Requests.Select(r => r.Range));
     }
 
     [Fact]
@@ -180,21 +168,21 @@ public sealed class HubModelDownloadTests : IAsyncLifetime
     {
         var files = Publish(shards: 3);
         string first;
-        using (var client = new GemmaScopeHubClient(Options(_hub, _dir)))
+        using (var client = new GemmaScopeHubClient(Options()))
         {
             first = await client.DownloadModelAsync(Model).WaitAsync(Bound);
         }
 
-        var before = _hub.Requests.Count;
-        using var offline = new GemmaScopeHubClient(Options(_hub, _dir, new() { ["HF_HUB_OFFLINE"] = "1" }));
+        var before = Hub.Requests.Count;
+        using var offline = new GemmaScopeHubClient(Options(new() { ["HF_HUB_OFFLINE"] = "1" }));
         Assert.Equal(first, await offline.DownloadModelAsync(Model));
-        Assert.Equal(before, _hub.Requests.Count);
+        Assert.Equal(before, Hub.Requests.Count);
 
-        using var online = new GemmaScopeHubClient(Options(_hub, _dir));
+        using var online = new GemmaScopeHubClient(Options());
         Assert.Equal(first, await online.DownloadModelAsync(Model).WaitAsync(Bound));
-        Assert.Equal(before + 1, _hub.Requests.Count); // HEAD config.json at main; the rest is cached at its commit (404s too)
+        Assert.Equal(before + 1, Hub.Requests.Count); // HEAD config.json at main; the rest is cached at its commit (404s too)
         Assert.Equal(first, await online.DownloadModelAsync(Model, revision: FakeHub.CommitOf(Model)));
-        Assert.Equal(before + 1, _hub.Requests.Count); // a commit needs no request at all
+        Assert.Equal(before + 1, Hub.Requests.Count); // a commit needs no request at all
         AssertSnapshot(first, files);
     }
 
@@ -202,54 +190,54 @@ public sealed class HubModelDownloadTests : IAsyncLifetime
     public async Task Offline_with_shards_missing_lists_every_missing_file()
     {
         Publish(shards: 3);
-        using (var client = new GemmaScopeHubClient(Options(_hub, _dir)))
+        using (var client = new GemmaScopeHubClient(Options()))
         {
             var folder = await client.DownloadModelAsync(Model).WaitAsync(Bound);
             File.Delete(Path.Combine(folder, "model-00001-of-00003.safetensors"));
             File.Delete(Path.Combine(folder, "model-00003-of-00003.safetensors"));
         }
 
-        using var offline = new GemmaScopeHubClient(Options(_hub, _dir) with { Offline = true });
-        var before = _hub.Requests.Count;
+        using var offline = new GemmaScopeHubClient(Options() with { Offline = true });
+        var before = Hub.Requests.Count;
 
         var e = await Assert.ThrowsAsync<HuggingFaceHubException>(() => offline.DownloadModelAsync(Model));
 
         Assert.Contains("Offline mode", e.Message, StringComparison.Ordinal);
         Assert.Contains("lacks model-00001-of-00003.safetensors, model-00003-of-00003.safetensors.", e.Message, StringComparison.Ordinal);
-        Assert.Equal(before, _hub.Requests.Count);
+        Assert.Equal(before, Hub.Requests.Count);
     }
 
     [Fact]
     public async Task Offline_with_nothing_cached_names_the_missing_ref()
     {
-        using var offline = new GemmaScopeHubClient(Options(_hub, _dir) with { Offline = true });
+        using var offline = new GemmaScopeHubClient(Options() with { Offline = true });
 
         var e = await Assert.ThrowsAsync<HuggingFaceHubException>(() => offline.DownloadModelAsync(Model));
 
         Assert.Contains($"{Model} at revision 'main' is not in the cache", e.Message, StringComparison.Ordinal);
         Assert.Contains(Path.Combine("refs", "main"), e.Message, StringComparison.Ordinal);
-        Assert.Empty(_hub.Requests);
+        Assert.Empty(Hub.Requests);
     }
 
     [Fact]
     public async Task A_shard_named_by_the_index_but_missing_on_the_hub_is_named_in_the_error()
     {
         Publish(shards: 3, skip: ["model-00002-of-00003.safetensors"]);
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        using var client = new GemmaScopeHubClient(Options());
 
         var e = await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.DownloadModelAsync(Model).WaitAsync(Bound));
 
         Assert.Equal(HttpStatusCode.NotFound, e.StatusCode);
         Assert.Contains("model.safetensors.index.json of google/gemma-2-2b names the shard 'model-00002-of-00003.safetensors'", e.Message, StringComparison.Ordinal);
-        Assert.Equal(0, _hub.Count("GET", "/cdn/")); // found out before any shard was downloaded
-        Assert.DoesNotContain(CachedFiles(_dir, Model), f => f.EndsWith(".safetensors", StringComparison.Ordinal));
+        Assert.Equal(0, Hub.Count("GET", "/cdn/")); // found out before any shard was downloaded
+        Assert.DoesNotContain(CachedFiles(Dir, Model), f => f.EndsWith(".safetensors", StringComparison.Ordinal));
     }
 
     [Fact]
     public async Task A_repository_without_config_json_is_not_a_model()
     {
-        _hub.AddFile(Model, "README.md", Utf8("hi"), lfs: false);
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        Hub.AddFile(Model, "README.md", Utf8("hi"), lfs: false);
+        using var client = new GemmaScopeHubClient(Options());
 
         var e = await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.DownloadModelAsync(Model).WaitAsync(Bound));
 
@@ -261,7 +249,7 @@ public sealed class HubModelDownloadTests : IAsyncLifetime
     public async Task A_repository_with_neither_index_nor_model_safetensors_says_so()
     {
         Publish(shards: 0, skip: ["model.safetensors"]);
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        using var client = new GemmaScopeHubClient(Options());
 
         var e = await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.DownloadModelAsync(Model).WaitAsync(Bound));
 
@@ -278,13 +266,13 @@ public sealed class HubModelDownloadTests : IAsyncLifetime
     public async Task A_malformed_index_gives_a_clear_error_naming_the_file(string index, string expected)
     {
         Publish(shards: 1, indexText: index);
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        using var client = new GemmaScopeHubClient(Options());
 
         var e = await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.DownloadModelAsync(Model).WaitAsync(Bound));
 
         Assert.Contains("model.safetensors.index.json of google/gemma-2-2b", e.Message, StringComparison.Ordinal);
         Assert.Contains(expected.Replace("\\\"", "\"", StringComparison.Ordinal), e.Message, StringComparison.Ordinal);
-        Assert.Equal(0, _hub.Count("GET", "/cdn/"));
+        Assert.Equal(0, Hub.Count("GET", "/cdn/"));
     }
 
     [Fact]
@@ -292,7 +280,7 @@ public sealed class HubModelDownloadTests : IAsyncLifetime
     {
         var files = Publish(shards: 2);
 
-        var folder = await GemmaScopeHub.DownloadModelAsync(Model, Options(_hub, _dir)).WaitAsync(Bound);
+        var folder = await GemmaScopeHub.DownloadModelAsync(Model, Options()).WaitAsync(Bound);
 
         AssertSnapshot(folder, files);
     }

@@ -1,25 +1,14 @@
 using System.Text;
-using System.Text.Json;
 using GemmaScope.Formats;
-using static GemmaScope.Hf.Tests.TestSupport;
+using static GemmaScope.Hf.Tests.HubTestData;
 
 namespace GemmaScope.Hf.Tests;
 
 /// <summary>Gemma Scope 2 SAEs (params.safetensors + config.json) and transcoders of both scopes through the hub.</summary>
-public sealed class HubScope2LoadTests : IAsyncLifetime
+public sealed class HubScope2LoadTests : HubTestBase
 {
     private const int DIn = 21; // not a multiple of the vector width
     private const int DSae = 4096; // width "4k"
-    private readonly TempDir _dir = new();
-    private FakeHub _hub = null!;
-
-    public async Task InitializeAsync() => _hub = await FakeHub.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _hub.DisposeAsync();
-        _dir.Dispose();
-    }
 
     private static GemmaScopeSae Entry(SaeSite site, string folder, int scope, int layer = 3)
     {
@@ -28,65 +17,13 @@ public sealed class HubScope2LoadTests : IAsyncLifetime
         return new GemmaScopeSae(release, folder, folder, layer, "4k", 9, null, isCompiledIn: true);
     }
 
-    /// <summary>A safetensors file as Gemma Scope 2 writes it: lower-case keys, float32, random values (never zeros).</summary>
-    private static byte[] SafeTensorsBytes(int seed, int dOut, bool skip, bool npzNames = false)
-    {
-        var rng = new Random(seed);
-        var tensors = new List<(string, long[], float[])>();
-        float[] Fill(int n, float scale, float offset = 0) => [.. Enumerable.Range(0, n).Select(_ => offset + (scale * ((float)rng.NextDouble() - 0.5f)))];
-        tensors.Add(("w_enc", [DIn, DSae], Fill(DIn * DSae, 0.4f)));
-        tensors.Add(("w_dec", [DSae, dOut], Fill(DSae * dOut, 0.4f)));
-        tensors.Add(("b_enc", [DSae], Fill(DSae, 0.2f)));
-        tensors.Add(("b_dec", [dOut], Fill(dOut, 0.2f)));
-        tensors.Add(("threshold", [DSae], Fill(DSae, 0.05f, 0.06f)));
-        if (skip)
-        {
-            tensors.Add(("affine_skip_connection", [DIn, dOut], Fill(DIn * dOut, 0.3f)));
-        }
+    /// <summary>A safetensors file as Gemma Scope 2 writes it (lower-case keys, float32), or with <paramref name="npzNames"/> an npz as Gemma Scope 1 does.</summary>
+    private static byte[] Weights(int seed, int dOut, bool skip, bool npzNames = false) =>
+        npzNames
+            ? TestNpz.Npz(RandomWeights(DIn, DSae, seed, dOut, skip, npzNames: true))
+            : TestSafeTensors.F32(RandomWeights(DIn, DSae, seed, dOut, skip));
 
-        if (npzNames)
-        {
-            var path = Path.Combine(Path.GetTempPath(), $"gs-npz-{Guid.NewGuid():N}.npz");
-            TestNpz.Write(path, [.. tensors.Select(t => (t.Item1.Replace("w_", "W_", StringComparison.Ordinal), t.Item2.Select(d => (int)d).ToArray(), t.Item3))]);
-            var b = File.ReadAllBytes(path);
-            File.Delete(path);
-            return b;
-        }
-
-        var header = new Dictionary<string, object>();
-        long off = 0;
-        foreach (var (name, shape, data) in tensors)
-        {
-            header[name] = new { dtype = "F32", shape, data_offsets = new[] { off, off + (data.Length * 4L) } };
-            off += data.Length * 4L;
-        }
-
-        var json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
-        var ms = new MemoryStream();
-        ms.Write(BitConverter.GetBytes((ulong)json.Length));
-        ms.Write(json);
-        foreach (var (_, _, data) in tensors)
-        {
-            foreach (var v in data)
-            {
-                ms.Write(BitConverter.GetBytes(v));
-            }
-        }
-
-        return ms.ToArray();
-    }
-
-    private static byte[] Config(string type, bool affine, string hin, string hout, int width = DSae) => Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new Dictionary<string, object>
-    {
-        ["width"] = width,
-        ["model_name"] = "google/gemma-3-tiny",
-        ["architecture"] = "jump_relu",
-        ["l0"] = 9,
-        ["affine_connection"] = affine,
-        ["type"] = type,
-        ["hf_hook_point_in"] = hin,
-        ["hf_hook_point_out"] = hout,
-    }));
+    private static byte[] Config(string type, bool affine, string hin, string hout) => Encoding.UTF8.GetBytes(GemmaScope2Files.Config(type, DSae, l0: 9, affine, hin, hout));
 
     private static float[] Input(int tokens, int seed)
     {
@@ -96,7 +33,7 @@ public sealed class HubScope2LoadTests : IAsyncLifetime
 
     private string Direct(string name, byte[] weights, byte[]? config)
     {
-        var folder = Path.Combine(_dir.Path, name);
+        var folder = Path.Combine(Dir.Path, name);
         Directory.CreateDirectory(folder);
         File.WriteAllBytes(Path.Combine(folder, config is null ? "params.npz" : "params.safetensors"), weights);
         if (config is not null)
@@ -111,11 +48,11 @@ public sealed class HubScope2LoadTests : IAsyncLifetime
     public async Task Scope2_SAE_downloads_its_config_and_loads_like_the_file()
     {
         var sae = Entry(SaeSite.ResidualStream, "resid_post/layer_3_width_4k_l0_small", 2);
-        var weights = SafeTensorsBytes(40, DIn, skip: false);
+        var weights = Weights(40, DIn, skip: false);
         var config = Config("sae", false, "model.layers.3.output", "model.layers.3.output");
-        _hub.AddFile(sae.RepoId, sae.FilePath, weights);
-        _hub.AddFile(sae.RepoId, sae.ConfigPath!, config, lfs: false);
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        Hub.AddFile(sae.RepoId, sae.FilePath, weights);
+        Hub.AddFile(sae.RepoId, sae.ConfigPath!, config, lfs: false);
+        using var client = new GemmaScopeHubClient(Options());
 
         using var viaHub = await client.LoadAsync(sae);
         using var direct = JumpReLUSae.Load(Direct("sae", weights, config));
@@ -134,11 +71,11 @@ public sealed class HubScope2LoadTests : IAsyncLifetime
     {
         var sae = Entry(SaeSite.Transcoder, "transcoder/layer_3_width_4k_l0_small_affine", 2);
         Assert.True(sae.IsAffine);
-        var weights = SafeTensorsBytes(42, DIn, skip: true);
+        var weights = Weights(42, DIn, skip: true);
         var config = Config("transcoder", true, "model.layers.3.pre_feedforward_layernorm.output", "model.layers.3.post_feedforward_layernorm.output");
-        _hub.AddFile(sae.RepoId, sae.FilePath, weights);
-        _hub.AddFile(sae.RepoId, sae.ConfigPath!, config, lfs: false);
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        Hub.AddFile(sae.RepoId, sae.FilePath, weights);
+        Hub.AddFile(sae.RepoId, sae.ConfigPath!, config, lfs: false);
+        using var client = new GemmaScopeHubClient(Options());
 
         var e = await Assert.ThrowsAsync<ArgumentException>(() => client.LoadAsync(sae));
         Assert.Contains("LoadTranscoderAsync", e.Message, StringComparison.Ordinal);
@@ -155,9 +92,9 @@ public sealed class HubScope2LoadTests : IAsyncLifetime
     public async Task Scope1_npz_transcoder_gets_its_sites_from_the_catalog()
     {
         var sae = Entry(SaeSite.Transcoder, "layer_3/width_4k/average_l0_9", 1);
-        var weights = SafeTensorsBytes(44, DIn, skip: false, npzNames: true);
-        _hub.AddFile(sae.RepoId, sae.FilePath, weights);
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        var weights = Weights(44, DIn, skip: false, npzNames: true);
+        Hub.AddFile(sae.RepoId, sae.FilePath, weights);
+        using var client = new GemmaScopeHubClient(Options());
 
         using var tc = await client.LoadTranscoderAsync(sae);
         Assert.Equal(("blocks.3.ln2.hook_normalized", "blocks.3.hook_mlp_out"), (tc.InputHookName, tc.OutputHookName));
@@ -169,26 +106,26 @@ public sealed class HubScope2LoadTests : IAsyncLifetime
     [Fact]
     public async Task Sizes_and_sites_are_checked_against_the_catalog()
     {
-        using var client = new GemmaScopeHubClient(Options(_hub, _dir));
+        using var client = new GemmaScopeHubClient(Options());
 
         // d_out 22 where the catalog's model has 21.
         var wide = Entry(SaeSite.Transcoder, "transcoder/layer_3_width_4k_l0_big", 2);
-        _hub.AddFile(wide.RepoId, wide.FilePath, SafeTensorsBytes(46, DIn + 1, skip: false));
-        _hub.AddFile(wide.RepoId, wide.ConfigPath!, Config("transcoder", false, "model.layers.3.pre_feedforward_layernorm.output", "model.layers.3.post_feedforward_layernorm.output"), lfs: false);
+        Hub.AddFile(wide.RepoId, wide.FilePath, Weights(46, DIn + 1, skip: false));
+        Hub.AddFile(wide.RepoId, wide.ConfigPath!, Config("transcoder", false, "model.layers.3.pre_feedforward_layernorm.output", "model.layers.3.post_feedforward_layernorm.output"), lfs: false);
         var e = await Assert.ThrowsAsync<SaeFormatException>(() => client.LoadTranscoderAsync(wide));
         Assert.Contains("→ 21", e.Expected, StringComparison.Ordinal);
         Assert.Contains("→ 22", e.Actual, StringComparison.Ordinal);
 
         // config.json names layer 4 where the catalog says layer 3.
         var other = Entry(SaeSite.MlpOutput, "mlp_out/layer_3_width_4k_l0_big", 2);
-        _hub.AddFile(other.RepoId, other.FilePath, SafeTensorsBytes(47, DIn, skip: false));
-        _hub.AddFile(other.RepoId, other.ConfigPath!, Config("sae", false, "model.layers.4.post_feedforward_layernorm.output", "model.layers.4.post_feedforward_layernorm.output"), lfs: false);
+        Hub.AddFile(other.RepoId, other.FilePath, Weights(47, DIn, skip: false));
+        Hub.AddFile(other.RepoId, other.ConfigPath!, Config("sae", false, "model.layers.4.post_feedforward_layernorm.output", "model.layers.4.post_feedforward_layernorm.output"), lfs: false);
         var s = await Assert.ThrowsAsync<SaeFormatException>(() => client.LoadAsync(other));
         Assert.Equal(("blocks.3.hook_mlp_out", "blocks.4.hook_mlp_out"), (s.Expected, s.Actual));
 
         // A missing config.json is a hub error, not a silent SAE without sites.
         var bare = Entry(SaeSite.ResidualStream, "resid_post/layer_3_width_4k_l0_medium", 2);
-        _hub.AddFile(bare.RepoId, bare.FilePath, SafeTensorsBytes(48, DIn, skip: false));
+        Hub.AddFile(bare.RepoId, bare.FilePath, Weights(48, DIn, skip: false));
         await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.LoadAsync(bare));
     }
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using static GemmaScope.Hf.Tests.HubTestData;
 
 namespace GemmaScope.Hf.Tests;
 
@@ -10,7 +11,6 @@ namespace GemmaScope.Hf.Tests;
 /// </summary>
 public sealed class HubUnreachableTests : IDisposable
 {
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
     private readonly TempDir _dir = new();
     private readonly TcpListener _silent = new(IPAddress.Loopback, 0);
     private readonly List<Socket> _accepted = [];
@@ -49,50 +49,32 @@ public sealed class HubUnreachableTests : IDisposable
         _dir.Dispose();
     }
 
-    private GemmaScopeHubClient Client(string endpoint, Dictionary<string, string>? env = null)
-    {
-        var vars = new Dictionary<string, string>(env ?? [], StringComparer.Ordinal) { ["HF_HOME"] = _dir.Path };
-        return new GemmaScopeHubClient(new GemmaScopeHubOptions
-        {
-            Endpoint = endpoint,
-            CacheDirectory = _dir.Cache,
-            EnvironmentReader = name => vars.GetValueOrDefault(name),
-        });
-    }
+    private GemmaScopeHubClient Client(string endpoint, Dictionary<string, string>? env = null) => new(Options(endpoint, _dir, env));
 
     private string SilentEndpoint => $"http://127.0.0.1:{((IPEndPoint)_silent.LocalEndpoint).Port}";
 
-    private static string RefusingEndpoint()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop(); // nothing listens there now: connections are refused
-        return $"http://127.0.0.1:{port}";
-    }
-
     [Theory]
-    [InlineData(TestSupport.SaeId)]                        // in the catalog: a HEAD request
+    [InlineData(SaeId)]                        // in the catalog: a HEAD request
     [InlineData("layer_20/width_16k/average_l0_9999")]    // outside it: the folder listing first
     public async Task A_hub_that_accepts_and_never_answers_times_out_after_HF_HUB_ETAG_TIMEOUT_and_says_so(string id)
     {
         using var client = Client(SilentEndpoint, new() { ["HF_HUB_ETAG_TIMEOUT"] = "0.5" });
-        var e = await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.LoadAsync(TestSupport.Release, id).WaitAsync(Bound));
+        var e = await Assert.ThrowsAsync<HuggingFaceHubException>(() => client.LoadAsync(Release, id).WaitAsync(Bound));
         Assert.Contains("timed out after 0.5 s", e.Message, StringComparison.Ordinal);
         Assert.Contains("HF_HUB_ETAG_TIMEOUT", e.Message, StringComparison.Ordinal);
-        Assert.Contains(TestSupport.Repo, e.Message, StringComparison.Ordinal);
+        Assert.Contains(Repo, e.Message, StringComparison.Ordinal);
         Assert.Contains("HF_HUB_OFFLINE", e.Message, StringComparison.Ordinal);
     }
 
     [Theory]
-    [InlineData(TestSupport.SaeId)]
+    [InlineData(SaeId)]
     [InlineData("layer_20/width_16k/average_l0_9999")]
     public async Task A_hub_that_refuses_connections_gives_the_librarys_exception_naming_what_was_asked(string id)
     {
-        using var client = Client(RefusingEndpoint());
-        var e = await Assert.ThrowsAnyAsync<Exception>(() => client.LoadAsync(TestSupport.Release, id).WaitAsync(Bound));
+        using var client = Client(LoopbackServer.RefusingEndpoint());
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => client.LoadAsync(Release, id).WaitAsync(Bound));
         var hub = Assert.IsType<HuggingFaceHubException>(e);
-        Assert.Contains(TestSupport.Repo, hub.Message, StringComparison.Ordinal);
+        Assert.Contains(Repo, hub.Message, StringComparison.Ordinal);
         Assert.Contains(id.Contains("9999", StringComparison.Ordinal) ? "layer_20/width_16k" : id, hub.Message, StringComparison.Ordinal);
         Assert.Contains("HF_ENDPOINT", hub.Message, StringComparison.Ordinal);
         Assert.IsType<HttpRequestException>(hub.InnerException);
@@ -101,13 +83,6 @@ public sealed class HubUnreachableTests : IDisposable
     [Fact]
     public void The_metadata_timeout_is_HF_HUB_ETAG_TIMEOUT_default_10_s_like_huggingface_hub()
     {
-        static GemmaScopeHubOptions With(string? value) =>
-            new() { EnvironmentReader = name => name == "HF_HUB_ETAG_TIMEOUT" ? value : null, CacheDirectory = "/tmp/x" };
-
-        Assert.Equal(TimeSpan.FromSeconds(10), HubSettings.Resolve(With(null)).MetadataTimeout);
-        Assert.Equal(TimeSpan.FromSeconds(2.5), HubSettings.Resolve(With("2.5")).MetadataTimeout);
-        Assert.Equal(TimeSpan.FromSeconds(7), HubSettings.Resolve(With("2.5") with { MetadataTimeout = TimeSpan.FromSeconds(7) }).MetadataTimeout);
-        var e = Assert.Throws<ArgumentException>(() => HubSettings.Resolve(With("soon")));
-        Assert.Contains("HF_HUB_ETAG_TIMEOUT", e.Message, StringComparison.Ordinal);
+        AssertTimeoutSetting("HF_HUB_ETAG_TIMEOUT", s => s.MetadataTimeout, (o, t) => o with { MetadataTimeout = t });
     }
 }

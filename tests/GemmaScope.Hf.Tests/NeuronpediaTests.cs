@@ -2,22 +2,15 @@ using System.Net;
 
 namespace GemmaScope.Hf.Tests;
 
-public sealed class NeuronpediaTests : IAsyncLifetime
+/// <summary>The Neuronpedia client against a fake Neuronpedia (API and export bucket) on 127.0.0.1, one per test.</summary>
+public sealed class NeuronpediaTests() : FakeServerTest<FakeNeuronpedia>(FakeNeuronpedia.StartAsync)
 {
     private const string Id = "gemma-2-2b/20-gemmascope-res-16k";
     private const string Model = "gemma-2-2b";
     private const string Source = "20-gemmascope-res-16k";
     private const string Prefix = "v1/gemma-2-2b/20-gemmascope-res-16k/explanations/";
-    private readonly TempDir _dir = new();
-    private FakeNeuronpedia _np = null!;
 
-    public async Task InitializeAsync() => _np = await FakeNeuronpedia.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _np.DisposeAsync();
-        _dir.Dispose();
-    }
+    private FakeNeuronpedia Np => Server;
 
     [Fact]
     public async Task Export_is_downloaded_batch_by_batch_cached_and_read_offline()
@@ -35,23 +28,23 @@ public sealed class NeuronpediaTests : IAsyncLifetime
             var second = export.Explanations.Where(e => e.Index == 7).ToList();
             Assert.Equal(["cats and other pets", "felines"], second.Select(e => e.Description));
             Assert.Equal("claude-3", second[1].ExplanationModelName);
-            Assert.Equal(1, _np.Count("batch-2.jsonl.gz")); // asked for the next batch once, got 403: the end
+            Assert.Equal(1, Np.Count("batch-2.jsonl.gz")); // asked for the next batch once, got 403: the end
         }
 
-        var before = _np.Requests.Count;
+        var before = Np.Requests.Count;
         using var offline = Client(offline: true);
         var again = await offline.GetExportAsync(Id);
         Assert.Equal(3, again.Descriptions.Count);
         var d = await offline.GetDescriptionsAsync(Id, [7, 8, 0]);
         Assert.Equal(new Dictionary<int, string> { [7] = "cats and other pets", [0] = "references to Paris" }, d);
         Assert.Equal(["felines"], (await offline.GetFeatureAsync(Id, 7)).Skip(1).Select(e => e.Description));
-        Assert.Equal(before, _np.Requests.Count);
+        Assert.Equal(before, Np.Requests.Count);
     }
 
     [Fact]
     public async Task Single_feature_comes_from_the_api_and_is_cached()
     {
-        _np.Features[$"{Model}/{Source}/42"] =
+        Np.Features[$"{Model}/{Source}/42"] =
             """{"modelId":"gemma-2-2b","layer":"20-gemmascope-res-16k","index":"42","explanations":[{"description":"dates in the 1990s","typeName":"oai_token-act-pair","explanationModelName":"gpt-4o-mini","id":"x"}],"activations":[]}""";
         using (var client = Client())
         {
@@ -64,7 +57,7 @@ public sealed class NeuronpediaTests : IAsyncLifetime
             Assert.Equal(new Dictionary<int, string> { [42] = "dates in the 1990s" }, d);
         }
 
-        Assert.Equal(1, _np.Count("/42"));
+        Assert.Equal(1, Np.Count("/42"));
         using var offline = Client(offline: true);
         Assert.Equal("dates in the 1990s", Assert.Single(await offline.GetFeatureAsync(Id, 42)).Description);
         var ex = await Assert.ThrowsAsync<NeuronpediaException>(() => offline.GetFeatureAsync(Id, 44));
@@ -83,7 +76,7 @@ public sealed class NeuronpediaTests : IAsyncLifetime
     [InlineData("[1,2]", "expected a JSON object, found Array")]
     public async Task Malformed_record_is_an_error_naming_file_line_and_field_and_nothing_is_cached(string bad, string expected)
     {
-        _np.Files[Prefix + "batch-0.jsonl.gz"] = FakeNeuronpedia.Gzip(
+        Np.Files[Prefix + "batch-0.jsonl.gz"] = FakeNeuronpedia.Gzip(
             FakeNeuronpedia.Record(Model, Source, "0", "ok"), string.Empty, bad);
         using (var client = Client())
         {
@@ -99,29 +92,29 @@ public sealed class NeuronpediaTests : IAsyncLifetime
     [Fact]
     public async Task Malformed_api_answer_is_an_error_and_is_not_cached()
     {
-        _np.Features[$"{Model}/{Source}/1"] = """{"index":"1","explanations":[{"typeName":"x"}]}""";
-        _np.Features[$"{Model}/{Source}/2"] = """{"index":"3","explanations":[]}""";
+        Np.Features[$"{Model}/{Source}/1"] = """{"index":"1","explanations":[{"typeName":"x"}]}""";
+        Np.Features[$"{Model}/{Source}/2"] = """{"index":"3","explanations":[]}""";
         using var client = Client();
         var ex = await Assert.ThrowsAsync<NeuronpediaException>(() => client.GetFeatureAsync(Id, 1));
         Assert.Contains("explanations[0]: field 'description' is missing", ex.Message, StringComparison.Ordinal);
         ex = await Assert.ThrowsAsync<NeuronpediaException>(() => client.GetFeatureAsync(Id, 2));
         Assert.Contains("the answer is of feature \"3\", expected 2", ex.Message, StringComparison.Ordinal);
-        Assert.Empty(Directory.EnumerateFiles(_dir.Path, "*.json", SearchOption.AllDirectories));
+        Assert.Empty(Directory.EnumerateFiles(Dir.Path, "*.json", SearchOption.AllDirectories));
     }
 
     [Fact]
     public async Task Broken_download_leaves_nothing_that_looks_complete()
     {
         ServeTwoBatches();
-        _np.CutAfterBytes = 20;
+        Np.CutAfterBytes = 20;
         using (var client = Client())
         {
             var ex = await Assert.ThrowsAsync<NeuronpediaException>(() => client.GetExportAsync(Id));
             Assert.Contains("batch-0.jsonl.gz", ex.Message, StringComparison.Ordinal);
         }
 
-        Assert.Empty(Directory.EnumerateFiles(_dir.Path, "batch-*", SearchOption.AllDirectories));
-        _np.CutAfterBytes = -1;
+        Assert.Empty(Directory.EnumerateFiles(Dir.Path, "batch-*", SearchOption.AllDirectories));
+        Np.CutAfterBytes = -1;
         using var again = Client();
         Assert.Equal(3, (await again.GetExportAsync(Id)).Descriptions.Count);
     }
@@ -129,14 +122,14 @@ public sealed class NeuronpediaTests : IAsyncLifetime
     [Fact]
     public async Task User_export_folder_is_read_offline_and_a_gap_in_batches_is_an_error()
     {
-        var folder = Path.Combine(_dir.Path, "exports", "v1", Model, Source, "explanations");
+        var folder = Path.Combine(Dir.Path, "exports", "v1", Model, Source, "explanations");
         Directory.CreateDirectory(folder);
         File.WriteAllBytes(Path.Combine(folder, "batch-0.jsonl.gz"), FakeNeuronpedia.Gzip(FakeNeuronpedia.Record(Model, Source, 3, "three")));
         var options = new NeuronpediaOptions
         {
             Offline = true,
-            ExportDirectory = Path.Combine(_dir.Path, "exports"),
-            CacheDirectory = Path.Combine(_dir.Path, "np"),
+            ExportDirectory = Path.Combine(Dir.Path, "exports"),
+            CacheDirectory = Path.Combine(Dir.Path, "np"),
             EnvironmentReader = _ => null,
         };
         using (var client = new NeuronpediaClient(options))
@@ -149,7 +142,7 @@ public sealed class NeuronpediaTests : IAsyncLifetime
         using var gap = new NeuronpediaClient(options);
         var ex = await Assert.ThrowsAsync<NeuronpediaException>(() => gap.GetExportAsync(Id));
         Assert.Contains("has batch-2.jsonl.gz but no batch-1.jsonl.gz", ex.Message, StringComparison.Ordinal);
-        Assert.Empty(_np.Requests);
+        Assert.Empty(Np.Requests);
     }
 
     [Fact]
@@ -173,19 +166,19 @@ public sealed class NeuronpediaTests : IAsyncLifetime
 
     private void ServeTwoBatches()
     {
-        _np.Files[Prefix + "batch-0.jsonl.gz"] = FakeNeuronpedia.Gzip(
+        Np.Files[Prefix + "batch-0.jsonl.gz"] = FakeNeuronpedia.Gzip(
             FakeNeuronpedia.Record(Model, Source, "0", "references to Paris"),
             FakeNeuronpedia.Record(Model, Source, "7", "cats and other pets"));
-        _np.Files[Prefix + "batch-1.jsonl.gz"] = FakeNeuronpedia.Gzip(
+        Np.Files[Prefix + "batch-1.jsonl.gz"] = FakeNeuronpedia.Gzip(
             FakeNeuronpedia.Record(Model, Source, 7, "felines", explainer: "claude-3"),
             FakeNeuronpedia.Record(Model, Source, "16383", "the word 'mat'"));
     }
 
     private NeuronpediaClient Client(bool offline = false) => new(new NeuronpediaOptions
     {
-        ApiEndpoint = _np.Endpoint,
-        ExportsEndpoint = _np.Endpoint,
-        CacheDirectory = Path.Combine(_dir.Path, "np"),
+        ApiEndpoint = Np.Endpoint,
+        ExportsEndpoint = Np.Endpoint,
+        CacheDirectory = Path.Combine(Dir.Path, "np"),
         Offline = offline,
         EnvironmentReader = _ => null,
     });

@@ -15,7 +15,7 @@ public sealed class SlurmTests(ScanFixture fx)
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public void Four_task_array_and_merge_through_sbatch_equal_the_single_process_scan()
     {
-        var repo = FindRepo();
+        var repo = RepoRoot.Path;
         var tmp = Directory.CreateTempSubdirectory("gemmascope-slurm-").FullName;
         var daemons = new List<Process>();
         try
@@ -113,19 +113,6 @@ public sealed class SlurmTests(ScanFixture fx)
 
     private static string Dir(string root, string name) => Directory.CreateDirectory(Path.Combine(root, name)).FullName;
 
-    private static string FindRepo()
-    {
-        for (var d = new DirectoryInfo(ScanFixture.Here); d is not null; d = d.Parent)
-        {
-            if (File.Exists(Path.Combine(d.FullName, "deploy", "slurm", "scan.sbatch")))
-            {
-                return d.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException("deploy/slurm not found above " + ScanFixture.Here);
-    }
-
     private static Process Start(string file, params string[] args)
     {
         var psi = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
@@ -172,30 +159,8 @@ public sealed class SlurmTests(ScanFixture fx)
 
     private static string Run(string file, params string[] args) => Run(null, file, args);
 
-    private static string Run(Dictionary<string, string>? env, string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(RequiresFactAttribute.Find(file) ?? file) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        foreach (var (k, v) in env ?? [])
-        {
-            psi.Environment[k] = v;
-        }
-
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
-        var output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed ({p.ExitCode}): {err.Result}");
-        }
-
-        return output;
-    }
+    private static string Run(Dictionary<string, string>? env, string file, params string[] args) =>
+        ProcessRunner.Check(RequiresFactAttribute.Find(file) ?? file, args, env);
 
     private static void WaitFor(Func<bool> condition, string what, string logs, int seconds = 60)
     {

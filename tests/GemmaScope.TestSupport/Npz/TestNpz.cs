@@ -202,6 +202,10 @@ public static partial class TestNpz
         return ms.ToArray();
     }
 
+    /// <summary>The bytes of an npz of float32 arrays as numpy's savez writes it (the same bytes <see cref="Write"/> writes to a file).</summary>
+    public static byte[] Npz(params IReadOnlyList<(string Name, int[] Shape, float[] Data)> arrays) =>
+        Zip(arrays.Select(a => (a.Name + ".npy", Npy(a.Data, a.Shape))));
+
     /// <summary>
     /// Writes float32 arrays to an npz file as numpy's savez does, streaming (a benchmark's SAE of a few GB never sits in one
     /// byte array).

@@ -35,10 +35,14 @@ public static class GemmaScope2Files
     /// config.json of a Gemma Scope 2 SAE (<paramref name="type"/> "sae") or transcoder ("transcoder") of the tiny Gemma 3:
     /// the Hugging Face module outputs it reads and writes (<c>hf_hook_point_in</c>, <c>hf_hook_point_out</c>).
     /// </summary>
-    public static string Config(string type, int width, int l0, bool affine, string hookIn, string hookOut) => JsonSerializer.Serialize(new Dictionary<string, object>
+    public static string Config(string type, int width, int l0, bool affine, string hookIn, string hookOut) =>
+        Config(type, width, l0, affine, hookIn, hookOut, "google/gemma-3-tiny");
+
+    /// <summary>The same for an SAE or transcoder of the model named <paramref name="modelName"/>.</summary>
+    public static string Config(string type, int width, int l0, bool affine, string hookIn, string hookOut, string modelName) => JsonSerializer.Serialize(new Dictionary<string, object>
     {
         ["width"] = width,
-        ["model_name"] = "google/gemma-3-tiny",
+        ["model_name"] = modelName,
         ["architecture"] = "jump_relu",
         ["l0"] = l0,
         ["affine_connection"] = affine,

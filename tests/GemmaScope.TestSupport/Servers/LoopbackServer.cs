@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -24,5 +25,15 @@ public static class LoopbackServer
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
         return (app, address);
+    }
+
+    /// <summary>An address on 127.0.0.1 where nothing listens (a port just freed), so that connections to it are refused.</summary>
+    public static string RefusingEndpoint()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop(); // nothing listens on that port now
+        return $"http://127.0.0.1:{port}";
     }
 }
