@@ -1,6 +1,7 @@
 using GemmaScope.Formats;
 using GemmaScope.Hf;
 using GemmaScope.Onnx;
+using GemmaScope.Scan;
 using GemmaScope.Tokenizers;
 
 namespace GemmaScope.Cli;
@@ -17,7 +18,7 @@ internal static class ExitCodes
     /// <summary>The command line is wrong (unknown command or option, a missing or malformed argument).</summary>
     public const int Usage = 2;
 
-    /// <summary>An input file is malformed: an SAE file, a model checkpoint, a tokenizer file or an ONNX graph.</summary>
+    /// <summary>An input file is malformed: an SAE file, a model checkpoint, a tokenizer file, an ONNX graph or a corpus.</summary>
     public const int BadFile = 3;
 
     /// <summary>The Hugging Face hub or Neuronpedia refused or failed (gated, not found, offline without the file, a broken download).</summary>
@@ -74,6 +75,7 @@ internal static class ExitCodes
         CheckpointFormatException => ("invalid model checkpoint", BadFile),
         TokenizerFormatException => ("invalid tokenizer file", BadFile),
         OnnxGraphException => ("invalid ONNX model", BadFile),
+        CorpusFormatException => ("invalid corpus", BadFile),
         HuggingFaceHubException => ("hub", Service),
         NeuronpediaException => ("Neuronpedia", Service),
         _ => ("error", Failed),

@@ -3,7 +3,7 @@ using GemmaScope.Cli;
 using GemmaScope.Cli.Commands;
 
 // Exit codes (ExitCodes.cs): 0 success, 1 the command failed, 2 the command line was wrong (usage), 3 a malformed input
-// file (SAE, checkpoint, tokenizer, ONNX), 4 the hub or Neuronpedia failed.
+// file (SAE, checkpoint, tokenizer, ONNX, corpus), 4 the hub or Neuronpedia failed.
 var root = new RootCommand("Gemma Scope sparse autoencoders from the command line: catalog, download, inspect, convert, features, explanations.")
 {
     ListCommand.Create(),

@@ -119,6 +119,8 @@ public class Transformers5ConfigTests
     {
         var g2 = Refused("tiny-gemma2-hf/single", "gemma2", c => c["rope_parameters"] = new JsonObject { ["rope_type"] = type, ["factor"] = 4.0, ["rope_theta"] = 10000.0 });
         Assert.Equal("rope_parameters.rope_type", g2.Field);
+        Assert.StartsWith($"{g2.FilePath}, field 'rope_parameters.rope_type': ", g2.Message, StringComparison.Ordinal);
+        Assert.EndsWith("config.json", g2.FilePath, StringComparison.Ordinal);
         Assert.Contains($"\"{type}\"", g2.Message, StringComparison.Ordinal);
 
         var g3 = Refused("tiny-gemma3/text", "gemma3-text", c => c["rope_parameters"]!["sliding_attention"] = new JsonObject { ["rope_type"] = type, ["factor"] = 4.0, ["rope_theta"] = 10000.0 });

@@ -33,9 +33,11 @@ public sealed class BadInputTests(ScanFixture fx)
         var file = Path.Combine(fx.NewDir("latin1"), "latin1.txt");
         File.WriteAllBytes(file, [.. "the cat\nsat on\n"u8, .. "caf"u8, 0xE9, .. " au lait\n"u8]);
         var (e, _) = Scan(file);
-        Assert.IsType<CorpusFormatException>(e);
+        var c = Assert.IsType<CorpusFormatException>(e);
         Assert.Contains($"{file}, line 3", e.Message, StringComparison.Ordinal);
         Assert.Contains("UTF-8", e.Message, StringComparison.Ordinal);
+        Assert.Equal(file, c.FilePath);
+        Assert.Equal("line 3", c.Field);
     }
 
     [Fact]
@@ -96,14 +98,14 @@ public sealed class BadInputTests(ScanFixture fx)
     }
 
     [Fact]
-    public void Cli_reports_the_file_and_line_and_exits_1()
+    public void Cli_reports_the_file_and_line_and_exits_3_as_a_bad_file()
     {
         var dir = fx.NewDir("cli-bad");
         var file = Path.Combine(dir, "docs.jsonl");
         File.WriteAllLines(file, ["{\"text\": \"the cat sat\"}", "{\"txt\": 1}"]);
         var (code, _, err) = ScanFixture.RunCli("scan", "-m", ScanFixture.ModelDir, "--sae", ScanFixture.SaePath + "@" + ScanFixture.SaeHook, "-c", file, "-o", Path.Combine(dir, "out"), "--shard", "0", "--shards", "2");
-        Assert.Equal(1, code);
-        Assert.Contains($"{file}, line 2: no 'text' field", err, StringComparison.Ordinal);
+        Assert.Equal(3, code);
+        Assert.Contains($"gemmascope: invalid corpus: {file}, line 2: no 'text' field", err, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(dir, "out", "parts")) && Directory.EnumerateFiles(Path.Combine(dir, "out", "parts"), "_SUCCESS", SearchOption.AllDirectories).Any());
     }
 }

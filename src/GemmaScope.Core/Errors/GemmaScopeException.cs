@@ -17,7 +17,7 @@ public class GemmaScopeException : IOException
         Problem = message;
     }
 
-    /// <summary>Creates the exception; the message reads <c>file, 'field': problem (expected …, actual …)</c>.</summary>
+    /// <summary>Creates the exception; the message reads <c>file, field 'name': problem (expected …, actual …)</c>.</summary>
     /// <param name="file">The file being read.</param>
     /// <param name="field">The tensor, archive member or configuration field involved, if any.</param>
     /// <param name="problem">What is wrong.</param>
@@ -25,8 +25,26 @@ public class GemmaScopeException : IOException
     /// <param name="actual">What was found, if applicable.</param>
     /// <param name="innerException">The underlying exception, if any.</param>
     public GemmaScopeException(string file, string? field, string problem, string? expected = null, string? actual = null, Exception? innerException = null)
-        : base(Format(file, field, problem, expected, actual), innerException)
+        : this(file, "field", field, problem, expected, actual, innerException)
     {
+    }
+
+    /// <summary>
+    /// Creates the exception with the word that names what <paramref name="field"/> is: the message reads
+    /// <c>file, fieldKind 'field': …</c> ("tensor 'W_enc'", "field 'head_dim'"), or <c>file, field: …</c> when
+    /// <paramref name="fieldKind"/> is empty (a location such as "line 3").
+    /// </summary>
+    /// <param name="file">The file being read.</param>
+    /// <param name="fieldKind">What the field is: "tensor", "field", or empty for a location.</param>
+    /// <param name="field">The tensor, field or location involved, if any.</param>
+    /// <param name="problem">What is wrong.</param>
+    /// <param name="expected">What was expected, if applicable.</param>
+    /// <param name="actual">What was found, if applicable.</param>
+    /// <param name="innerException">The underlying exception, if any.</param>
+    protected GemmaScopeException(string file, string fieldKind, string? field, string problem, string? expected, string? actual, Exception? innerException)
+        : base(Format(file, fieldKind, field, problem, expected, actual), innerException)
+    {
+        ArgumentNullException.ThrowIfNull(fieldKind);
         FilePath = file;
         Field = field;
         Problem = problem;
@@ -37,7 +55,7 @@ public class GemmaScopeException : IOException
     /// <summary>The file being read, or null when the failure is not about one file.</summary>
     public string? FilePath { get; }
 
-    /// <summary>The tensor, archive member or configuration field involved, or null.</summary>
+    /// <summary>The tensor, archive member or configuration field involved (or the place, such as a corpus line), or null.</summary>
     public string? Field { get; }
 
     /// <summary>What is wrong, without the file and field (the whole message for request failures).</summary>
@@ -49,13 +67,13 @@ public class GemmaScopeException : IOException
     /// <summary>What was found, or null.</summary>
     public string? Actual { get; }
 
-    private static string Format(string file, string? field, string problem, string? expected, string? actual)
+    private static string Format(string file, string fieldKind, string? field, string problem, string? expected, string? actual)
     {
         // A hostile file can make any of these huge (a 400,000-character name or descr); the message quotes a prefix.
         field = Bound(field);
         expected = Bound(expected);
         actual = Bound(actual);
-        var where = field is null ? file : $"{file}, tensor '{field}'";
+        var where = field is null ? file : fieldKind.Length == 0 ? $"{file}, {field}" : $"{file}, {fieldKind} '{field}'";
         var detail = (expected, actual) switch
         {
             (null, null) => "",

@@ -15,7 +15,16 @@ public sealed class CheckpointFormatException : GemmaScopeException
     /// <param name="actual">What was found, if applicable.</param>
     /// <param name="inner">The underlying exception, if any.</param>
     public CheckpointFormatException(string file, string? field, string problem, string? expected = null, string? actual = null, Exception? inner = null)
-        : base(file, field, problem, expected, actual, inner)
+        : base(file, System.IO.Path.GetFileName(file) == ModelCheckpoint.ConfigFile ? "field" : "tensor", field, problem, expected, actual, inner)
     {
     }
+
+    private CheckpointFormatException(string fieldKind, string file, string field, string problem, string? expected, string? actual)
+        : base(file, fieldKind, field, problem, expected, actual, null)
+    {
+    }
+
+    // A JSON field of a file other than config.json (the shard index's weight_map), where "tensor" would be the wrong word.
+    internal static CheckpointFormatException JsonField(string file, string field, string problem, string? expected, string? actual) =>
+        new("field", file, field, problem, expected, actual);
 }

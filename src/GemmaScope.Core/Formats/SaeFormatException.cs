@@ -14,7 +14,7 @@ public sealed class SaeFormatException : GemmaScopeException
     /// <param name="actual">What was found, if applicable.</param>
     /// <param name="inner">The underlying exception, if any.</param>
     public SaeFormatException(string file, string? tensor, string problem, string? expected = null, string? actual = null, Exception? inner = null)
-        : base(file, tensor, problem, expected, actual, inner)
+        : base(file, "tensor", tensor, problem, expected, actual, inner)
     {
     }
 

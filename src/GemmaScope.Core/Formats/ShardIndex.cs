@@ -72,7 +72,7 @@ public sealed class ShardIndex
             if (doc.RootElement.ValueKind != JsonValueKind.Object
                 || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
             {
-                throw new CheckpointFormatException(path, "weight_map", "the safetensors index has no \"weight_map\" object (tensor name -> shard file)", "{\"weight_map\": {tensor: shard}}");
+                throw CheckpointFormatException.JsonField(path, "weight_map", "the safetensors index has no \"weight_map\" object (tensor name -> shard file)", "{\"weight_map\": {tensor: shard}}", null);
             }
 
             var weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -104,7 +104,7 @@ public sealed class ShardIndex
 
             if (weightMap.Count == 0)
             {
-                throw new CheckpointFormatException(path, "weight_map", "the safetensors index has an empty weight_map", "at least one tensor", "none");
+                throw CheckpointFormatException.JsonField(path, "weight_map", "the safetensors index has an empty weight_map", "at least one tensor", "none");
             }
 
             return new ShardIndex(path, weightMap, [.. shards]);

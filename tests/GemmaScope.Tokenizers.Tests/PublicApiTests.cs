@@ -1,0 +1,8 @@
+namespace GemmaScope.Tokenizers.Tests;
+
+/// <summary>The package's public surface against its checked-in listing under api/ (see PublicApiListing).</summary>
+public class PublicApiTests
+{
+    [Fact]
+    public void Public_API_matches_the_checked_in_listing() => PublicApiListing.AssertMatches(typeof(GemmaScope.Tokenizers.GemmaTokenizer).Assembly);
+}
