@@ -21,6 +21,14 @@ public static class PublicApiListing
     public static void AssertMatches(Assembly assembly)
     {
         var name = assembly.GetName().Name!;
+        foreach (var friend in Friends(assembly))
+        {
+            // Packages depend on each other through public API only: a friend assembly is a test or benchmark project.
+            Assert.True(
+                friend.EndsWith(".Tests", StringComparison.Ordinal) || friend.EndsWith(".Benchmarks", StringComparison.Ordinal),
+                $"{name} grants InternalsVisibleTo to '{friend}', which is neither a test nor a benchmark project.");
+        }
+
         var path = RepoRoot.File("api", name + ".txt");
         var actual = Describe(assembly);
         if (Environment.GetEnvironmentVariable(UpdateVariable) == "1")
@@ -55,10 +63,15 @@ public static class PublicApiListing
         Assert.Fail(report.ToString());
     }
 
-    /// <summary>The listing: each public type's header line followed by its public and protected members, sorted.</summary>
+    /// <summary>The listing: the friend assemblies, then each public type's header line followed by its public and protected members, sorted.</summary>
     public static string Describe(Assembly assembly)
     {
         var text = new StringBuilder();
+        foreach (var friend in Friends(assembly))
+        {
+            text.Append("[assembly: InternalsVisibleTo(\"").Append(friend).Append("\")]\n");
+        }
+
         var types = assembly.GetExportedTypes()
             .Where(t => !IsCompilerGenerated(t))
             .OrderBy(t => t.FullName, StringComparer.Ordinal);
@@ -80,6 +93,9 @@ public static class PublicApiListing
     private static NullabilityInfoContext? nullability;
 
     private static NullabilityInfoContext Nullability => nullability ??= new NullabilityInfoContext();
+
+    private static IEnumerable<string> Friends(Assembly assembly) =>
+        assembly.GetCustomAttributes<InternalsVisibleToAttribute>().Select(a => a.AssemblyName).Order(StringComparer.Ordinal);
 
     private const BindingFlags Declared =
         BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
