@@ -44,7 +44,6 @@ public class GemmaScopeException : IOException
     protected GemmaScopeException(string file, string fieldKind, string? field, string problem, string? expected, string? actual, Exception? innerException)
         : base(Format(file, fieldKind, field, problem, expected, actual), innerException)
     {
-        ArgumentNullException.ThrowIfNull(fieldKind);
         FilePath = file;
         Field = field;
         Problem = problem;
