@@ -100,6 +100,9 @@ public static class PublicApiListing
     private const BindingFlags Declared =
         BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
 
+    // A delegate type: C# declares them all as MulticastDelegate subclasses (their members are the runtime's Invoke etc.).
+    private static bool IsDelegate(Type type) => type.IsSubclassOf(typeof(MulticastDelegate));
+
     private static bool IsCompilerGenerated(MemberInfo member) =>
         member.Name.Contains('<', StringComparison.Ordinal) || member.IsDefined(typeof(CompilerGeneratedAttribute), false);
 
@@ -111,7 +114,7 @@ public static class PublicApiListing
             return header.Append("enum ").Append(type.FullName!.Replace('+', '.')).Append(" : ").Append(Name(Enum.GetUnderlyingType(type))).ToString();
         }
 
-        if (typeof(Delegate).IsAssignableFrom(type.BaseType) && type.BaseType != typeof(Delegate))
+        if (IsDelegate(type))
         {
             var invoke = type.GetMethod("Invoke")!;
             return header.Append("delegate ").Append(Name(invoke.ReturnType)).Append(' ').Append(type.Namespace + "." + Name(type))
@@ -166,7 +169,7 @@ public static class PublicApiListing
             yield break;
         }
 
-        if (typeof(Delegate).IsAssignableFrom(type.BaseType))
+        if (IsDelegate(type))
         {
             yield break;
         }
